@@ -1,0 +1,1 @@
+"""The local backend: one spawned worker process per instance (see ``backend``)."""

@@ -1,0 +1,215 @@
+"""The parent's record of one instance on the local backend, and how it ends.
+
+An :class:`Execution` is created in ``start()`` (it owns the control block from then
+on), gets a :class:`~._spawn.WorkerProcess` when launched, is fed frames and progress by
+the dispatcher thread, and turns the worker's last message — or its death — into the
+future's one final state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from ...control import TaskControl, get_task_control_handler, handler_task_control
+from ...exceptions import TaskFailedError, WorkerDiedError
+from .. import Job
+from . import _protocol
+from ._platform import signal_process_tree, snapshot_tree
+from ._shm import ControlBlock
+from ._spawn import WorkerProcess
+
+logger = logging.getLogger("numerous.tasks")
+
+#: Seconds between SIGTERM and SIGKILL of a task that ignored its stop request.
+TERMINATE_GRACE = 0.5
+
+
+class Execution:
+    """One instance's parent-side state (touched only by the dispatcher thread, except
+    for the stop request fields, which other threads set before waking it)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.block = ControlBlock.create()
+        self.stop_requested = False
+        self.control: TaskControl
+        self.control, _ = handler_task_control(
+            job.task.name, job.instance_id, stop_flag=lambda: self.stop_requested
+        )
+        self.worker: Optional[WorkerProcess] = None
+        self.reader: Optional[_protocol.FrameReader] = None
+        self.outcome: Optional[Tuple[bytes, bytes]] = None
+        self.stop_deadline: Optional[float] = None  # monotonic; SIGTERM when passed
+        self.kill_deadline: Optional[float] = None  # monotonic; SIGKILL when passed
+        self.terminated_by_us = False
+        self._descendants: List[Any] = []
+        self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
+        self._seen_seq = 0
+
+    # -- stopping ------------------------------------------------------------------------
+    def request_stop(self, grace: float) -> None:
+        """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
+        self.stop_requested = True
+        self.block.request_stop()
+        deadline = time.monotonic() + max(0.0, grace)
+        if self.stop_deadline is None or deadline < self.stop_deadline:
+            self.stop_deadline = deadline
+
+    def escalate(self, now: float) -> None:
+        """SIGTERM the tree once the grace period passed, SIGKILL it after that."""
+        if self.worker is None or self.outcome is not None and self.kill_deadline is None:
+            return  # not running yet, or its result is already in: let it exit
+        if self.kill_deadline is not None:
+            if now >= self.kill_deadline:
+                self.kill_deadline = float("inf")
+                signal_process_tree(self.worker.pid, 9, self._descendants)
+            return
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            self.terminated_by_us = True
+            self._descendants = snapshot_tree(self.worker.pid)
+            signal_process_tree(self.worker.pid, 15, self._descendants)
+            self.kill_deadline = now + TERMINATE_GRACE
+
+    def next_deadline(self) -> Optional[float]:
+        """When :meth:`escalate` next has something to do."""
+        if self.worker is None:
+            return None
+        if self.kill_deadline is not None:
+            return self.kill_deadline if self.kill_deadline != float("inf") else None
+        return None if self.outcome is not None else self.stop_deadline
+
+    # -- what the worker sends ------------------------------------------------------------
+    def handle_frames(self) -> None:
+        """Read what the worker's pipe holds and act on each complete frame."""
+        assert self.reader is not None
+        for kind, body in self.reader.read_available():
+            if kind == _protocol.LOGS:
+                self._deliver_logs(body)
+            elif kind == _protocol.STARTED:
+                self.block.unlink()  # the worker has it mapped: the name is no longer needed
+            elif kind in (_protocol.RESULT, _protocol.ERROR):
+                self.outcome = (kind, body)
+
+    def _deliver_logs(self, body: bytes) -> None:
+        handler = get_task_control_handler()
+        for message, level, extra, _created in pickle.loads(body):
+            try:
+                handler.log(self.control, message, level, **extra)
+            except Exception:
+                logger.exception("the task control handler's log() raised")
+
+    def deliver_progress(self) -> None:
+        """Hand the handler what changed in the control block since the last call."""
+        seq = self.block.seq
+        if seq == self._seen_seq:
+            return
+        snapshot = self.block.read()
+        if snapshot is None:
+            return
+        self._seen_seq = snapshot.seq
+        handler = get_task_control_handler()
+        try:
+            if snapshot.progress is not None and snapshot.progress != self._delivered[0]:
+                handler.update_progress(self.control, snapshot.progress, snapshot.status)
+            elif snapshot.status is not None and snapshot.status != self._delivered[1]:
+                handler.update_status(self.control, snapshot.status)
+        except Exception:
+            logger.exception("the task control handler raised")
+        self._delivered = (snapshot.progress, snapshot.status)
+
+    # -- the end ---------------------------------------------------------------------------
+    def finish(self) -> None:
+        """The worker exited: collect everything, release everything, resolve the future."""
+        assert self.worker is not None and self.reader is not None
+        self.handle_frames()  # what it wrote before exiting is all in the pipe now
+        returncode = self.worker.popen.wait()  # reaps exactly our own child
+        if self.terminated_by_us:  # children that ignored SIGTERM and left our group
+            signal_process_tree(self.worker.pid, 9, [p for p in self._descendants if _alive(p)])
+        self.deliver_progress()
+        self.release()
+        future = self.job.future
+        kind_body = self.outcome
+        self.job.on_finished(self.job)
+        if kind_body is not None and kind_body[0] == _protocol.RESULT:
+            try:
+                value = pickle.loads(kind_body[1])
+            except BaseException as exc:  # noqa: B902
+                future.set_error(
+                    TaskFailedError(
+                        type(exc).__name__,
+                        str(exc),
+                        "",
+                        f"the result of {self.job.description} could not be unpickled in the parent",
+                    )
+                )
+            else:
+                future.set_result(value)
+        elif kind_body is not None:
+            future.set_error(decode_error(kind_body[1], self.job))
+        elif self.terminated_by_us:
+            future.set_cancelled()
+        else:
+            future.set_error(WorkerDiedError(self.job.task.name, self.worker.pid, returncode))
+
+    def fail_to_launch(self, error: BaseException) -> None:
+        """The worker could not be started: fail the future, free the slot."""
+        self.release()
+        self.job.on_finished(self.job)
+        self.job.future.set_error(error)
+
+    def release(self) -> None:
+        """Close every descriptor and the control block (idempotent)."""
+        if self.worker is not None:
+            for fd in (self.worker.job_fd, self.worker.result_fd, self.worker.exit_handle):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.worker.job_fd = self.worker.result_fd = -1
+            self.worker.exit_handle = None
+        self.block.unlink()
+        self.block.close()
+
+
+def _alive(process: Any) -> bool:
+    try:
+        return bool(process.is_running())
+    except Exception:
+        return False
+
+
+def decode_error(body: bytes, job: Job) -> BaseException:
+    """Turn an ERROR frame into the exception ``result()`` raises."""
+    info: Dict[str, Any] = pickle.loads(body)
+    reason = f"{job.description} raised it {info['phase']}"
+    exc: Optional[BaseException] = None
+    if info["exception"] is not None:
+        try:
+            exc = pickle.loads(info["exception"])
+        except BaseException as load_exc:  # noqa: B902
+            reason += f"; it could not be unpickled in the parent ({type(load_exc).__name__}: {load_exc})"
+    else:
+        reason += f"; it could not be pickled in the worker ({info['pickle_error']})"
+    if exc is not None and info["phase"] != "in the task":
+        exc = _with_context(exc, info, reason)
+    if exc is not None and not isinstance(exc, Exception):
+        # SystemExit, KeyboardInterrupt, GeneratorExit: re-raising them in the parent
+        # would exit or interrupt the caller's program. Report them instead.
+        reason += "; it is reported as TaskFailedError rather than raised in the parent"
+        exc = None
+    if exc is None:
+        return TaskFailedError(info["type_name"], info["message"], info["traceback"], reason)
+    return exc
+
+
+def _with_context(exc: BaseException, info: Dict[str, Any], reason: str) -> BaseException:
+    """An error outside the task body (loading arguments, pickling the result) is
+    wrapped so its message says where it happened; the original is the cause."""
+    wrapped = TaskFailedError(info["type_name"], info["message"], info["traceback"], reason)
+    wrapped.__cause__ = exc
+    return wrapped

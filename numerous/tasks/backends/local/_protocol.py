@@ -1,0 +1,154 @@
+"""The pipe protocol between the parent and one worker.
+
+Each direction is a plain ``os.pipe``. A message is a frame::
+
+    +----------------+------+----------------------+
+    | length (u64 LE)| kind | body (length bytes)  |
+    +----------------+------+----------------------+
+
+Parent → worker: one ``JOB`` frame (the instance to run).
+Worker → parent: ``STARTED`` once the arguments are loaded and the body is about to run,
+any number of ``LOGS`` batches, then exactly one ``RESULT`` or ``ERROR``.
+
+The worker writes with blocking writes. The parent reads with non-blocking reads through
+:class:`FrameReader`, so one dispatcher thread serves every worker: a large result is
+read in pieces as it arrives, interleaved with the other workers' traffic, and a worker
+that dies half-way through a frame never blocks the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import List, Optional, Tuple
+
+__all__ = [
+    "JOB",
+    "STARTED",
+    "LOGS",
+    "RESULT",
+    "ERROR",
+    "write_frame",
+    "read_frame_blocking",
+    "FrameReader",
+]
+
+JOB = b"J"
+STARTED = b"S"
+LOGS = b"L"
+RESULT = b"R"
+ERROR = b"E"
+
+_HEADER = struct.Struct("<Qc")
+_CHUNK = 1 << 18  # read size for small frames
+_DIRECT_READ_THRESHOLD = 1 << 20  # larger bodies are read straight into their buffer
+
+
+def write_frame(fd: int, kind: bytes, body: bytes) -> None:
+    """Write one frame, blocking until all of it is in the pipe.
+
+    Raises:
+        BrokenPipeError: the reader has gone.
+    """
+    header = _HEADER.pack(len(body), kind)
+    if len(body) < _CHUNK:
+        _write_all(fd, header + body)
+    else:  # no concatenated copy of a large body
+        _write_all(fd, header)
+        _write_all(fd, body)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            raise EOFError("the pipe closed in the middle of a frame")
+        got += n
+    return bytes(buf)
+
+
+def read_frame_blocking(fd: int) -> Tuple[bytes, bytes]:
+    """Read one whole frame with blocking reads (the worker's side).
+
+    Raises:
+        EOFError: the pipe closed before a whole frame arrived.
+    """
+    length, kind = _HEADER.unpack(_read_exactly(fd, _HEADER.size))
+    return kind, _read_exactly(fd, length)
+
+
+class FrameReader:
+    """Collects frames from a non-blocking pipe, however the bytes arrive."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.eof = False
+        self._staged = bytearray()
+        self._body: Optional[bytearray] = None  # a large body being read in place
+        self._body_kind = b""
+        self._body_got = 0
+
+    def read_available(self) -> List[Tuple[bytes, bytes]]:
+        """Read what the pipe holds now and return the frames it completed.
+
+        Sets :attr:`eof` when the writer has closed its end.
+        """
+        frames: List[Tuple[bytes, bytes]] = []
+        while not self.eof:
+            try:
+                if self._body is not None:
+                    view = memoryview(self._body)[self._body_got :]
+                    n = os.readv(self.fd, [view])
+                    if n:
+                        self._body_got += n
+                        if self._body_got == len(self._body):
+                            frames.append((self._body_kind, bytes(self._body)))
+                            self._body = None
+                        continue
+                else:
+                    chunk = os.read(self.fd, _CHUNK)
+                    n = len(chunk)
+                    if n:
+                        self._staged += chunk
+                        self._parse(frames)
+                        continue
+            except BlockingIOError:
+                break
+            self.eof = True
+        return frames
+
+    def _parse(self, frames: List[Tuple[bytes, bytes]]) -> None:
+        staged = self._staged
+        pos = 0
+        while len(staged) - pos >= _HEADER.size:
+            length, kind = _HEADER.unpack_from(staged, pos)
+            start = pos + _HEADER.size
+            available = len(staged) - start
+            if available >= length:
+                frames.append((kind, bytes(staged[start : start + length])))
+                pos = start + length
+            elif length >= _DIRECT_READ_THRESHOLD:
+                body = bytearray(length)
+                body[:available] = staged[start:]
+                self._body, self._body_kind, self._body_got = body, kind, available
+                pos = len(staged)
+                break
+            else:
+                break
+        del staged[:pos]
+
+    @property
+    def mid_frame(self) -> bool:
+        """Whether a frame has started arriving but is not complete."""
+        return self._body is not None or bool(self._staged)

@@ -1,0 +1,110 @@
+"""Starting worker processes, always from one long-lived thread.
+
+The kernel's parent-death signal (``PR_SET_PDEATHSIG``, armed by the worker) fires when
+the *thread* that forked the worker exits, not the process. Spawning from whichever
+thread happened to call ``start()`` would kill workers when that thread ends, so every
+spawn in the process runs on :class:`_SpawnerThread`, which lives as long as the process.
+
+Workers are fresh interpreters (``subprocess`` fork+exec, never a bare ``fork``) in a new
+session, so Ctrl-C in the terminal reaches only the parent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ._platform import open_exit_handle
+from ._worker import BOOTSTRAP
+
+__all__ = ["WorkerProcess", "start_worker_process", "run_on_spawner_thread"]
+
+_F_SETPIPE_SZ = 1031  # Linux: bigger pipes let a typical job be written without waiting
+_JOB_PIPE_SIZE = 1 << 20
+
+
+@dataclass
+class WorkerProcess:
+    """A started worker and the parent's ends of its pipes."""
+
+    popen: "subprocess.Popen[bytes]"
+    job_fd: int  # parent writes the job here
+    result_fd: int  # parent reads frames here
+    exit_handle: Optional[int]  # readable once the worker exited (pidfd), or None
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id (also its process group id)."""
+        return self.popen.pid
+
+
+def start_worker_process() -> WorkerProcess:
+    """Spawn one worker; call only on the spawner thread.
+
+    Raises:
+        OSError: the process could not be started.
+    """
+    job_r, job_w = os.pipe()
+    result_r, result_w = os.pipe()
+    try:
+        try:
+            fcntl.fcntl(job_w, _F_SETPIPE_SZ, _JOB_PIPE_SIZE)
+        except OSError:
+            pass
+        env = dict(os.environ)
+        env["NUMEROUS_TASKS_SYS_PATH"] = json.dumps(sys.path)
+        popen = subprocess.Popen(
+            [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid())],
+            pass_fds=(job_r, result_w),
+            stdin=subprocess.DEVNULL,
+            cwd=os.getcwd(),
+            env=env,
+            start_new_session=True,
+        )
+    except BaseException:
+        for fd in (job_w, result_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (job_r, result_w):
+            os.close(fd)
+    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid))
+
+
+class _SpawnerThread:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._queue: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        thread = threading.Thread(target=self._run, name="numerous-spawner", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._queue.get()()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        self._queue.put(fn)
+
+
+_spawner: Optional[_SpawnerThread] = None
+_spawner_lock = threading.Lock()
+
+
+def run_on_spawner_thread(fn: Callable[[], None]) -> None:
+    """Run ``fn`` on the process's spawner thread (started on first use).
+
+    ``fn`` must not raise: it reports its own failures.
+    """
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or _spawner.pid != os.getpid():  # also after a fork
+            _spawner = _SpawnerThread()
+        spawner = _spawner
+    spawner.submit(fn)

@@ -1,0 +1,288 @@
+"""The worker's entry point: what runs inside each spawned interpreter.
+
+The parent starts ``python -c BOOTSTRAP job_fd result_fd parent_pid`` in a new session
+(its own process group). BOOTSTRAP sets ``sys.path`` to the parent's and calls
+:func:`main`. The user's ``__main__`` is never imported: functions defined there travel
+by value inside the job.
+
+    main thread                            watchdog thread
+    -----------                            ---------------
+    read JOB from job_fd                   poll(job_fd EOF, parent pidfd)
+    attach the control block               └─ parent gone: unlink the block,
+    load task + arguments (cloudpickle)       kill our whole process group
+    send STARTED
+    run the task ──▶ tc.log ──▶ log batcher thread ──▶ LOGS frames
+                 ──▶ tc.update_progress/status ──▶ control block (seqlock)
+    send RESULT or ERROR (tblib), exit
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import _protocol
+from ._platform import open_exit_handle, set_parent_death_signal
+from ._shm import ControlBlock, unlink_block
+
+BOOTSTRAP = (
+    "import json, os, sys; "
+    "sys.path[:] = json.loads(os.environ.pop('NUMEROUS_TASKS_SYS_PATH')); "
+    "from numerous.tasks.backends.local._worker import main; main()"
+)
+
+EXIT_PARENT_GONE = 75  # the parent died before we could even start
+_TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
+_WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_block_name: Optional[str] = None  # unlinked by whoever kills us for our parent's death
+# Kept mapped until the process exits: views of it live in the task's TaskControl, and
+# closing a SharedMemory with live views fails.
+_blocks: List[ControlBlock] = []
+
+
+def _die_with_group() -> None:
+    """Our parent is gone or we were told to terminate: take every process we own down."""
+    if _block_name is not None:
+        unlink_block(_block_name)
+    try:  # children that left our process group (start_new_session=True) too
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+    except Exception:
+        pass
+    os.killpg(0, signal.SIGKILL)
+
+
+def _on_sigterm(signum: int, frame: Optional[types.FrameType]) -> None:
+    _die_with_group()
+
+
+def _ignore_sigint(signum: int, frame: Optional[types.FrameType]) -> None:
+    """Ctrl-C is the parent's to handle. A Python handler, unlike SIG_IGN, is not
+    inherited across exec, so the task's own subprocesses keep the default."""
+
+
+def _watch_parent(parent_pid: int, job_fd: int) -> None:
+    poller = select.poll()
+    # Only hang-up is watched (it is always reported): the job itself is still unread
+    # in the pipe when this thread starts.
+    poller.register(job_fd, 0)
+    pidfd = open_exit_handle(parent_pid)
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    while True:
+        if poller.poll(_WATCHDOG_POLL_MS) or os.getppid() != parent_pid:
+            _die_with_group()
+
+
+class _Channel:
+    """The worker's half of the pipe: log batching and the final message."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._send_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: List[Tuple[str, str, Dict[str, Any], float]] = []
+        self._wake = threading.Event()
+        threading.Thread(target=self._flush_loop, name="numerous-log-batcher", daemon=True).start()
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        record = (message, level, extra, time.time())
+        with self._pending_lock:
+            self._pending.append(record)
+            first = len(self._pending) == 1
+        if first:  # the batcher sleeps until a record arrives; later ones ride along
+            self._wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every pending log record now, in order."""
+        with self._send_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._write(_protocol.LOGS, _pickle_logs(batch))
+
+    def send(self, kind: bytes, body: bytes) -> None:
+        """Flush the logs, then send one frame."""
+        with self._send_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._write(_protocol.LOGS, _pickle_logs(batch))
+            self._write(kind, body)
+
+    def _write(self, kind: bytes, body: bytes) -> None:
+        try:
+            _protocol.write_frame(self._fd, kind, body)
+        except BrokenPipeError:  # the parent is gone; the watchdog ends us
+            pass
+
+
+def _pickle_logs(batch: List[Tuple[str, str, Dict[str, Any], float]]) -> bytes:
+    try:
+        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an unpicklable extra: keep the record, describe the values
+        safe = [(m, lvl, {k: repr(v) for k, v in extra.items()}, t) for m, lvl, extra, t in batch]
+        return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class WorkerSink:
+    """Where a TaskControl's calls go inside the worker."""
+
+    __slots__ = ("_block", "_stop", "_channel")
+
+    def __init__(self, block: ControlBlock, channel: _Channel) -> None:
+        self._block = block
+        self._stop = block.stop_flag_view()
+        self._channel = channel
+
+    def should_stop(self) -> bool:
+        """Read the stop flag from shared memory."""
+        return self._stop[0] != 0
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        """Queue a record for the next batch."""
+        self._channel.log(message, level, extra)
+
+    def update_progress(self, progress: float, status: Optional[str]) -> None:
+        """Write progress (and status) into the control block."""
+        self._block.write_progress(progress, status)
+
+    def update_status(self, status: str) -> None:
+        """Write the status into the control block."""
+        self._block.write_status(status)
+
+
+def _trim_traceback(exc: BaseException) -> None:
+    """Drop our own leading frames, and the middle of very deep tracebacks."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    if tb is None:
+        return
+    exc.__traceback__ = tb
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if len(entries) > 2 * _TRACEBACK_KEEP:
+        entries[_TRACEBACK_KEEP - 1].tb_next = entries[-_TRACEBACK_KEEP]
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<str() of the {type(exc).__name__} failed>"
+
+
+def encode_error(exc: BaseException, phase: str) -> bytes:
+    """Describe ``exc`` for the parent: the exception itself if it pickles, and always
+    its type name, message and formatted traceback as a fallback."""
+    _trim_traceback(exc)
+    try:
+        formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        formatted = "<the traceback could not be formatted>\n"
+    info: Dict[str, Any] = {
+        "type_name": f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", ""),
+        "message": _safe_str(exc),
+        "traceback": formatted,
+        "phase": phase,
+        "exception": None,
+        "pickle_error": None,
+    }
+    try:
+        import cloudpickle
+        from tblib import pickling_support
+
+        pickling_support.install(exc)
+        info["exception"] = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as pickle_exc:  # noqa: B902 - anything may come out of a reducer
+        info["pickle_error"] = f"{type(pickle_exc).__name__}: {_safe_str(pickle_exc)}"
+    return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def run_job(job: Dict[str, Any], channel: _Channel) -> None:
+    """Run one instance and send its outcome."""
+    global _block_name
+    import cloudpickle
+
+    block = ControlBlock.attach(job["block_name"])
+    _blocks.append(block)
+    _block_name = block.name
+    try:
+        task, args, kwargs = cloudpickle.loads(job["payload"])
+    except BaseException as exc:  # noqa: B902
+        channel.send(_protocol.ERROR, encode_error(exc, "while loading the task's arguments in the worker"))
+        return
+    from ...control import TaskControl
+
+    control = TaskControl(task.name, job["instance_id"], WorkerSink(block, channel))
+    channel.send(_protocol.STARTED, pickle.dumps(time.monotonic_ns()))
+    try:
+        value = task.call_with_control(control, args, kwargs)
+    except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
+        channel.send(_protocol.ERROR, encode_error(exc, "in the task"))
+        return
+    try:
+        body = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # noqa: B902
+        channel.send(_protocol.ERROR, encode_error(exc, "while pickling the task's result"))
+        return
+    channel.send(_protocol.RESULT, body)
+
+
+def main() -> None:
+    """Entry point of a worker process (called by BOOTSTRAP)."""
+    job_fd, result_fd, parent_pid = (int(value) for value in sys.argv[1:4])
+    sys.argv = sys.argv[:1]
+    signal.signal(signal.SIGINT, _ignore_sigint)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
+        os._exit(EXIT_PARENT_GONE)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True
+    ).start()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+    try:
+        kind, body = _protocol.read_frame_blocking(job_fd)
+    except EOFError:
+        os._exit(EXIT_PARENT_GONE)
+    assert kind == _protocol.JOB, kind
+    channel = _Channel(result_fd)
+    run_job(pickle.loads(body), channel)
+    # Exit now, without waiting for threads the task may have left running: the
+    # parent resolves the future once we are reaped. atexit handlers still run.
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(0)

@@ -1,0 +1,299 @@
+"""TaskControl — what a running task uses to report and to learn it should stop.
+
+A task asks for a :class:`TaskControl` by declaring a parameter annotated with it (or a
+first parameter named ``tc``). Where the task runs decides where its calls go:
+
+* called directly, or seen by a handler in the parent: straight to the current
+  :class:`TaskControlHandler`;
+* in a worker process: progress and status into the instance's shared-memory block,
+  log records down the instance's pipe, both delivered to the parent's handler by the
+  backend's dispatcher thread.
+
+Handlers always run in the process that set them. The default handler writes to the
+standard ``logging`` logger ``numerous.tasks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+try:  # Protocol is in typing from 3.8; keep the import local to this module
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    from typing_extensions import Protocol  # type: ignore[assignment]
+
+__all__ = [
+    "LOG_LEVELS",
+    "TaskControl",
+    "TaskControlHandler",
+    "LoggingTaskControlHandler",
+    "set_task_control_handler",
+    "get_task_control_handler",
+]
+
+#: The levels ``tc.log`` accepts, mapped to the stdlib ``logging`` levels.
+LOG_LEVELS: Dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+logger = logging.getLogger("numerous.tasks")
+
+
+class ControlSink(Protocol):
+    """Where a :class:`TaskControl` sends its calls (a backend detail, not public API)."""
+
+    def should_stop(self) -> bool:
+        """Whether a stop has been requested."""
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        """Deliver one validated log record."""
+
+    def update_progress(self, progress: float, status: Optional[str]) -> None:
+        """Deliver a validated progress (0-100) and, if not None, a status."""
+
+    def update_status(self, status: str) -> None:
+        """Deliver a status text."""
+
+
+def check_level(level: str) -> str:
+    """Return ``level`` if ``tc.log`` accepts it, else raise ValueError listing the levels."""
+    if level not in LOG_LEVELS:
+        raise ValueError(
+            f"log level must be one of {', '.join(map(repr, LOG_LEVELS))}, not {level!r}"
+        )
+    return level
+
+
+def check_progress(percentage: float) -> float:
+    """Validate a progress percentage and clamp it into 0..100.
+
+    Raises:
+        TypeError: ``percentage`` is not a real number (bools are refused too).
+        ValueError: ``percentage`` is NaN or infinite.
+    """
+    if isinstance(percentage, bool) or not isinstance(percentage, (int, float)):
+        try:
+            percentage = float(percentage)  # numpy scalars, Decimal, Fraction
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"progress must be a number from 0 to 100, not {type(percentage).__name__}"
+            ) from None
+    value = float(percentage)
+    if not math.isfinite(value):
+        raise ValueError(f"progress must be a finite number from 0 to 100, not {value!r}")
+    # Out-of-range values are clamped, not refused: a task that overshoots by
+    # rounding (100.00000001) must not fail at its very last step.
+    return 0.0 if value < 0.0 else 100.0 if value > 100.0 else value
+
+
+def check_status(status: object) -> str:
+    """Return ``status`` if it is a string, else raise TypeError."""
+    if not isinstance(status, str):
+        raise TypeError(f"status must be a str, not {type(status).__name__}")
+    return status
+
+
+class TaskControl:
+    """The handle a task uses to log, report progress and check for a stop request.
+
+    Args:
+        task_definition_name: the name of the task (``@task(name=...)`` or the function's).
+        instance_id: the id of the running instance (``"direct"`` for a direct call).
+        sink: where the calls go; supplied by the library, never by users.
+    """
+
+    __slots__ = ("_task_definition_name", "_instance_id", "_sink")
+
+    def __init__(self, task_definition_name: str, instance_id: str, sink: ControlSink) -> None:
+        self._task_definition_name = task_definition_name
+        self._instance_id = instance_id
+        self._sink = sink
+
+    @property
+    def task_definition_name(self) -> str:
+        """The task's name: ``@task(name=...)``, or the decorated function's name."""
+        return self._task_definition_name
+
+    @property
+    def instance_id(self) -> str:
+        """The id of this instance, unique within the process that created it."""
+        return self._instance_id
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a stop was requested (``instance.stop()``, ``future.cancel()``)."""
+        return self._sink.should_stop()
+
+    def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
+        """Send a log record to the handler.
+
+        Args:
+            message: the text; anything else is converted with ``str()``.
+            level: one of ``"debug"``, ``"info"``, ``"warning"``, ``"error"``.
+            **extra_data: picklable values passed on to the handler's ``log``.
+
+        Raises:
+            ValueError: ``level`` is not one of the four levels.
+        """
+        self._sink.log(str(message), check_level(level), extra_data)
+
+    def update_progress(self, percentage: float, status: Optional[str] = None) -> None:
+        """Report progress (0-100; values outside are clamped) and optionally a status.
+
+        Raises:
+            TypeError: ``percentage`` is not a number, or ``status`` is not a str.
+            ValueError: ``percentage`` is NaN or infinite.
+        """
+        progress = check_progress(percentage)
+        self._sink.update_progress(progress, None if status is None else check_status(status))
+
+    def update_status(self, status: str) -> None:
+        """Report a status text without changing the progress."""
+        self._sink.update_status(check_status(status))
+
+    def __repr__(self) -> str:
+        return f"<TaskControl task={self._task_definition_name!r} instance={self._instance_id!r}>"
+
+
+class TaskControlHandler:
+    """Receives what tasks report. Subclass it and override what you need.
+
+    All methods run in the process that installed the handler (the parent), on the
+    backend's dispatcher thread for instances and in the calling thread for direct calls.
+    The base class ignores everything.
+    """
+
+    def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
+        """A task logged ``message`` at ``level`` (debug, info, warning or error)."""
+
+    def update_progress(
+        self, task_control: TaskControl, progress: float, status: Optional[str]
+    ) -> None:
+        """A task reported ``progress`` (0-100) and its current ``status``."""
+
+    def update_status(self, task_control: TaskControl, status: str) -> None:
+        """A task reported a new status text."""
+
+
+class LoggingTaskControlHandler(TaskControlHandler):
+    """The default handler: records go to the ``numerous.tasks`` logger.
+
+    Each record carries ``task_name`` and ``instance_id`` as extra attributes; progress
+    and status updates are logged at DEBUG.
+    """
+
+    def _extra(self, task_control: TaskControl) -> Dict[str, Any]:
+        return {
+            "task_name": task_control.task_definition_name,
+            "instance_id": task_control.instance_id,
+        }
+
+    def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
+        """Emit ``message`` on the ``numerous.tasks`` logger at ``level``."""
+        extra = self._extra(task_control)
+        extra.update((k, v) for k, v in extra_data.items() if k not in _RESERVED_RECORD_KEYS)
+        logger.log(LOG_LEVELS[level], message, extra=extra)
+
+    def update_progress(
+        self, task_control: TaskControl, progress: float, status: Optional[str]
+    ) -> None:
+        """Log the progress at DEBUG."""
+        logger.debug("%.1f%% %s", progress, status or "", extra=self._extra(task_control))
+
+    def update_status(self, task_control: TaskControl, status: str) -> None:
+        """Log the status at DEBUG."""
+        logger.debug("%s", status, extra=self._extra(task_control))
+
+
+# Keys a LogRecord already has: passing them as ``extra`` makes logging raise KeyError.
+_RESERVED_RECORD_KEYS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+) | {"message", "asctime"}
+
+_handler_lock = threading.Lock()
+_handler: TaskControlHandler = LoggingTaskControlHandler()
+
+
+def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskControlHandler:
+    """Install ``handler`` for this process and return the one it replaces.
+
+    ``None`` restores the default :class:`LoggingTaskControlHandler`.
+
+    Raises:
+        TypeError: ``handler`` is not a :class:`TaskControlHandler`.
+    """
+    global _handler
+    if handler is None:
+        handler = LoggingTaskControlHandler()
+    if not isinstance(handler, TaskControlHandler):
+        raise TypeError(
+            f"handler must be a TaskControlHandler instance, not {type(handler).__name__}"
+        )
+    with _handler_lock:
+        previous, _handler = _handler, handler
+    return previous
+
+
+def get_task_control_handler() -> TaskControlHandler:
+    """The handler currently installed in this process."""
+    return _handler
+
+
+class HandlerSink:
+    """A sink that hands every call straight to the installed handler.
+
+    Used for direct calls (``should_stop`` always False) and, with a ``stop_flag``
+    callable, for the parent-side view of a running instance.
+    """
+
+    __slots__ = ("_control", "_stop_flag")
+
+    def __init__(self, stop_flag: Optional["StopFlag"] = None) -> None:
+        self._control: Optional[TaskControl] = None
+        self._stop_flag = stop_flag
+
+    def bind(self, control: TaskControl) -> None:
+        """Remember the TaskControl that handlers should be given."""
+        self._control = control
+
+    def should_stop(self) -> bool:
+        """Whether the bound instance was asked to stop (never, for a direct call)."""
+        return self._stop_flag is not None and self._stop_flag()
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        """Call the handler's ``log``."""
+        assert self._control is not None
+        _handler.log(self._control, message, level, **extra)
+
+    def update_progress(self, progress: float, status: Optional[str]) -> None:
+        """Call the handler's ``update_progress``."""
+        assert self._control is not None
+        _handler.update_progress(self._control, progress, status)
+
+    def update_status(self, status: str) -> None:
+        """Call the handler's ``update_status``."""
+        assert self._control is not None
+        _handler.update_status(self._control, status)
+
+
+class StopFlag(Protocol):
+    """A callable that says whether a stop was requested."""
+
+    def __call__(self) -> bool:
+        """True once a stop was requested."""
+
+
+def handler_task_control(
+    task_definition_name: str, instance_id: str, stop_flag: Optional[StopFlag] = None
+) -> Tuple[TaskControl, HandlerSink]:
+    """Build a TaskControl whose calls go straight to the installed handler."""
+    sink = HandlerSink(stop_flag)
+    control = TaskControl(task_definition_name, instance_id, sink)
+    sink.bind(control)
+    return control, sink

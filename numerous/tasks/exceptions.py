@@ -1,0 +1,114 @@
+"""The error types of numerous.tasks.
+
+Every error the library raises on its own behalf derives from :class:`TaskError`,
+except the timed-out wait (:class:`ResultTimeoutError`), which is a builtin
+``TimeoutError`` so that ``except TimeoutError`` works as users expect.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+from typing import Optional
+
+__all__ = [
+    "TaskError",
+    "MaxInstancesReachedError",
+    "SessionNotFoundError",
+    "TaskCancelledError",
+    "TaskFailedError",
+    "WorkerDiedError",
+    "UnknownBackendError",
+    "ResultTimeoutError",
+]
+
+
+class TaskError(Exception):
+    """Base class of the errors numerous.tasks raises about tasks, sessions and backends."""
+
+
+class MaxInstancesReachedError(TaskError):
+    """A task already runs ``max_parallel`` instances and the caller asked not to wait."""
+
+    def __init__(self, task_name: str, max_parallel: int) -> None:
+        self.task_name = task_name
+        self.max_parallel = max_parallel
+        super().__init__(
+            f"task {task_name!r} already runs its limit of max_parallel={max_parallel} "
+            "instances in this session; start without wait=False to queue the instance, "
+            "or raise max_parallel in @task(...)"
+        )
+
+
+class SessionNotFoundError(TaskError):
+    """``task.instance()`` was called with no open :class:`~numerous.tasks.Session`."""
+
+
+class TaskCancelledError(TaskError):
+    """The instance was cancelled before it produced a value."""
+
+
+class TaskFailedError(TaskError):
+    """A task raised an exception that could not travel back to the parent as itself.
+
+    It carries what could be saved: the original exception's type name, its message
+    and the worker's formatted traceback (also shown in ``str()``).
+    """
+
+    def __init__(self, type_name: str, message: str, formatted_traceback: str, reason: str) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.formatted_traceback = formatted_traceback
+        self.reason = reason
+        super().__init__(type_name, message, formatted_traceback, reason)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.type_name}: {self.message}\n({self.reason})\n"
+            f"Traceback in the worker:\n{self.formatted_traceback}"
+        )
+
+
+class WorkerDiedError(TaskError):
+    """The worker process running an instance exited before sending a result."""
+
+    def __init__(self, task_name: str, pid: int, returncode: Optional[int]) -> None:
+        self.task_name = task_name
+        self.pid = pid
+        self.returncode = returncode
+        super().__init__(task_name, pid, returncode)
+
+    @property
+    def signal_name(self) -> Optional[str]:
+        """The name of the signal that killed the worker (``"SIGKILL"``), or None."""
+        if self.returncode is None or self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    def __str__(self) -> str:
+        if self.signal_name is not None:
+            how = f"was killed by {self.signal_name}"
+        else:
+            how = f"exited with code {self.returncode}"
+        return (
+            f"the worker process (pid {self.pid}) running task {self.task_name!r} {how} "
+            "before sending a result"
+        )
+
+
+class UnknownBackendError(TaskError, ValueError):
+    """``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) names no known backend."""
+
+
+if concurrent.futures.TimeoutError is TimeoutError:  # Python >= 3.11
+
+    class ResultTimeoutError(TimeoutError):
+        """``Future.result(timeout=...)`` waited longer than ``timeout``; the task goes on."""
+
+else:  # Python 3.9 and 3.10: the two classes differ, so be both
+
+    class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):  # type: ignore[no-redef]
+        """``Future.result(timeout=...)`` waited longer than ``timeout``; the task goes on."""

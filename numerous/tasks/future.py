@@ -1,0 +1,165 @@
+"""Future — the result of a started task instance, available later.
+
+States move one way: ``pending → running → completed | failed | cancelled`` (a pending
+instance may also go straight to ``cancelled``). The three final states are set exactly
+once; whoever sets one first wins and later attempts are ignored, so a stop that races
+the task's completion leaves exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Generic, List, Optional, TypeVar
+
+from .exceptions import ResultTimeoutError, TaskCancelledError
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    from typing_extensions import Protocol  # type: ignore[assignment]
+
+__all__ = ["Future", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+
+R = TypeVar("R")
+
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
+
+logger = logging.getLogger("numerous.tasks")
+
+
+class _Canceller(Protocol):
+    def request_cancel(self) -> bool:
+        """Cancel if still pending (True), else request a stop (False)."""
+
+
+class Future(Generic[R]):
+    """The eventual outcome of one task instance.
+
+    Created by ``TaskInstance.start()``; users never construct it.
+    """
+
+    def __init__(self, canceller: _Canceller, description: str) -> None:
+        self._canceller = canceller
+        self._description = description
+        self._condition = threading.Condition(threading.Lock())
+        self._status = PENDING
+        self._result: Any = None
+        self._error: Optional[BaseException] = None
+        self._callbacks: List[Callable[["Future[R]"], object]] = []
+
+    # -- what users read -------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """One of ``"pending"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``."""
+        return self._status
+
+    @property
+    def done(self) -> bool:
+        """True once the instance completed, failed or was cancelled."""
+        return self._status in FINAL_STATES
+
+    @property
+    def error(self) -> Optional[BaseException]:
+        """The exception the task failed with, or None (also None when cancelled)."""
+        return self._error if self._status == FAILED else None
+
+    def result(self, timeout: Optional[float] = None) -> R:
+        """Wait for the instance to finish and return its value.
+
+        Args:
+            timeout: seconds to wait at most; None waits as long as it takes.
+
+        Raises:
+            TimeoutError: the wait timed out (the instance keeps running); the
+                exception is a :class:`~numerous.tasks.exceptions.ResultTimeoutError`,
+                which is also ``concurrent.futures.TimeoutError``.
+            TaskCancelledError: the instance was cancelled before producing a value.
+            Exception: whatever the task raised, with the worker's frames in its traceback.
+        """
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout):
+                raise ResultTimeoutError(
+                    f"{self._description} did not finish within {timeout} s; it keeps running "
+                    "(call result() again, or stop() the instance)"
+                )
+        if self._status == COMPLETED:
+            return self._result  # type: ignore[no-any-return]
+        if self._status == CANCELLED:
+            raise TaskCancelledError(f"{self._description} was cancelled before it produced a value")
+        assert self._error is not None
+        raise self._error
+
+    def wait_done(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the instance finished, without raising its error; True if it did."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout)
+
+    def cancel(self) -> bool:
+        """Cancel a pending instance (it never runs) and return True.
+
+        For a running instance this requests a stop, like ``instance.stop()``, and
+        returns False: the task decides, and ``status`` tells what happened. A finished
+        instance is left alone (False).
+        """
+        if self.done:
+            return False
+        return self._canceller.request_cancel()
+
+    def add_done_callback(self, fn: Callable[["Future[R]"], object]) -> None:
+        """Call ``fn(future)`` when the instance finishes (at once if it already has).
+
+        Callbacks run in the thread that finishes the future (the backend's dispatcher
+        thread); exceptions they raise are logged and ignored.
+        """
+        with self._condition:
+            if self._status not in FINAL_STATES:
+                self._callbacks.append(fn)
+                return
+        self._run_callback(fn)
+
+    def __repr__(self) -> str:
+        return f"<Future {self._description} status={self._status}>"
+
+    # -- what the library sets ------------------------------------------------------
+    def set_running(self) -> bool:
+        """Move from pending to running; False if the future already left pending."""
+        with self._condition:
+            if self._status != PENDING:
+                return False
+            self._status = RUNNING
+            return True
+
+    def set_result(self, value: Any) -> bool:
+        """Finish as completed with ``value``; False if already finished."""
+        return self._finish(COMPLETED, value, None)
+
+    def set_error(self, error: BaseException) -> bool:
+        """Finish as failed with ``error``; False if already finished."""
+        return self._finish(FAILED, None, error)
+
+    def set_cancelled(self) -> bool:
+        """Finish as cancelled; False if already finished."""
+        return self._finish(CANCELLED, None, None)
+
+    def _finish(self, status: str, value: Any, error: Optional[BaseException]) -> bool:
+        with self._condition:
+            if self._status in FINAL_STATES:
+                return False
+            self._status, self._result, self._error = status, value, error
+            callbacks, self._callbacks = self._callbacks, []
+            self._condition.notify_all()
+        for fn in callbacks:
+            self._run_callback(fn)
+        return True
+
+    def _run_callback(self, fn: Callable[["Future[R]"], object]) -> None:
+        try:
+            fn(self)
+        except Exception:
+            logger.exception("done callback %r of %s raised", fn, self._description)

@@ -1,0 +1,310 @@
+"""Session — the context that instances run in, and its ``max_parallel`` slots.
+
+The current session lives in a ``contextvars.ContextVar`` (correct for nesting and for
+asyncio tasks). A thread whose context holds no open session uses the innermost session
+still open in the process, so threads started inside ``with Session():`` just work.
+
+Scheduling: per task definition, at most ``max_parallel`` instances of a session run at
+once; instances started beyond that wait first-in first-out as ``"pending"`` and are
+launched as slots free up.
+
+Leaving the ``with`` block normally waits for every started instance. Leaving it by an
+exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
+``stop_grace`` seconds to return, then its process tree is terminated. A second Ctrl-C
+while that happens terminates at once. Nothing the session started outlives it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import itertools
+import pickle
+import threading
+from types import TracebackType
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
+
+from .backends import Backend, Job, backend_name, create_backend
+from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
+from .future import Future
+from .task import Task, TaskInstance
+
+__all__ = ["Session", "current_session", "DEFAULT_STOP_GRACE"]
+
+#: Seconds a task gets to return after a stop request before it is terminated. Long
+#: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
+DEFAULT_STOP_GRACE = 5.0
+
+_current: "contextvars.ContextVar[Optional[Session]]" = contextvars.ContextVar(
+    "numerous_tasks_session", default=None
+)
+_open_sessions: List["Session"] = []
+_open_lock = threading.Lock()
+_session_numbers = itertools.count(1)
+
+
+def current_session() -> "Session":
+    """The session new instances join.
+
+    Raises:
+        SessionNotFoundError: no session is open.
+    """
+    session = _current.get()
+    if session is not None and session.is_open:
+        return session
+    with _open_lock:
+        if _open_sessions:
+            return _open_sessions[-1]
+    raise SessionNotFoundError(
+        "no Session is open: create task instances inside `with Session():` "
+        "(or call the task directly to run it in this process)"
+    )
+
+
+class _Canceller:
+    """What a Future calls on ``cancel()``; bound to its job once the job exists."""
+
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self.job: Optional[Job] = None
+
+    def request_cancel(self) -> bool:
+        assert self.job is not None
+        return self.session._stop_job(self.job, None)
+
+
+class Session:
+    """A group of task instances with shared ``max_parallel`` accounting.
+
+    Args:
+        name: a label for logs and displays (default ``"session-N"``).
+        backend: the backend's name; default ``$NUMEROUS_TASK_BACKEND`` or ``"local"``.
+        stop_grace: seconds a task gets to return after a stop request before it is
+            terminated (default :data:`DEFAULT_STOP_GRACE`).
+    """
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        *,
+        backend: Optional[str] = None,
+        stop_grace: float = DEFAULT_STOP_GRACE,
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if isinstance(stop_grace, bool) or not isinstance(stop_grace, (int, float)) or not stop_grace >= 0:
+            raise ValueError(f"stop_grace must be a number of seconds >= 0, not {stop_grace!r}")
+        self.name = name or f"session-{next(_session_numbers)}"
+        self.stop_grace = float(stop_grace)
+        self._requested_backend = backend
+        self._backend: Optional[Backend] = None
+        self._state = "new"  # new -> open -> closing -> closed
+        self._lock = threading.RLock()
+        self._running: Dict[Task, int] = collections.defaultdict(int)
+        self._pending: Dict[Task, Deque[Job]] = collections.defaultdict(collections.deque)
+        self._unfinished: Set[Job] = set()
+        self._token: Optional["contextvars.Token[Optional[Session]]"] = None
+
+    @property
+    def is_open(self) -> bool:
+        """True between entering and leaving the ``with`` block."""
+        return self._state == "open"
+
+    # -- the with block ---------------------------------------------------------------
+    def __enter__(self) -> "Session":
+        with self._lock:
+            if self._state != "new":
+                raise TaskError(f"session {self.name!r} was already entered; make a new Session()")
+            self._state = "open"
+        with _open_lock:
+            _open_sessions.append(self)
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self._wait_all()
+                except BaseException:  # Ctrl-C while waiting: stop everything instead
+                    self._abort()
+                    raise
+            else:
+                self._abort()
+        finally:
+            self._close()
+
+    def _abort(self) -> None:
+        self._stop_all(self.stop_grace)
+        try:
+            self._wait_all()
+        except KeyboardInterrupt:  # a second Ctrl-C: no more grace
+            self._stop_all(0.0)
+            self._wait_all()
+            raise
+
+    def _stop_all(self, grace: float) -> None:
+        with self._lock:
+            jobs = list(self._unfinished)
+        # Pending ones first, so none is launched by a slot the others free.
+        for job in sorted(jobs, key=lambda j: j.future.status != "pending"):
+            self._stop_job(job, grace)
+
+    def _wait_all(self) -> None:
+        while True:
+            with self._lock:
+                jobs = list(self._unfinished)
+            if not jobs:
+                return
+            for job in jobs:
+                job.future.wait_done()
+
+    def _close(self) -> None:
+        with self._lock:
+            self._state = "closing"
+        try:
+            if self._backend is not None:
+                self._backend.shutdown()
+        finally:
+            with self._lock:
+                self._state = "closed"
+            with _open_lock:
+                if self in _open_sessions:
+                    _open_sessions.remove(self)
+            if self._token is not None:
+                try:
+                    _current.reset(self._token)
+                except ValueError:  # exited in another context than entered
+                    if _current.get() is self:
+                        _current.set(None)
+                self._token = None
+
+    # -- used by TaskInstance -------------------------------------------------------------
+    def adopt(self, instance: TaskInstance) -> None:
+        """Accept a new instance; resolves the backend on the session's first instance.
+
+        Raises:
+            TaskError: the session is not open.
+            UnknownBackendError: the configured backend name is unknown.
+        """
+        with self._lock:
+            if self._state != "open":
+                raise TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+            if self._backend is None:
+                self._backend = create_backend(backend_name(self._requested_backend))
+
+    def start_instance(self, instance: TaskInstance, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future[Any]:
+        """Queue or launch ``instance`` with these arguments; return its future."""
+        task = instance.task
+        payload = _pickle_call(task, args, kwargs)
+        canceller = _Canceller(self)
+        future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}")
+        job = Job(instance.id, task, payload, future, self._on_finished)
+        canceller.job = job
+        instance.job = job
+        backend = self._backend
+        assert backend is not None
+        backend.prepare(job)
+        launch = False
+        with self._lock:
+            refusal: Optional[BaseException] = None
+            if self._state != "open":
+                refusal = TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+            elif self._running[task] < task.max_parallel:
+                self._running[task] += 1
+                launch = True
+            elif not instance.queue:
+                refusal = MaxInstancesReachedError(task.name, task.max_parallel)
+            else:
+                self._pending[task].append(job)
+            if refusal is None:
+                self._unfinished.add(job)
+        if refusal is not None:
+            backend.discard(job)
+            raise refusal
+        if launch:
+            backend.launch(job)
+        return future
+
+    def stop_instance(self, instance: TaskInstance, timeout: Optional[float]) -> None:
+        """Cancel ``instance`` if pending, else ask it to stop (see ``TaskInstance.stop``)."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0):
+            raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        self._stop_job(instance.job, timeout)
+
+    def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
+        """Cancel a pending job (True) or request a running one to stop (False)."""
+        with self._lock:
+            queue = self._pending.get(job.task)
+            was_pending = queue is not None and job in queue
+            if was_pending:
+                assert queue is not None
+                queue.remove(job)
+                self._unfinished.discard(job)
+        backend = self._backend
+        assert backend is not None
+        if was_pending:
+            backend.discard(job)
+            job.future.set_cancelled()
+            return True
+        if not job.future.done:
+            backend.request_stop(job, self.stop_grace if grace is None else grace)
+        return False
+
+    def _on_finished(self, job: Job) -> None:
+        """A launched job ended: free its slot and launch the next pending one."""
+        launch: Optional[Job] = None
+        with self._lock:
+            self._unfinished.discard(job)
+            task = job.task
+            self._running[task] -= 1
+            queue = self._pending.get(task)
+            if queue and self._running[task] < task.max_parallel:
+                launch = queue.popleft()
+                self._running[task] += 1
+            if not self._running[task]:
+                del self._running[task]
+            if queue is not None and not queue:
+                del self._pending[task]
+        if launch is not None:
+            assert self._backend is not None
+            self._backend.launch(launch)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.name!r} {self._state}>"
+
+
+def _pickle_call(task: Task, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
+    """Pickle what the worker needs, or raise TypeError naming what cannot be pickled."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps((task, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        parts: List[Tuple[str, Any]] = [("the task function", task)]
+        parts += [(f"positional argument {i} ({_short_repr(v)})", v) for i, v in enumerate(args)]
+        parts += [(f"keyword argument {k!r} ({_short_repr(v)})", v) for k, v in kwargs.items()]
+        culprit = "an argument"
+        for label, value in parts:
+            try:
+                cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                culprit = label
+                break
+        raise TypeError(
+            f"{culprit} of task {task.name!r} cannot be pickled to send it to the worker "
+            f"process: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,301 @@
+"""``@task``, :class:`Task` (a task definition) and :class:`TaskInstance` (one run of it)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+import typing
+import uuid
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overload
+
+from .control import TaskControl, handler_task_control
+from .exceptions import TaskError
+from .future import Future
+
+__all__ = ["task", "Task", "TaskInstance", "SIZES"]
+
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The resource size hints ``@task(size=...)`` accepts.
+SIZES = ("small", "medium", "large")
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+class _ControlParameter(typing.NamedTuple):
+    name: str
+    index: int
+    positional: bool
+    keyword: bool
+
+
+def _is_task_control(annotation: Any) -> bool:
+    if annotation is TaskControl:
+        return True
+    if isinstance(annotation, str):  # an annotation that could not be resolved
+        text = annotation.replace(" ", "")
+        return text in ("TaskControl", "Optional[TaskControl]") or text.endswith(".TaskControl")
+    return any(arg is TaskControl for arg in typing.get_args(annotation))  # Optional[TaskControl]
+
+
+def _find_control_parameter(function: Callable[..., Any]) -> Optional[_ControlParameter]:
+    """The parameter that receives a TaskControl: annotated with it, or a first ``tc``."""
+    parameters = list(inspect.signature(function).parameters.values())
+    try:  # resolves string annotations (``from __future__ import annotations``)
+        hints = typing.get_type_hints(function)
+    except Exception:
+        hints = {}
+    chosen = None
+    for index, parameter in enumerate(parameters):
+        if _is_task_control(hints.get(parameter.name, parameter.annotation)):
+            chosen = index, parameter
+            break
+    else:
+        if parameters and parameters[0].name == "tc" and parameters[0].kind in _POSITIONAL:
+            chosen = 0, parameters[0]
+    if chosen is None:
+        return None
+    index, parameter = chosen
+    return _ControlParameter(
+        parameter.name,
+        index,
+        positional=parameter.kind in _POSITIONAL,
+        keyword=parameter.kind != inspect.Parameter.POSITIONAL_ONLY,
+    )
+
+
+class Task:
+    """A function made into a task by ``@task``.
+
+    Calling it runs the function here and now; :meth:`instance` makes an instance to
+    run in the current :class:`~numerous.tasks.Session`.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        max_parallel: int = 1,
+        size: str = "small",
+        name: Optional[str] = None,
+    ) -> None:
+        if not callable(function):
+            raise TypeError(f"@task decorates a function, not {type(function).__name__}")
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
+            raise TypeError(f"max_parallel must be an int, not {type(max_parallel).__name__}")
+        if max_parallel < 1:
+            raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
+        if not isinstance(size, str):
+            raise TypeError(f"size must be a str, not {type(size).__name__}")
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {', '.join(map(repr, SIZES))}, not {size!r}")
+        if name is None:
+            name = getattr(function, "__name__", None) or type(function).__name__
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if not name.strip():
+            raise ValueError("name must be a non-empty string")
+        self.function = function
+        self.max_parallel = max_parallel
+        self.size = size
+        self.name = name
+        self._control_parameter = _find_control_parameter(function)
+        self._signature = inspect.signature(function)
+        functools.update_wrapper(self, function)
+
+    @property
+    def takes_control(self) -> bool:
+        """Whether the function declares a TaskControl parameter."""
+        return self._control_parameter is not None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function in this process and return its value (no session needed).
+
+        A TaskControl parameter gets a control whose calls go to the installed handler
+        and whose ``should_stop`` is always False.
+        """
+        if self._control_parameter is None:
+            return self.function(*args, **kwargs)
+        control, _ = handler_task_control(self.name, "direct")
+        return self.call_with_control(control, args, kwargs)
+
+    def bind_arguments(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+        """Insert ``control`` where the function expects its TaskControl."""
+        parameter = self._control_parameter
+        if parameter is None:
+            return args, kwargs
+        if parameter.positional and len(args) >= parameter.index:
+            return args[: parameter.index] + (control,) + args[parameter.index :], kwargs
+        return args, {**kwargs, parameter.name: control}
+
+    def call_with_control(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        """Call the function with ``control`` injected (used by backends)."""
+        args, kwargs = self.bind_arguments(control, args, kwargs)
+        return self.function(*args, **kwargs)
+
+    def check_arguments(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        """Raise TypeError here, in the caller, if the function cannot take these arguments."""
+        placeholder = TaskControl(self.name, "check", _NoSink())
+        full_args, full_kwargs = self.bind_arguments(placeholder, args, kwargs)
+        try:
+            self._signature.bind(*full_args, **full_kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {self.name!r} cannot be started with these arguments: {exc}") from None
+
+    def instance(self, *, queue: bool = True) -> "TaskInstance":
+        """Make an instance of this task in the current session.
+
+        Args:
+            queue: when every ``max_parallel`` slot is taken, ``start()`` queues the
+                instance as ``"pending"`` (the default) or, with ``queue=False``, raises
+                :class:`~numerous.tasks.MaxInstancesReachedError`.
+
+        Raises:
+            SessionNotFoundError: no session is open (use ``with Session():``).
+            UnknownBackendError: ``NUMEROUS_TASK_BACKEND`` names no backend.
+        """
+        from .session import current_session
+
+        return TaskInstance(self, current_session(), queue=queue)
+
+    def __reduce__(self) -> Any:
+        # By reference when importable under its own name (the worker imports it),
+        # otherwise by value: functions from __main__, notebooks and closures.
+        module = sys.modules.get(getattr(self.function, "__module__", "") or "")
+        if module is not None and module.__name__ != "__main__":
+            target: Any = module
+            for part in getattr(self.function, "__qualname__", "").split("."):
+                target = getattr(target, part, None)
+            if target is self:
+                return _import_task, (module.__name__, self.function.__qualname__)
+        return _rebuild_task, (self.function, self.max_parallel, self.size, self.name)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
+
+
+class _NoSink:
+    def should_stop(self) -> bool:
+        return False
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        pass
+
+    def update_progress(self, progress: float, status: Optional[str]) -> None:
+        pass
+
+    def update_status(self, status: str) -> None:
+        pass
+
+
+def _import_task(module_name: str, qualname: str) -> Task:
+    import importlib
+
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target  # type: ignore[no-any-return]
+
+
+def _rebuild_task(function: Callable[..., Any], max_parallel: int, size: str, name: str) -> Task:
+    return Task(function, max_parallel=max_parallel, size=size, name=name)
+
+
+class TaskInstance:
+    """One run of a task in a session: ``start()`` it once, ``stop()`` it any time."""
+
+    def __init__(self, task: Task, session: Any, *, queue: bool = True) -> None:
+        self.task = task
+        self.session = session
+        self.queue = queue
+        self.id = uuid.uuid4().hex[:12]
+        self._future: Optional[Future[Any]] = None
+        self.job: Any = None  # the session's record, once started
+        self._start_lock = threading.Lock()
+        session.adopt(self)
+
+    @property
+    def future(self) -> Optional[Future[Any]]:
+        """The future returned by ``start()``, or None before it."""
+        return self._future
+
+    @property
+    def status(self) -> str:
+        """``"created"`` before ``start()``, then the future's status."""
+        return "created" if self._future is None else self._future.status
+
+    def start(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Start the instance with these arguments and return its future.
+
+        Raises:
+            TaskError: the instance was already started.
+            TypeError: the arguments do not fit the function, or one cannot be pickled.
+            MaxInstancesReachedError: no free slot and the instance was made with
+                ``queue=False``.
+        """
+        with self._start_lock:
+            if self._future is not None:
+                raise TaskError(
+                    f"instance {self.id} of task {self.task.name!r} was already started; "
+                    "make another with task.instance()"
+                )
+            self.task.check_arguments(args, kwargs)
+            self._future = self.session.start_instance(self, args, kwargs)
+            return self._future
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Ask the task to stop: ``tc.should_stop`` becomes True.
+
+        A pending instance is cancelled at once (it never runs). A running task that has
+        not returned within ``timeout`` seconds (default
+        :data:`numerous.tasks.session.DEFAULT_STOP_GRACE`) is terminated with its whole
+        process tree, and its future ends ``"cancelled"``. Stopping a finished or
+        never-started instance does nothing.
+        """
+        if self._future is not None:
+            self.session.stop_instance(self, timeout)
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance {self.id} of {self.task.name!r} status={self.status}>"
+
+
+@overload
+def task(function: F) -> Task: ...
+
+
+@overload
+def task(
+    function: None = None, *, max_parallel: int = 1, size: str = "small", name: Optional[str] = None
+) -> Callable[[F], Task]: ...
+
+
+def task(
+    function: Optional[Callable[..., Any]] = None,
+    *,
+    max_parallel: int = 1,
+    size: str = "small",
+    name: Optional[str] = None,
+) -> Union[Task, Callable[[Callable[..., Any]], Task]]:
+    """Make a function a task: ``@task`` or ``@task(max_parallel=3, size="medium", name=...)``.
+
+    Args:
+        max_parallel: how many instances may run at once in one session (an int ≥ 1).
+        size: a resource hint, one of ``"small"``, ``"medium"``, ``"large"``.
+        name: the task's name (default: the function's name).
+
+    Raises:
+        TypeError, ValueError: a parameter has the wrong type or value (checked here, at
+            decoration time).
+    """
+    if function is not None:
+        return Task(function, max_parallel=max_parallel, size=size, name=name)
+    # Validate now, so a bad @task(...) fails where it is written.
+    Task(lambda: None, max_parallel=max_parallel, size=size, name="check" if name is None else name)
+
+    def decorate(fn: Callable[..., Any]) -> Task:
+        return Task(fn, max_parallel=max_parallel, size=size, name=name)
+
+    return decorate
