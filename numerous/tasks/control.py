@@ -18,12 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Any, Dict, Optional, Tuple
-
-try:  # Protocol is in typing from 3.8; keep the import local to this module
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    from typing_extensions import Protocol  # type: ignore[assignment]
+from typing import Any, Dict, Optional, Protocol, Tuple
 
 __all__ = [
     "LOG_LEVELS",

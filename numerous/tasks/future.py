@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Generic, List, Optional, TypeVar
+from types import TracebackType
+from typing import Any, Callable, Generic, List, Optional, Protocol, TypeVar
 
 from .exceptions import ResultTimeoutError, TaskCancelledError
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    from typing_extensions import Protocol  # type: ignore[assignment]
 
 __all__ = ["Future", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 
@@ -51,6 +47,7 @@ class Future(Generic[R]):
         self._status = PENDING
         self._result: Any = None
         self._error: Optional[BaseException] = None
+        self._error_traceback: Optional[TracebackType] = None
         self._callbacks: List[Callable[["Future[R]"], object]] = []
 
     # -- what users read -------------------------------------------------------------
@@ -93,7 +90,9 @@ class Future(Generic[R]):
         if self._status == CANCELLED:
             raise TaskCancelledError(f"{self._description} was cancelled before it produced a value")
         assert self._error is not None
-        raise self._error
+        # Re-raise with the traceback it arrived with, so repeated result() calls do
+        # not pile up frames of their own on it.
+        raise self._error.with_traceback(self._error_traceback)
 
     def wait_done(self, timeout: Optional[float] = None) -> bool:
         """Wait until the instance finished, without raising its error; True if it did."""
@@ -152,6 +151,7 @@ class Future(Generic[R]):
             if self._status in FINAL_STATES:
                 return False
             self._status, self._result, self._error = status, value, error
+            self._error_traceback = None if error is None else error.__traceback__
             callbacks, self._callbacks = self._callbacks, []
             self._condition.notify_all()
         for fn in callbacks:

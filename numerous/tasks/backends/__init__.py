@@ -14,18 +14,13 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol
 
 from ..exceptions import UnknownBackendError
 
 if TYPE_CHECKING:
     from ..future import Future
     from ..task import Task
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    from typing_extensions import Protocol  # type: ignore[assignment]
 
 __all__ = ["BACKEND_ENV", "BACKENDS", "Backend", "Job", "backend_name", "create_backend"]
 
