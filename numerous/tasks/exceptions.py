@@ -19,6 +19,7 @@ __all__ = [
     "TaskFailedError",
     "WorkerDiedError",
     "UnknownBackendError",
+    "TaskTimeoutError",
     "ResultTimeoutError",
 ]
 
@@ -97,6 +98,20 @@ class WorkerDiedError(TaskError):
             f"the worker process (pid {self.pid}) running task {self.task_name!r} {how} "
             "before sending a result"
         )
+
+
+class TaskTimeoutError(TaskError):
+    """The instance ran longer than its ``timeout`` and was stopped."""
+
+    def __init__(self, description: str, timeout: float, terminated: bool) -> None:
+        self.timeout = timeout
+        self.terminated = terminated
+        how = (
+            "it ignored the stop request and was terminated"
+            if terminated
+            else "it stopped when asked"
+        )
+        super().__init__(f"{description} timed out after {timeout:g} s; {how}")
 
 
 class UnknownBackendError(TaskError, ValueError):

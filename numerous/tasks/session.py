@@ -27,7 +27,7 @@ from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 from .backends import Backend, Job, backend_name, create_backend
 from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
 from .future import Future
-from .task import Task, TaskInstance
+from .task import Task, TaskInstance, check_timeout
 
 __all__ = ["Session", "current_session", "DEFAULT_STOP_GRACE"]
 
@@ -204,7 +204,15 @@ class Session:
         payload = _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}")
-        job = Job(instance.id, task, payload, future, self._on_finished)
+        job = Job(
+            instance.id,
+            task,
+            payload,
+            future,
+            self._on_finished,
+            timeout=instance.timeout,
+            stop_grace=self.stop_grace,
+        )
         canceller.job = job
         instance.job = job
         backend = self._backend
@@ -233,8 +241,8 @@ class Session:
 
     def stop_instance(self, instance: TaskInstance, timeout: Optional[float]) -> None:
         """Cancel ``instance`` if pending, else ask it to stop (see ``TaskInstance.stop``)."""
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0):
-            raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        if timeout is not None and timeout != 0:
+            check_timeout(timeout)
         self._stop_job(instance.job, timeout)
 
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:

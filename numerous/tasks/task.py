@@ -81,6 +81,7 @@ class Task:
         max_parallel: int = 1,
         size: str = "small",
         name: Optional[str] = None,
+        timeout: Optional[float] = None,
     ) -> None:
         if not callable(function):
             raise TypeError(f"@task decorates a function, not {type(function).__name__}")
@@ -99,6 +100,7 @@ class Task:
         if not name.strip():
             raise ValueError("name must be a non-empty string")
         self.function = function
+        self.timeout = check_timeout(timeout)
         self.max_parallel = max_parallel
         self.size = size
         self.name = name
@@ -145,13 +147,16 @@ class Task:
         except TypeError as exc:
             raise TypeError(f"task {self.name!r} cannot be started with these arguments: {exc}") from None
 
-    def instance(self, *, queue: bool = True) -> "TaskInstance":
+    def instance(self, *, queue: bool = True, timeout: Optional[float] = None) -> "TaskInstance":
         """Make an instance of this task in the current session.
 
         Args:
             queue: when every ``max_parallel`` slot is taken, ``start()`` queues the
                 instance as ``"pending"`` (the default) or, with ``queue=False``, raises
                 :class:`~numerous.tasks.MaxInstancesReachedError`.
+            timeout: seconds this instance may run (default: the task's ``timeout``).
+                Past it the task is asked to stop, then terminated like ``stop()``, and
+                its future fails with :class:`~numerous.tasks.TaskTimeoutError`.
 
         Raises:
             SessionNotFoundError: no session is open (use ``with Session():``).
@@ -159,7 +164,12 @@ class Task:
         """
         from .session import current_session
 
-        return TaskInstance(self, current_session(), queue=queue)
+        return TaskInstance(
+            self,
+            current_session(),
+            queue=queue,
+            timeout=self.timeout if timeout is None else check_timeout(timeout),
+        )
 
     def __reduce__(self) -> Any:
         # By reference when importable under its own name (the worker imports it),
@@ -171,7 +181,7 @@ class Task:
                 target = getattr(target, part, None)
             if target is self:
                 return _import_task, (module.__name__, self.function.__qualname__)
-        return _rebuild_task, (self.function, self.max_parallel, self.size, self.name)
+        return _rebuild_task, (self.function, self.max_parallel, self.size, self.name, self.timeout)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
@@ -200,17 +210,33 @@ def _import_task(module_name: str, qualname: str) -> Task:
     return target  # type: ignore[no-any-return]
 
 
-def _rebuild_task(function: Callable[..., Any], max_parallel: int, size: str, name: str) -> Task:
-    return Task(function, max_parallel=max_parallel, size=size, name=name)
+def _rebuild_task(
+    function: Callable[..., Any], max_parallel: int, size: str, name: str, timeout: Optional[float]
+) -> Task:
+    return Task(function, max_parallel=max_parallel, size=size, name=name, timeout=timeout)
+
+
+def check_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
+    """Return ``timeout`` as a float (or None), or raise naming ``parameter``."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{parameter} must be a number of seconds, not {type(timeout).__name__}")
+    if not timeout > 0 or timeout != timeout or timeout == float("inf"):
+        raise ValueError(f"{parameter} must be a finite number of seconds > 0, not {timeout!r}")
+    return float(timeout)
 
 
 class TaskInstance:
     """One run of a task in a session: ``start()`` it once, ``stop()`` it any time."""
 
-    def __init__(self, task: Task, session: Any, *, queue: bool = True) -> None:
+    def __init__(
+        self, task: Task, session: Any, *, queue: bool = True, timeout: Optional[float] = None
+    ) -> None:
         self.task = task
         self.session = session
         self.queue = queue
+        self.timeout = timeout
         self.id = uuid.uuid4().hex[:12]
         self._future: Optional[Future[Any]] = None
         self.job: Any = None  # the session's record, once started
@@ -268,7 +294,12 @@ def task(function: F) -> Task: ...
 
 @overload
 def task(
-    function: None = None, *, max_parallel: int = 1, size: str = "small", name: Optional[str] = None
+    function: None = None,
+    *,
+    max_parallel: int = 1,
+    size: str = "small",
+    name: Optional[str] = None,
+    timeout: Optional[float] = None,
 ) -> Callable[[F], Task]: ...
 
 
@@ -278,6 +309,7 @@ def task(
     max_parallel: int = 1,
     size: str = "small",
     name: Optional[str] = None,
+    timeout: Optional[float] = None,
 ) -> Union[Task, Callable[[Callable[..., Any]], Task]]:
     """Make a function a task: ``@task`` or ``@task(max_parallel=3, size="medium", name=...)``.
 
@@ -285,17 +317,20 @@ def task(
         max_parallel: how many instances may run at once in one session (an int ≥ 1).
         size: a resource hint, one of ``"small"``, ``"medium"``, ``"large"``.
         name: the task's name (default: the function's name).
+        timeout: seconds an instance may run before it is stopped and fails with
+            :class:`~numerous.tasks.TaskTimeoutError` (default: no limit).
 
     Raises:
         TypeError, ValueError: a parameter has the wrong type or value (checked here, at
             decoration time).
     """
+    options: Dict[str, Any] = dict(max_parallel=max_parallel, size=size, name=name, timeout=timeout)
     if function is not None:
-        return Task(function, max_parallel=max_parallel, size=size, name=name)
+        return Task(function, **options)
     # Validate now, so a bad @task(...) fails where it is written.
-    Task(lambda: None, max_parallel=max_parallel, size=size, name="check" if name is None else name)
+    Task(lambda: None, **{**options, "name": "check" if name is None else name})
 
     def decorate(fn: Callable[..., Any]) -> Task:
-        return Task(fn, max_parallel=max_parallel, size=size, name=name)
+        return Task(fn, **options)
 
     return decorate

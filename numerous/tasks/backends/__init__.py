@@ -40,7 +40,8 @@ class Job:
     payload: bytes
     future: "Future[Any]"
     on_finished: Callable[["Job"], None]
-    stop_grace: Optional[float] = None
+    timeout: Optional[float] = None  # seconds it may run; then stopped, then failed
+    stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
     backend_state: Any = field(default=None, repr=False)
 
     @property

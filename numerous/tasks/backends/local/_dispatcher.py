@@ -16,15 +16,20 @@ import os
 import selectors
 import threading
 import time
-from typing import Callable, Deque, Dict, Optional
+from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 from ._execution import Execution
+from ._platform import group_has_members, reap_orphans
 
 logger = logging.getLogger("numerous.tasks")
 
 #: Seconds between progress polls of running instances: faster than a person can
 #: read a progress bar, and cheap (one 8-byte read per instance when nothing changed).
 PROGRESS_POLL_INTERVAL = 0.05
+#: How long to keep reaping what a finished worker's tree left behind: killed
+#: processes die in microseconds, but reach us only once their own parent is gone.
+ORPHAN_REAP_WINDOW = 2.0
+_ORPHAN_POLL_INTERVAL = 0.01
 
 
 class Dispatcher:
@@ -38,6 +43,11 @@ class Dispatcher:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._inbox: Deque[Callable[[], None]] = collections.deque()
         self._live: Dict[int, Execution] = {}  # by worker pid
+        # Process groups of finished workers whose members we still reap: group id ->
+        # (wall time the worker was reaped, monotonic time we give up).
+        self._orphan_groups: Dict[int, Tuple[float, float]] = {}
+        self._killed: Dict[int, Any] = {}  # psutil handles of terminated trees
+        self._reap_until = 0.0
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="numerous-dispatcher", daemon=True)
         self._thread.start()
@@ -69,6 +79,8 @@ class Dispatcher:
         worker = execution.worker
         assert worker is not None and execution.reader is not None
         self._live[worker.pid] = execution
+        self._orphan_groups.pop(worker.pid, None)  # the number is free again, so unused
+        execution.running(time.monotonic())
         self._selector.register(
             worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(execution)
         )
@@ -96,20 +108,33 @@ class Dispatcher:
         if worker.exit_handle is not None:
             self._selector.unregister(worker.exit_handle)
         execution.finish()
+        now = time.monotonic()
+        if group_has_members(worker.pid):
+            self._orphan_groups[worker.pid] = (time.time(), now + ORPHAN_REAP_WINDOW)
+        if execution.descendants:
+            self._killed.update((p.pid, p) for p in execution.descendants)
+            self._reap_until = now + ORPHAN_REAP_WINDOW
+
+    def _reap(self, now: float) -> None:
+        groups = {group: reaped_at for group, (reaped_at, _) in self._orphan_groups.items()}
+        reap_orphans(groups, self._killed)
+        for group, (_, give_up) in list(self._orphan_groups.items()):
+            if now >= give_up or not group_has_members(group):
+                del self._orphan_groups[group]
+        if now >= self._reap_until:
+            self._killed.clear()
 
     def _timeout(self) -> Optional[float]:
+        if self._orphan_groups or self._killed:
+            return _ORPHAN_POLL_INTERVAL
         if not self._live:
             return None
-        timeout = PROGRESS_POLL_INTERVAL
         now = time.monotonic()
-        for execution in self._live.values():
-            deadline = execution.next_deadline()
-            if deadline is not None:
-                timeout = min(timeout, max(0.0, deadline - now))
-        return timeout
+        deadline = min(execution.next_deadline() for execution in self._live.values())
+        return max(0.0, min(PROGRESS_POLL_INTERVAL, deadline - now))
 
     def _run(self) -> None:
-        while not (self._closing and not self._live):
+        while not (self._closing and not self._live and not self._orphan_groups and not self._killed):
             for key, _ in self._selector.select(self._timeout()):
                 if key.data is None:
                     try:
@@ -122,6 +147,8 @@ class Dispatcher:
             while self._inbox:
                 self._guarded(self._inbox.popleft())
             now = time.monotonic()
+            if self._orphan_groups or self._killed:
+                self._guarded(lambda: self._reap(now))
             for execution in list(self._live.values()):
                 execution.deliver_progress()
                 execution.escalate(now)

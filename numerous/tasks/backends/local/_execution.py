@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...control import TaskControl, get_task_control_handler, handler_task_control
-from ...exceptions import TaskFailedError, WorkerDiedError
+from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
 from .. import Job
 from . import _protocol
 from ._platform import signal_process_tree, snapshot_tree
@@ -26,6 +27,11 @@ logger = logging.getLogger("numerous.tasks")
 
 #: Seconds between SIGTERM and SIGKILL of a task that ignored its stop request.
 TERMINATE_GRACE = 0.5
+#: Seconds a worker may take to exit after sending its result before it is killed
+#: (atexit handlers run there; one that hangs must not hold the future forever).
+EXIT_GRACE = 5.0
+
+_INF = float("inf")
 
 
 class Execution:
@@ -43,44 +49,61 @@ class Execution:
         self.worker: Optional[WorkerProcess] = None
         self.reader: Optional[_protocol.FrameReader] = None
         self.outcome: Optional[Tuple[bytes, bytes]] = None
-        self.stop_deadline: Optional[float] = None  # monotonic; SIGTERM when passed
-        self.kill_deadline: Optional[float] = None  # monotonic; SIGKILL when passed
+        self.timeout_deadline = _INF  # monotonic: stop request when passed
+        self.stop_deadline = _INF  # monotonic: SIGTERM when passed
+        self.exit_deadline = _INF  # monotonic: SIGTERM when passed (result in, no exit)
+        self.kill_deadline = _INF  # monotonic: SIGKILL when passed
+        self.timed_out = False
         self.terminated_by_us = False
-        self._descendants: List[Any] = []
+        self.descendants: List[Any] = []  # the tree as it was when we terminated it
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
 
     # -- stopping ------------------------------------------------------------------------
+    def running(self, now: float) -> None:
+        """The worker is registered with the dispatcher: its timeout starts counting."""
+        if self.job.timeout is not None:
+            self.timeout_deadline = now + self.job.timeout
+
     def request_stop(self, grace: float) -> None:
         """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
         self.stop_requested = True
         self.block.request_stop()
-        deadline = time.monotonic() + max(0.0, grace)
-        if self.stop_deadline is None or deadline < self.stop_deadline:
-            self.stop_deadline = deadline
+        self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
 
     def escalate(self, now: float) -> None:
-        """SIGTERM the tree once the grace period passed, SIGKILL it after that."""
-        if self.worker is None or self.outcome is not None and self.kill_deadline is None:
-            return  # not running yet, or its result is already in: let it exit
-        if self.kill_deadline is not None:
-            if now >= self.kill_deadline:
-                self.kill_deadline = float("inf")
-                signal_process_tree(self.worker.pid, 9, self._descendants)
+        """Act on whichever deadline has passed: timeout, stop grace, exit grace, kill."""
+        worker = self.worker
+        if worker is None:
             return
-        if self.stop_deadline is not None and now >= self.stop_deadline:
+        if now >= self.kill_deadline:
+            self.kill_deadline = _INF
+            signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
+        elif self.outcome is not None:
+            if now >= self.exit_deadline and self.kill_deadline == _INF:
+                self._terminate(now)
+        elif now >= self.stop_deadline:
+            self.stop_deadline = _INF
             self.terminated_by_us = True
-            self._descendants = snapshot_tree(self.worker.pid)
-            signal_process_tree(self.worker.pid, 15, self._descendants)
-            self.kill_deadline = now + TERMINATE_GRACE
+            self._terminate(now)
+        elif now >= self.timeout_deadline:
+            self.timeout_deadline = _INF
+            self.timed_out = True
+            self.request_stop(self.job.stop_grace)
 
-    def next_deadline(self) -> Optional[float]:
-        """When :meth:`escalate` next has something to do."""
+    def _terminate(self, now: float) -> None:
+        assert self.worker is not None
+        self.descendants = snapshot_tree(self.worker.pid)
+        signal_process_tree(self.worker.pid, signal.SIGTERM, self.descendants)
+        self.kill_deadline = now + TERMINATE_GRACE
+
+    def next_deadline(self) -> float:
+        """When :meth:`escalate` next has something to do (``inf``: nothing planned)."""
         if self.worker is None:
-            return None
-        if self.kill_deadline is not None:
-            return self.kill_deadline if self.kill_deadline != float("inf") else None
-        return None if self.outcome is not None else self.stop_deadline
+            return _INF
+        if self.outcome is not None:
+            return min(self.kill_deadline, self.exit_deadline)
+        return min(self.kill_deadline, self.stop_deadline, self.timeout_deadline)
 
     # -- what the worker sends ------------------------------------------------------------
     def handle_frames(self) -> None:
@@ -93,6 +116,7 @@ class Execution:
                 self.block.unlink()  # the worker has it mapped: the name is no longer needed
             elif kind in (_protocol.RESULT, _protocol.ERROR):
                 self.outcome = (kind, body)
+                self.exit_deadline = time.monotonic() + EXIT_GRACE
 
     def _deliver_logs(self, body: bytes) -> None:
         handler = get_task_control_handler()
@@ -124,36 +148,51 @@ class Execution:
     # -- the end ---------------------------------------------------------------------------
     def finish(self) -> None:
         """The worker exited: collect everything, release everything, resolve the future."""
-        assert self.worker is not None and self.reader is not None
+        worker = self.worker
+        assert worker is not None and self.reader is not None
         self.handle_frames()  # what it wrote before exiting is all in the pipe now
-        returncode = self.worker.popen.wait()  # reaps exactly our own child
-        if self.terminated_by_us:  # children that ignored SIGTERM and left our group
-            signal_process_tree(self.worker.pid, 9, [p for p in self._descendants if _alive(p)])
+        # Nothing the task started outlives it: its process group first (the unreaped
+        # worker still holds the group's number, so it cannot name anyone else) and,
+        # if we terminated it, what of the tree left the group.
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.descendants:
+            signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
+        returncode = worker.popen.wait()  # reaps exactly our own child
         self.deliver_progress()
         self.release()
-        future = self.job.future
-        kind_body = self.outcome
         self.job.on_finished(self.job)
-        if kind_body is not None and kind_body[0] == _protocol.RESULT:
+        self._resolve(returncode)
+
+    def _resolve(self, returncode: int) -> None:
+        future, job = self.job.future, self.job
+        assert self.worker is not None
+        kind, body = self.outcome if self.outcome is not None else (None, b"")
+        if self.timed_out and (kind == _protocol.RESULT or self.terminated_by_us):
+            assert job.timeout is not None
+            future.set_error(TaskTimeoutError(job.description, job.timeout, self.terminated_by_us))
+        elif kind == _protocol.RESULT:
             try:
-                value = pickle.loads(kind_body[1])
+                value = pickle.loads(body)
             except BaseException as exc:  # noqa: B902
                 future.set_error(
                     TaskFailedError(
                         type(exc).__name__,
                         str(exc),
                         "",
-                        f"the result of {self.job.description} could not be unpickled in the parent",
+                        f"the result of {job.description} could not be unpickled in the parent",
                     )
                 )
             else:
                 future.set_result(value)
-        elif kind_body is not None:
-            future.set_error(decode_error(kind_body[1], self.job))
+        elif kind == _protocol.ERROR:
+            future.set_error(decode_error(body, job))
         elif self.terminated_by_us:
             future.set_cancelled()
         else:
-            future.set_error(WorkerDiedError(self.job.task.name, self.worker.pid, returncode))
+            future.set_error(WorkerDiedError(job.task.name, self.worker.pid, returncode))
 
     def fail_to_launch(self, error: BaseException) -> None:
         """The worker could not be started: fail the future, free the slot."""
@@ -174,13 +213,6 @@ class Execution:
             self.worker.exit_handle = None
         self.block.unlink()
         self.block.close()
-
-
-def _alive(process: Any) -> bool:
-    try:
-        return bool(process.is_running())
-    except Exception:
-        return False
 
 
 def decode_error(body: bytes, job: Job) -> BaseException:

@@ -5,6 +5,9 @@
 * :func:`open_exit_handle` — a file descriptor that becomes readable when a child exits
   (Linux ``pidfd_open``), or None where there is none; the dispatcher then polls.
 * :func:`signal_process_tree` — signal a worker and every process it started.
+* :func:`become_child_subreaper` and :func:`reap_orphans` — processes orphaned when a
+  worker dies are re-parented to us (not to pid 1, which may never reap them) and we
+  reap exactly those: the ones in a worker's process group or in a killed tree.
 """
 
 from __future__ import annotations
@@ -13,11 +16,30 @@ import ctypes
 import ctypes.util
 import os
 import signal
-from typing import List, Optional
+from typing import Dict, List, Optional, Set
 
-__all__ = ["set_parent_death_signal", "open_exit_handle", "snapshot_tree", "signal_process_tree"]
+__all__ = [
+    "set_parent_death_signal",
+    "become_child_subreaper",
+    "open_exit_handle",
+    "snapshot_tree",
+    "signal_process_tree",
+    "reap_orphans",
+    "group_has_members",
+]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> bool:
+    if not os.uname().sysname == "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def set_parent_death_signal(signum: int) -> bool:
@@ -26,13 +48,16 @@ def set_parent_death_signal(signum: int) -> bool:
     Returns True where supported. Note the kernel ties this to the *thread* that
     spawned us, which is why the parent spawns from one long-lived thread.
     """
-    if not os.uname().sysname == "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return bool(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    return _prctl(_PR_SET_PDEATHSIG, signum)
+
+
+def become_child_subreaper() -> bool:
+    """Have processes orphaned below us re-parented to us (Linux); True where supported.
+
+    Side effect: processes orphaned by the application's own subprocesses come to this
+    process too; :func:`reap_orphans` never touches those.
+    """
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def open_exit_handle(pid: int) -> Optional[int]:
@@ -75,3 +100,65 @@ def signal_process_tree(pid: int, signum: int, descendants: List["psutil.Process
             process.send_signal(signum)
         except psutil.Error:
             pass
+
+
+def group_has_members(group: int) -> bool:
+    """Whether any process is in process group ``group``.
+
+    Call only for the group of a worker we reaped a moment ago: while it has members
+    the kernel keeps the number from being reused.
+    """
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's group has taken the number
+        return False
+    return True
+
+
+def _own_children() -> List[int]:
+    """Pids of this process's children (cheap on Linux: no scan of all processes)."""
+    pids: List[int] = []
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{thread}/children") as f:
+                pids.extend(int(pid) for pid in f.read().split())
+    except OSError:
+        import psutil
+
+        pids = [p.pid for p in psutil.Process().children()]
+    return pids
+
+
+def reap_orphans(groups: Dict[int, float], killed: Dict[int, "psutil.Process"]) -> bool:  # type: ignore[name-defined]  # noqa: F821
+    """Kill and reap the children that are ours to reap; never any other child.
+
+    Ours are: members of a finished worker's process group (``groups`` maps the
+    group id to the wall-clock time the worker was reaped; a process created after
+    that time only reuses the number), and the very processes of a killed tree
+    (``killed``: psutil handles, which tell a reused pid apart).
+
+    Returns True if any such child was found (reaped now or not yet dead).
+    """
+    import psutil
+
+    found = False
+    for pid in _own_children():
+        try:
+            group = os.getpgid(pid)
+            if group in groups:
+                ours = psutil.Process(pid).create_time() <= groups[group]
+            else:
+                ours = pid in killed and killed[pid].is_running()
+        except Exception:  # gone meanwhile (ProcessLookupError, psutil.NoSuchProcess)
+            continue
+        if not ours:
+            continue
+        found = True
+        try:  # our own unreaped child: its pid cannot have been reused
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, os.WNOHANG)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    return found

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ._platform import open_exit_handle
+from ._platform import become_child_subreaper, open_exit_handle
 from ._worker import BOOTSTRAP
 
 __all__ = ["WorkerProcess", "start_worker_process", "run_on_spawner_thread"]
@@ -81,6 +81,9 @@ def start_worker_process() -> WorkerProcess:
 class _SpawnerThread:
     def __init__(self) -> None:
         self.pid = os.getpid()
+        # What a dying worker's tree orphans comes to us, not to pid 1 (which may
+        # never reap): see _platform.reap_orphans for what we reap of it.
+        become_child_subreaper()
         self._queue: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
         thread = threading.Thread(target=self._run, name="numerous-spawner", daemon=True)
         thread.start()
