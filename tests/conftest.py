@@ -1,0 +1,85 @@
+"""Shared fixtures: every test is checked for leaked processes, blocks, fds and threads."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Iterator, List, Set
+
+import psutil
+import pytest
+
+from numerous.tasks.control import get_task_control_handler, set_task_control_handler
+
+SHM_DIR = "/dev/shm"
+SHM_PREFIX = "nt_"
+# Threads that live as long as the process by design.
+PROCESS_LIFETIME_THREADS = {"numerous-spawner"}
+
+
+def shm_blocks() -> Set[str]:
+    """Our control blocks currently in /dev/shm."""
+    return {name for name in os.listdir(SHM_DIR) if name.startswith(SHM_PREFIX)}
+
+
+def open_fds() -> Set[int]:
+    """This process's open file descriptors."""
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def child_processes() -> List[psutil.Process]:
+    """Every live descendant of this process."""
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+
+
+def library_threads() -> Set[str]:
+    """Names of the library's threads that should not outlive a session."""
+    return {
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("numerous-") and t.name not in PROCESS_LIFETIME_THREADS
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves child processes, /dev/shm blocks, fds or threads."""
+    children_before = {p.pid for p in child_processes()}
+    blocks_before = shm_blocks()
+    fds_before = open_fds()
+    yield
+    leaked_children = [p for p in child_processes() if p.pid not in children_before]
+    for process in leaked_children:  # clean up so one leak does not fail every later test
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    leaked_blocks = shm_blocks() - blocks_before
+    for name in leaked_blocks:
+        os.unlink(os.path.join(SHM_DIR, name))
+    leaked_fds = open_fds() - fds_before
+    problems = []
+    if leaked_children:
+        problems.append(f"child processes left running: {[(p.pid, p.name()) for p in leaked_children]}")
+    if leaked_blocks:
+        problems.append(f"/dev/shm blocks left behind: {sorted(leaked_blocks)}")
+    if leaked_fds:
+        details = {}
+        for fd in leaked_fds:
+            try:
+                details[fd] = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                details[fd] = "?"
+        problems.append(f"file descriptors left open: {details}")
+    if library_threads():
+        problems.append(f"library threads still running: {sorted(library_threads())}")
+    if problems:
+        pytest.fail("leak check failed:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_handler() -> Iterator[None]:
+    """Put back the process's task control handler after each test."""
+    handler = get_task_control_handler()
+    yield
+    set_task_control_handler(handler)
