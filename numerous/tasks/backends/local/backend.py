@@ -23,6 +23,7 @@ future resolution on the dispatcher thread (see ``_dispatcher``).
 
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
 from .. import Job
@@ -39,11 +40,13 @@ class LocalBackend:
 
     def __init__(self) -> None:
         self._dispatcher: Optional[Dispatcher] = None
+        self._dispatcher_lock = threading.Lock()  # instances may start from many threads
 
     def _get_dispatcher(self) -> Dispatcher:
-        if self._dispatcher is None:
-            self._dispatcher = Dispatcher()
-        return self._dispatcher
+        with self._dispatcher_lock:
+            if self._dispatcher is None:
+                self._dispatcher = Dispatcher()
+            return self._dispatcher
 
     def prepare(self, job: Job) -> None:
         """Create the instance's control block (a full ``/dev/shm`` raises here)."""
@@ -91,9 +94,10 @@ class LocalBackend:
 
     def shutdown(self) -> None:
         """Stop the dispatcher thread (every launched job has finished by now)."""
-        if self._dispatcher is not None:
-            self._dispatcher.close()
-            self._dispatcher = None
+        with self._dispatcher_lock:
+            dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            dispatcher.close()
 
 
 def job_body(job: Job, execution: Execution) -> bytes:
