@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 from typing import Any, Dict, Optional, Protocol, Tuple
 
@@ -69,16 +70,14 @@ def check_progress(percentage: float) -> float:
     """Validate a progress percentage and clamp it into 0..100.
 
     Raises:
-        TypeError: ``percentage`` is not a real number (bools are refused too).
+        TypeError: ``percentage`` is not a real number (strings and bools are refused;
+            numpy scalars and fractions are accepted).
         ValueError: ``percentage`` is NaN or infinite.
     """
-    if isinstance(percentage, bool) or not isinstance(percentage, (int, float)):
-        try:
-            percentage = float(percentage)  # numpy scalars, Decimal, Fraction
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"progress must be a number from 0 to 100, not {type(percentage).__name__}"
-            ) from None
+    if isinstance(percentage, bool) or not isinstance(percentage, numbers.Real):
+        raise TypeError(
+            f"progress must be a number from 0 to 100, not {type(percentage).__name__}"
+        )
     value = float(percentage)
     if not math.isfinite(value):
         raise ValueError(f"progress must be a finite number from 0 to 100, not {value!r}")
