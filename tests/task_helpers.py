@@ -240,7 +240,7 @@ def raise_base(kind: str) -> None:
 
 
 class NeedsArgs(Exception):
-    """Pickles, but cannot be unpickled: __init__ requires two arguments."""
+    """Plain pickle cannot rebuild it (__init__ takes two arguments); tblib can."""
 
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(f"code {code}: {detail}")
@@ -249,6 +249,18 @@ class NeedsArgs(Exception):
 @task
 def raise_needs_args() -> None:
     raise NeedsArgs(7, "custom init")
+
+
+@task
+def raise_unloadable() -> None:
+    """Raise an exception whose class exists only in the worker's memory."""
+    import types
+
+    module = types.ModuleType("exists_only_in_the_worker")
+    exec("class WorkerOnlyError(Exception):\n    pass\n", module.__dict__)
+    module.WorkerOnlyError.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    raise module.WorkerOnlyError("made in the worker")
 
 
 class HoldsLock(Exception):

@@ -23,6 +23,7 @@ from .exceptions import (
     TaskCancelledError,
     TaskError,
     TaskFailedError,
+    TaskTimeoutError,
     UnknownBackendError,
     WorkerDiedError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "SessionNotFoundError",
     "TaskCancelledError",
     "TaskFailedError",
+    "TaskTimeoutError",
     "WorkerDiedError",
     "UnknownBackendError",
     "ResultTimeoutError",
