@@ -67,6 +67,36 @@ def test_unguarded_script_runs_and_its_main_is_not_rerun(tmp_path: Path) -> None
     assert (tmp_path / "top-level-runs.txt").read_text() == "ran\n"
 
 
+@pytest.mark.timeout(60)
+def test_tracebacks_of_tasks_from_a_script_point_at_the_script(tmp_path: Path) -> None:
+    result = run_script(
+        tmp_path,
+        """
+        import traceback
+        from numerous.tasks import Session, task
+
+        def helper(text):
+            return int(text)  # the failing line
+
+        @task
+        def parse(text):
+            return helper(text)
+
+        with Session():
+            try:
+                parse.instance().start("not a number").result()
+            except ValueError as error:
+                print("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    script = str(tmp_path / "script.py")
+    assert f'File "{script}", line 6, in helper' in result.stdout
+    assert "return int(text)  # the failing line" in result.stdout
+    assert f'File "{script}", line 10, in parse' in result.stdout
+    assert "<dynamic-code>" not in result.stdout
+
+
 @pytest.mark.timeout(30)
 def test_worker_death_is_not_pipe_eof_a_forked_grandchild_holds_the_pipe() -> None:
     with Session():

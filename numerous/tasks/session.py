@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import contextvars
 import itertools
-import pickle
 import threading
 from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
@@ -289,10 +288,10 @@ class Session:
 
 def _pickle_call(task: Task, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
     """Pickle what the worker needs, or raise TypeError naming what cannot be pickled."""
-    import cloudpickle
+    from ._pickling import dumps
 
     try:
-        return cloudpickle.dumps((task, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        return dumps((task, args, kwargs))
     except Exception as exc:
         parts: List[Tuple[str, Any]] = [("the task function", task)]
         parts += [(f"positional argument {i} ({_short_repr(v)})", v) for i, v in enumerate(args)]
@@ -300,7 +299,7 @@ def _pickle_call(task: Task, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> b
         culprit = "an argument"
         for label, value in parts:
             try:
-                cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                dumps(value)
             except Exception:
                 culprit = label
                 break

@@ -214,11 +214,12 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
         "pickle_error": None,
     }
     try:
-        import cloudpickle
         from tblib import pickling_support
 
+        from ..._pickling import dumps
+
         pickling_support.install(exc)
-        info["exception"] = cloudpickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        info["exception"] = dumps(exc)
     except BaseException as pickle_exc:  # noqa: B902 - anything may come out of a reducer
         info["pickle_error"] = f"{type(pickle_exc).__name__}: {_safe_str(pickle_exc)}"
     return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
@@ -228,6 +229,8 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> None:
     """Run one instance and send its outcome."""
     global _block_name
     import cloudpickle
+
+    from ..._pickling import dumps
 
     block = ControlBlock.attach(job["block_name"])
     _blocks.append(block)
@@ -247,7 +250,7 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> None:
         channel.send(_protocol.ERROR, encode_error(exc, "in the task"))
         return
     try:
-        body = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        body = dumps(value)
     except BaseException as exc:  # noqa: B902
         channel.send(_protocol.ERROR, encode_error(exc, "while pickling the task's result"))
         return

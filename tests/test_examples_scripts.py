@@ -1,0 +1,27 @@
+"""The example scripts in examples/ run as a new user would run them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.timeout(60)
+def test_quickstart_runs_and_shows_results_stop_and_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "result: alpha finished 5 steps" in out
+    assert "result: beta finished 8 steps" in out
+    assert "result: gamma stopped after" in out  # stopped midway
+    assert "statuses: ['completed', 'completed', 'completed', 'failed']" in out
+    assert "progress 100.0%  alpha: step 5/5" in out
+    assert 'quickstart.py", line 34, in parse_config' in result.stderr  # the worker's frame
+    assert "ValueError: not enough values to unpack" in result.stderr
