@@ -25,3 +25,28 @@ def test_quickstart_runs_and_shows_results_stop_and_traceback() -> None:
     assert "progress 100.0%  alpha: step 5/5" in out
     assert 'quickstart.py", line 34, in parse_config' in result.stderr  # the worker's frame
     assert "ValueError: not enough values to unpack" in result.stderr
+
+
+README = EXAMPLES.parent / "README.md"
+
+
+def readme_python_blocks() -> list:
+    import re
+
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("index", range(len(readme_python_blocks())))
+def test_readme_snippets_run_and_print_what_they_say(index: int, tmp_path: Path) -> None:
+    import ast
+    import re
+
+    code = readme_python_blocks()[index]
+    (tmp_path / "snippet.py").write_text(code)
+    result = subprocess.run(
+        [sys.executable, "snippet.py"], capture_output=True, text=True, timeout=50, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    promised = [ast.literal_eval(m) for m in re.findall(r"print\(.*\)\s+#.*: (.+)$", code, re.M)]
+    assert [ast.literal_eval(line) for line in result.stdout.splitlines()] == promised
