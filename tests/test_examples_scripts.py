@@ -48,5 +48,5 @@ def test_readme_snippets_run_and_print_what_they_say(index: int, tmp_path: Path)
         [sys.executable, "snippet.py"], capture_output=True, text=True, timeout=50, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    promised = [ast.literal_eval(m) for m in re.findall(r"print\(.*\)\s+#.*: (.+)$", code, re.M)]
+    promised = [ast.literal_eval(m) for m in re.findall(r"print\(.*\)\s+#\s*(?:.*: )?(.+)$", code, re.M)]
     assert [ast.literal_eval(line) for line in result.stdout.splitlines()] == promised
