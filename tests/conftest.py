@@ -9,6 +9,7 @@ from typing import Iterator, List, Set
 import psutil
 import pytest
 
+from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.control import get_task_control_handler, set_task_control_handler
 
 SHM_DIR = "/dev/shm"
@@ -18,8 +19,13 @@ PROCESS_LIFETIME_THREADS = {"numerous-spawner"}
 
 
 def shm_blocks() -> Set[str]:
-    """Our control blocks currently in /dev/shm."""
-    return {name for name in os.listdir(SHM_DIR) if name.startswith(SHM_PREFIX)}
+    """Control blocks this process created that are still in /dev/shm.
+
+    Only this process's own: other test runs on the machine (tox envs, xdist workers)
+    create and remove blocks of their own at the same time.
+    """
+    present = {name for name in os.listdir(SHM_DIR) if name.startswith(SHM_PREFIX)}
+    return present & linked_blocks()
 
 
 def open_fds() -> Set[int]:

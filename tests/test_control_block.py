@@ -155,3 +155,13 @@ def test_a_full_dev_shm_is_an_error_at_creation(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OSError, match="No space"):
         ControlBlock.create()
     assert set(os.listdir("/dev/shm")) == before  # the half-made block is gone
+
+
+def test_the_process_knows_which_block_names_it_still_has_to_unlink() -> None:
+    from numerous.tasks.backends.local._shm import linked_blocks
+
+    block = ControlBlock.create()
+    assert block.name in linked_blocks()
+    block.unlink()
+    assert block.name not in linked_blocks()
+    block.close()

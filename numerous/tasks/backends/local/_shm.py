@@ -36,7 +36,14 @@ import threading
 from multiprocessing import resource_tracker, shared_memory
 from typing import NamedTuple, Optional
 
-__all__ = ["BLOCK_SIZE", "STATUS_CAPACITY", "ControlBlock", "ProgressSnapshot", "unlink_block"]
+__all__ = [
+    "BLOCK_SIZE",
+    "STATUS_CAPACITY",
+    "ControlBlock",
+    "ProgressSnapshot",
+    "unlink_block",
+    "linked_blocks",
+]
 
 BLOCK_SIZE = 4096  # one page: the smallest segment the kernel hands out anyway
 _HEADER = struct.Struct("<dIBB")  # progress, status_len, flags, last_kind
@@ -55,6 +62,16 @@ _NAME_PREFIX = "nt_"  # short: macOS limits names to 31 characters
 _MAX_READ_ATTEMPTS = 10_000  # a worker killed mid-write leaves seq odd forever
 
 _tracker_lock = threading.Lock()
+# Names this process created and has not unlinked yet: what a leak check looks at,
+# since /dev/shm is shared with every other process on the machine.
+_linked: set = set()
+_linked_lock = threading.Lock()
+
+
+def linked_blocks() -> frozenset:
+    """Names of the blocks this process created whose names it has not unlinked."""
+    with _linked_lock:
+        return frozenset(_linked)
 
 
 class ProgressSnapshot(NamedTuple):
@@ -129,6 +146,8 @@ class ControlBlock:
             segment.close()
             unlink_block(name)
             raise
+        with _linked_lock:
+            _linked.add(name)
         return cls(segment, owner=True)
 
     @classmethod
@@ -141,6 +160,8 @@ class ControlBlock:
         if not self._unlinked:
             self._unlinked = True
             unlink_block(self.name)
+            with _linked_lock:
+                _linked.discard(self.name)
 
     def close(self) -> None:
         """Unmap the block; idempotent. Call after the last read."""

@@ -232,7 +232,11 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> None:
 
     from ..._pickling import dumps
 
-    block = ControlBlock.attach(job["block_name"])
+    try:
+        block = ControlBlock.attach(job["block_name"])
+    except OSError as exc:  # its name was removed before we could map it
+        channel.send(_protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"))
+        return
     _blocks.append(block)
     _block_name = block.name
     try:
