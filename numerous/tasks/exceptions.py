@@ -36,8 +36,8 @@ class MaxInstancesReachedError(TaskError):
         self.max_parallel = max_parallel
         super().__init__(
             f"task {task_name!r} already runs its limit of max_parallel={max_parallel} "
-            "instances in this session; start without wait=False to queue the instance, "
-            "or raise max_parallel in @task(...)"
+            "instances in this session; make the instance with task.instance() (queue=True, "
+            "the default) to have it wait its turn, or raise max_parallel in @task(...)"
         )
 
 

@@ -265,6 +265,8 @@ def main() -> None:
     """Entry point of a worker process (called by BOOTSTRAP)."""
     job_fd, result_fd, parent_pid = (int(value) for value in sys.argv[1:4])
     sys.argv = sys.argv[:1]
+    for fd in (job_fd, result_fd):  # inherited to reach us; the task's children get neither
+        os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
     set_parent_death_signal(signal.SIGTERM)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from ...exceptions import TaskError
 from .. import Job
 from . import _protocol
 from ._dispatcher import Dispatcher
@@ -49,8 +50,19 @@ class LocalBackend:
             return self._dispatcher
 
     def prepare(self, job: Job) -> None:
-        """Create the instance's control block (a full ``/dev/shm`` raises here)."""
-        job.backend_state = Execution(job)
+        """Create the instance's control block.
+
+        Raises:
+            TaskError: there is no room for the block (a full ``/dev/shm``), or no
+                descriptor left to open it.
+        """
+        try:
+            job.backend_state = Execution(job)
+        except OSError as exc:
+            raise TaskError(
+                f"cannot start {job.description}: no room for its control block in /dev/shm "
+                f"({exc.strerror or exc}); free space there or raise its size"
+            ) from exc
 
     def launch(self, job: Job) -> None:
         """Hand the job to the spawner thread; returns at once."""

@@ -1,0 +1,92 @@
+"""The crash matrix, after CPython's test_concurrent_futures/test_deadlock.py.
+
+Each way of dying — an error, ``os._exit``, a segfault, a SIGKILL — at each phase of an
+instance — loading its arguments in the worker, running its body, pickling its result —
+fails that instance's future, with an error naming what happened, within a second of the
+death; sibling instances finish normally; the session stays usable.
+
+Loading the result happens in *your* process (on the dispatcher thread): an error there
+fails the future, but an ``os._exit``, segfault or SIGKILL there would be your process
+dying, which no library can isolate — those three cells are not in the matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+from numerous.tasks import Future, Session, TaskFailedError, WorkerDiedError
+
+from crash_tasks import (
+    EXIT_CODE,
+    HOWS,
+    CrashError,
+    CrashOnLoad,
+    crashes_in_body,
+    returns_crash_on_dump,
+    returns_crash_on_load,
+    sibling,
+    takes_argument,
+)
+
+
+def start_load_args(how: str, stamp: str) -> Future[Any]:
+    return takes_argument.instance().start(CrashOnLoad(how, stamp))
+
+
+def start_body(how: str, stamp: str) -> Future[Any]:
+    return crashes_in_body.instance().start(how, stamp)
+
+
+def start_dump_result(how: str, stamp: str) -> Future[Any]:
+    return returns_crash_on_dump.instance().start(how, stamp)
+
+
+def start_load_result(how: str, stamp: str) -> Future[Any]:
+    return returns_crash_on_load.instance().start(how, stamp)
+
+
+PHASES: Dict[str, Callable[[str, str], Future[Any]]] = {
+    "load-args": start_load_args,
+    "body": start_body,
+    "dump-result": start_dump_result,
+    "load-result": start_load_result,
+}
+
+WORKER_DEATHS = {"exit": f"exited with code {EXIT_CODE}", "segfault": "SIGSEGV", "sigkill": "SIGKILL"}
+ERROR_WORDS = {
+    "load-args": "while loading the task's arguments",
+    "dump-result": "while pickling the task's result",
+    "load-result": "could not be unpickled in the parent",
+}
+CASES = [(phase, how) for phase in PHASES for how in HOWS if phase != "load-result" or how == "error"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("phase, how", CASES, ids=[f"{p}-{h}" for p, h in CASES])
+def test_a_death_fails_only_its_own_future(phase: str, how: str, tmp_path: Path) -> None:
+    stamp = tmp_path / "died-at"
+    finished_at: List[float] = []
+    with Session():
+        siblings = [sibling.instance().start(i) for i in range(2)]
+        future = PHASES[phase](how, str(stamp))
+        future.add_done_callback(lambda f: finished_at.append(time.time()))
+        assert future.wait_done(30)
+        assert future.status == "failed"
+        error = future.error
+        if how in WORKER_DEATHS:
+            assert isinstance(error, WorkerDiedError)
+            assert WORKER_DEATHS[how] in str(error)
+        elif phase == "body":
+            assert isinstance(error, CrashError) and str(error) == "planned error"
+        else:
+            assert isinstance(error, TaskFailedError)
+            assert "CrashError" in error.type_name and error.message == "planned error"
+            assert ERROR_WORDS[phase] in str(error)
+        died_at = float(stamp.read_text())
+        assert finished_at[0] - died_at < 1.0
+        assert [f.result(timeout=30) for f in siblings] == [1, 2]
+        assert sibling.instance().start(10).result(timeout=30) == 11  # still usable
