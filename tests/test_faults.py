@@ -51,7 +51,6 @@ def test_a_stop_racing_completion_leaves_exactly_one_final_state() -> None:
             instance.stop(timeout=0)
         for _, future in runs:
             future.wait_done(30)
-    outcomes = set()
     for _, future in runs:
         assert future.status in ("completed", "cancelled")
         if future.status == "completed":
@@ -59,7 +58,6 @@ def test_a_stop_racing_completion_leaves_exactly_one_final_state() -> None:
         else:
             with pytest.raises(TaskCancelledError):
                 future.result()
-        outcomes.add(future.status)
     assert sorted(callbacks.values()) == [1] * 24
 
 
