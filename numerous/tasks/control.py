@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import numbers
 import threading
 from typing import Any, Dict, Optional, Protocol, Tuple
@@ -55,6 +56,10 @@ class ControlSink(Protocol):
 
     def update_status(self, status: str) -> None:
         """Deliver a status text."""
+
+    @property
+    def process_id(self) -> Optional[int]:
+        """The id of the process running the task, or None before it runs."""
 
 
 def check_level(level: str) -> str:
@@ -124,6 +129,11 @@ class TaskControl:
         """True once a stop was requested (``instance.stop()``, ``future.cancel()``)."""
         return self._sink.should_stop()
 
+    @property
+    def process_id(self) -> Optional[int]:
+        """The id of the process that runs the task (None while it waits to start)."""
+        return self._sink.process_id
+
     def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
         """Send a log record to the handler.
 
@@ -173,6 +183,13 @@ class TaskControlHandler:
 
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """A task reported a new status text."""
+
+    def instance_state_changed(
+        self, task_control: TaskControl, state: str, error: Optional[BaseException]
+    ) -> None:
+        """An instance entered ``state``: ``"pending"`` (started, waiting for a slot),
+        ``"running"``, then one of ``"completed"``, ``"failed"`` (with ``error``) or
+        ``"cancelled"``. The final state is reported before ``result()`` returns."""
 
 
 class LoggingTaskControlHandler(TaskControlHandler):
@@ -246,11 +263,12 @@ class HandlerSink:
     callable, for the parent-side view of a running instance.
     """
 
-    __slots__ = ("_control", "_stop_flag")
+    __slots__ = ("_control", "_stop_flag", "process_id")
 
-    def __init__(self, stop_flag: Optional["StopFlag"] = None) -> None:
+    def __init__(self, stop_flag: Optional["StopFlag"] = None, process_id: Optional[int] = None) -> None:
         self._control: Optional[TaskControl] = None
         self._stop_flag = stop_flag
+        self.process_id = process_id
 
     def bind(self, control: TaskControl) -> None:
         """Remember the TaskControl that handlers should be given."""
@@ -284,10 +302,13 @@ class StopFlag(Protocol):
 
 
 def handler_task_control(
-    task_definition_name: str, instance_id: str, stop_flag: Optional[StopFlag] = None
+    task_definition_name: str,
+    instance_id: str,
+    stop_flag: Optional[StopFlag] = None,
+    process_id: Optional[int] = None,
 ) -> Tuple[TaskControl, HandlerSink]:
     """Build a TaskControl whose calls go straight to the installed handler."""
-    sink = HandlerSink(stop_flag)
+    sink = HandlerSink(stop_flag, process_id)
     control = TaskControl(task_definition_name, instance_id, sink)
     sink.bind(control)
     return control, sink

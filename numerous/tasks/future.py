@@ -49,6 +49,10 @@ class Future(Generic[R]):
         self._error: Optional[BaseException] = None
         self._error_traceback: Optional[TracebackType] = None
         self._callbacks: List[Callable[["Future[R]"], object]] = []
+        self._finishing = False
+        #: Told of every state change before anyone waiting on the future sees it
+        #: (the session reports them to the task control handler).
+        self.listener: Optional[Callable[[str, Optional[BaseException]], None]] = None
 
     # -- what users read -------------------------------------------------------------
     @property
@@ -129,10 +133,11 @@ class Future(Generic[R]):
     def set_running(self) -> bool:
         """Move from pending to running; False if the future already left pending."""
         with self._condition:
-            if self._status != PENDING:
+            if self._status != PENDING or self._finishing:
                 return False
             self._status = RUNNING
-            return True
+        self._tell_listener(RUNNING, None)
+        return True
 
     def set_result(self, value: Any) -> bool:
         """Finish as completed with ``value``; False if already finished."""
@@ -148,8 +153,11 @@ class Future(Generic[R]):
 
     def _finish(self, status: str, value: Any, error: Optional[BaseException]) -> bool:
         with self._condition:
-            if self._status in FINAL_STATES:
+            if self._status in FINAL_STATES or self._finishing:
                 return False
+            self._finishing = True  # from here on, this call alone decides the outcome
+        self._tell_listener(status, error)
+        with self._condition:
             self._status, self._result, self._error = status, value, error
             self._error_traceback = None if error is None else error.__traceback__
             callbacks, self._callbacks = self._callbacks, []
@@ -157,6 +165,13 @@ class Future(Generic[R]):
         for fn in callbacks:
             self._run_callback(fn)
         return True
+
+    def _tell_listener(self, status: str, error: Optional[BaseException]) -> None:
+        if self.listener is not None:
+            try:
+                self.listener(status, error)
+            except Exception:
+                logger.exception("state listener of %s raised", self._description)
 
     def _run_callback(self, fn: Callable[["Future[R]"], object]) -> None:
         try:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
 from .backends import Backend, Job, backend_name, create_backend
+from .control import get_task_control_handler, handler_task_control
 from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
 from .future import Future
 from .task import Task, TaskInstance, check_timeout
@@ -203,16 +204,24 @@ class Session:
         payload = _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}")
+        control, sink = handler_task_control(
+            task.name, instance.id, stop_flag=lambda: job.stop_requested
+        )
         job = Job(
             instance.id,
             task,
             payload,
             future,
             self._on_finished,
+            control,
+            sink,
             timeout=instance.timeout,
             stop_grace=self.stop_grace,
         )
         canceller.job = job
+        future.listener = lambda state, error: get_task_control_handler().instance_state_changed(
+            control, state, error
+        )
         instance.job = job
         backend = self._backend
         assert backend is not None
@@ -234,6 +243,7 @@ class Session:
         if refusal is not None:
             backend.discard(job)
             raise refusal
+        future._tell_listener("pending", None)
         if launch:
             backend.launch(job)
         return future
@@ -260,6 +270,7 @@ class Session:
             job.future.set_cancelled()
             return True
         if not job.future.done:
+            job.stop_requested = True
             backend.request_stop(job, self.stop_grace if grace is None else grace)
         return False
 

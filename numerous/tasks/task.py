@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import threading
 import typing
@@ -121,7 +122,7 @@ class Task:
         """
         if self._control_parameter is None:
             return self.function(*args, **kwargs)
-        control, _ = handler_task_control(self.name, "direct")
+        control, _ = handler_task_control(self.name, "direct", process_id=os.getpid())
         return self.call_with_control(control, args, kwargs)
 
     def bind_arguments(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
@@ -188,6 +189,8 @@ class Task:
 
 
 class _NoSink:
+    process_id = None
+
     def should_stop(self) -> bool:
         return False
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol
 from ..exceptions import UnknownBackendError
 
 if TYPE_CHECKING:
+    from ..control import HandlerSink, TaskControl
     from ..future import Future
     from ..task import Task
 
@@ -40,8 +41,11 @@ class Job:
     payload: bytes
     future: "Future[Any]"
     on_finished: Callable[["Job"], None]
+    control: "TaskControl"  # what handlers are given for this instance
+    sink: "HandlerSink"  # the backend sets ``sink.process_id`` when a process runs it
     timeout: Optional[float] = None  # seconds it may run; then stopped, then failed
     stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
+    stop_requested: bool = False  # set by whoever asks it to stop, never cleared
     backend_state: Any = field(default=None, repr=False)
 
     @property
@@ -64,9 +68,6 @@ class Backend(Protocol):
 
     def request_stop(self, job: Job, grace: float) -> None:
         """Ask a launched job to stop; terminate its processes after ``grace`` seconds."""
-
-    def stop_requested(self, job: Job) -> bool:
-        """Whether a stop was requested for ``job``."""
 
     def shutdown(self) -> None:
         """Release everything; called once, after every launched job has finished."""

@@ -15,7 +15,7 @@ import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ...control import TaskControl, get_task_control_handler, handler_task_control
+from ...control import get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
 from .. import Job
 from . import _protocol
@@ -41,11 +41,7 @@ class Execution:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.block = ControlBlock.create()
-        self.stop_requested = False
-        self.control: TaskControl
-        self.control, _ = handler_task_control(
-            job.task.name, job.instance_id, stop_flag=lambda: self.stop_requested
-        )
+        self.control = job.control
         self.worker: Optional[WorkerProcess] = None
         self.reader: Optional[_protocol.FrameReader] = None
         self.outcome: Optional[Tuple[bytes, bytes]] = None
@@ -67,7 +63,7 @@ class Execution:
 
     def request_stop(self, grace: float) -> None:
         """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
-        self.stop_requested = True
+        self.job.stop_requested = True
         self.block.request_stop()
         self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
 

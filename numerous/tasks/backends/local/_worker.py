@@ -150,12 +150,13 @@ def _pickle_logs(batch: List[Tuple[str, str, Dict[str, Any], float]]) -> bytes:
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "_stop", "_channel")
+    __slots__ = ("_block", "_stop", "_channel", "process_id")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
         self._stop = block.stop_flag_view()
         self._channel = channel
+        self.process_id = os.getpid()
 
     def should_stop(self) -> bool:
         """Read the stop flag from shared memory."""

@@ -77,6 +77,7 @@ class LocalBackend:
                 dispatcher.call_soon(lambda: execution.fail_to_launch(exc))
                 return
             execution.worker = worker
+            job.sink.process_id = worker.pid
             execution.reader = _protocol.FrameReader(worker.result_fd)
             body = job_body(job, execution)
             try:
@@ -98,11 +99,6 @@ class LocalBackend:
         execution.request_stop(grace)
         if self._dispatcher is not None:
             self._dispatcher.wake()
-
-    def stop_requested(self, job: Job) -> bool:
-        """Whether a stop was requested for ``job``."""
-        execution: Execution = job.backend_state
-        return execution.stop_requested
 
     def shutdown(self) -> None:
         """Stop the dispatcher thread (every launched job has finished by now)."""
