@@ -82,9 +82,12 @@ def run(instances: int, batch: int) -> int:
                     instance.stop()
                 elif i % 13 == 7:
                     future.cancel()
-            for _, _, future in futures:
+            for i, _, future in futures:
                 future.wait_done()
-                outcomes[future.status] = outcomes.get(future.status, 0) + 1
+                outcome = future.status
+                if future.error is not None and not (i % 7 == 3 and isinstance(future.error, ValueError)):
+                    outcome = f"unplanned {type(future.error).__name__}: {str(future.error)[:80]}"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
             done += len(futures)
             print(f"\r{done}/{instances} instances", end="", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
@@ -99,6 +102,8 @@ def run(instances: int, batch: int) -> int:
         print(f"{key:12}{before[key]:>10.1f}{after[key]:>10.1f}{growth:>10.1f}")
         limit = RSS_LIMIT_MB if key == "rss_mb" else 0
         failed |= growth > limit
+    unplanned = sum(n for outcome, n in outcomes.items() if outcome.startswith("unplanned"))
+    failed |= unplanned > 0
     print("FAIL" if failed else "OK")
     return 1 if failed else 0
 

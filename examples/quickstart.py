@@ -58,10 +58,10 @@ with Session(name="quickstart"):
     stoppable.stop()  # gamma sees tc.should_stop and returns early
 
     for future in (alpha, beta, gamma):
-        print("result:", future.result())
+        print(f"result: {future.result()}")  # one write: the handler prints from another thread
     try:
         broken.result()
     except ValueError as error:
         print("parse_config failed, as planned; its traceback from the worker:")
         traceback.print_exception(type(error), error, error.__traceback__)
-    print("statuses:", [f.status for f in (alpha, beta, gamma, broken)])
+    print(f"statuses: {[f.status for f in (alpha, beta, gamma, broken)]}")

@@ -165,3 +165,10 @@ def test_the_process_knows_which_block_names_it_still_has_to_unlink() -> None:
     block.unlink()
     assert block.name not in linked_blocks()
     block.close()
+
+
+def test_a_stop_request_after_the_block_closed_is_harmless() -> None:
+    block = ControlBlock.create()
+    block.unlink()
+    block.close()
+    block.request_stop()  # a cancel() racing the instance's end must not raise

@@ -216,6 +216,7 @@ class Session:
             control,
             sink,
             timeout=instance.timeout,
+            fresh_process=instance.fresh_process,
             stop_grace=self.stop_grace,
         )
         canceller.job = job

@@ -83,6 +83,7 @@ class Task:
         size: str = "small",
         name: Optional[str] = None,
         timeout: Optional[float] = None,
+        fresh_process: bool = False,
     ) -> None:
         if not callable(function):
             raise TypeError(f"@task decorates a function, not {type(function).__name__}")
@@ -100,7 +101,10 @@ class Task:
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         if not name.strip():
             raise ValueError("name must be a non-empty string")
+        if not isinstance(fresh_process, bool):
+            raise TypeError(f"fresh_process must be a bool, not {type(fresh_process).__name__}")
         self.function = function
+        self.fresh_process = fresh_process
         self.timeout = check_timeout(timeout)
         self.max_parallel = max_parallel
         self.size = size
@@ -148,7 +152,9 @@ class Task:
         except TypeError as exc:
             raise TypeError(f"task {self.name!r} cannot be started with these arguments: {exc}") from None
 
-    def instance(self, *, queue: bool = True, timeout: Optional[float] = None) -> "TaskInstance":
+    def instance(
+        self, *, queue: bool = True, timeout: Optional[float] = None, fresh_process: Optional[bool] = None
+    ) -> "TaskInstance":
         """Make an instance of this task in the current session.
 
         Args:
@@ -158,6 +164,9 @@ class Task:
             timeout: seconds this instance may run (default: the task's ``timeout``).
                 Past it the task is asked to stop, then terminated like ``stop()``, and
                 its future fails with :class:`~numerous.tasks.TaskTimeoutError`.
+            fresh_process: run in a new process that no other instance ran in or will
+                run in (default: the task's ``fresh_process``, normally False: a clean
+                idle worker of the session may be reused).
 
         Raises:
             SessionNotFoundError: no session is open (use ``with Session():``).
@@ -170,6 +179,7 @@ class Task:
             current_session(),
             queue=queue,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
+            fresh_process=self.fresh_process if fresh_process is None else bool(fresh_process),
         )
 
     def __reduce__(self) -> Any:
@@ -182,7 +192,9 @@ class Task:
                 target = getattr(target, part, None)
             if target is self:
                 return _import_task, (module.__name__, self.function.__qualname__)
-        return _rebuild_task, (self.function, self.max_parallel, self.size, self.name, self.timeout)
+        return _rebuild_task, (
+            self.function, self.max_parallel, self.size, self.name, self.timeout, self.fresh_process
+        )
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
@@ -214,9 +226,16 @@ def _import_task(module_name: str, qualname: str) -> Task:
 
 
 def _rebuild_task(
-    function: Callable[..., Any], max_parallel: int, size: str, name: str, timeout: Optional[float]
+    function: Callable[..., Any],
+    max_parallel: int,
+    size: str,
+    name: str,
+    timeout: Optional[float],
+    fresh_process: bool,
 ) -> Task:
-    return Task(function, max_parallel=max_parallel, size=size, name=name, timeout=timeout)
+    return Task(
+        function, max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process
+    )
 
 
 def check_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
@@ -234,12 +253,19 @@ class TaskInstance:
     """One run of a task in a session: ``start()`` it once, ``stop()`` it any time."""
 
     def __init__(
-        self, task: Task, session: Any, *, queue: bool = True, timeout: Optional[float] = None
+        self,
+        task: Task,
+        session: Any,
+        *,
+        queue: bool = True,
+        timeout: Optional[float] = None,
+        fresh_process: bool = False,
     ) -> None:
         self.task = task
         self.session = session
         self.queue = queue
         self.timeout = timeout
+        self.fresh_process = fresh_process
         self.id = uuid.uuid4().hex[:12]
         self._future: Optional[Future[Any]] = None
         self.job: Any = None  # the session's record, once started
@@ -303,6 +329,7 @@ def task(
     size: str = "small",
     name: Optional[str] = None,
     timeout: Optional[float] = None,
+    fresh_process: bool = False,
 ) -> Callable[[F], Task]: ...
 
 
@@ -313,6 +340,7 @@ def task(
     size: str = "small",
     name: Optional[str] = None,
     timeout: Optional[float] = None,
+    fresh_process: bool = False,
 ) -> Union[Task, Callable[[Callable[..., Any]], Task]]:
     """Make a function a task: ``@task`` or ``@task(max_parallel=3, size="medium", name=...)``.
 
@@ -322,12 +350,16 @@ def task(
         name: the task's name (default: the function's name).
         timeout: seconds an instance may run before it is stopped and fails with
             :class:`~numerous.tasks.TaskTimeoutError` (default: no limit).
+        fresh_process: give every instance a new process of its own, never reused
+            (default False: a session reuses its clean idle workers).
 
     Raises:
         TypeError, ValueError: a parameter has the wrong type or value (checked here, at
             decoration time).
     """
-    options: Dict[str, Any] = dict(max_parallel=max_parallel, size=size, name=name, timeout=timeout)
+    options: Dict[str, Any] = dict(
+        max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process
+    )
     if function is not None:
         return Task(function, **options)
     # Validate now, so a bad @task(...) fails where it is written.

@@ -44,6 +44,7 @@ class Job:
     control: "TaskControl"  # what handlers are given for this instance
     sink: "HandlerSink"  # the backend sets ``sink.process_id`` when a process runs it
     timeout: Optional[float] = None  # seconds it may run; then stopped, then failed
+    fresh_process: bool = False  # run in a new process, not reused afterwards
     stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
     stop_requested: bool = False  # set by whoever asks it to stop, never cleared
     backend_state: Any = field(default=None, repr=False)

@@ -1,11 +1,18 @@
-"""The dispatcher thread: one per local backend, waiting on every worker at once.
+"""The dispatcher thread: one per local backend, owning its workers and waiting on all.
 
 It multiplexes, in one ``selectors`` set: each worker's result pipe, each worker's exit
 handle (a pidfd: readable the moment the worker dies, whoever still holds its pipe),
 and a wake-up pipe that other threads use to hand it work. Between events it polls the
-control blocks for progress, and it enforces stop deadlines. Every handler call and
-every future resolution of the local backend happens here, so each instance's records
-reach the handler in order and before its future resolves.
+control blocks for progress, enforces stop deadlines and reaps what dead workers' trees
+left behind. Every handler call and every future resolution of the local backend happens
+here, so each instance's records reach the handler in order and before its future
+resolves.
+
+Workers are kept warm: a worker that finished a job cleanly says IDLE and waits for the
+next one. Rules: every job gets a fresh control block; a worker that was killed, crashed,
+or left a thread or a process behind is never reused (it exits); a task asking for a
+``fresh_process`` gets a new worker that is not reused after it; at most
+:data:`MAX_IDLE_WORKERS` wait; and they all end with the session.
 """
 
 from __future__ import annotations
@@ -13,13 +20,18 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import pickle
 import selectors
+import signal
+import sys
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from . import _protocol
 from ._execution import Execution
-from ._platform import group_has_members, reap_orphans
+from ._platform import group_has_members, reap_orphans, signal_process_tree
+from ._spawn import WorkerProcess, run_on_spawner_thread, start_worker_process
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -30,10 +42,13 @@ PROGRESS_POLL_INTERVAL = 0.05
 #: processes die in microseconds, but reach us only once their own parent is gone.
 ORPHAN_REAP_WINDOW = 2.0
 _ORPHAN_POLL_INTERVAL = 0.01
+#: Idle workers a session keeps for reuse; more than the machine has cores would
+#: only hold memory.
+MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 
 
 class Dispatcher:
-    """Owns the executions of one backend once they are launched."""
+    """Assigns executions to workers and watches both until the end."""
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
@@ -42,7 +57,9 @@ class Dispatcher:
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._inbox: Deque[Callable[[], None]] = collections.deque()
-        self._live: Dict[int, Execution] = {}  # by worker pid
+        self._workers: Dict[int, WorkerProcess] = {}  # every live worker, by pid
+        self._idle: List[WorkerProcess] = []  # reusable workers waiting for a job
+        self._spawning = 0  # workers asked of the spawner thread, not yet registered
         # Process groups of finished workers whose members we still reap: group id ->
         # (wall time the worker was reaped, monotonic time we give up).
         self._orphan_groups: Dict[int, Tuple[float, float]] = {}
@@ -66,54 +83,124 @@ class Dispatcher:
             pass
 
     def close(self) -> None:
-        """Stop the thread once no execution is live, and release its descriptors."""
+        """Let idle workers go, stop the thread once nothing is left, free descriptors."""
         self.call_soon(self._begin_closing)
         self._thread.join()
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    # -- on the dispatcher thread --------------------------------------------------------
-    def register(self, execution: Execution) -> None:
-        """Start watching a launched execution."""
-        worker = execution.worker
-        assert worker is not None and execution.reader is not None
-        self._live[worker.pid] = execution
+    # -- on the dispatcher thread: assigning work ------------------------------------------
+    def assign(self, execution: Execution) -> None:
+        """Run ``execution`` on an idle worker, or on a new one."""
+        if not execution.job.fresh_process and self._idle:
+            self._send_job(self._idle.pop(), execution)
+            return
+        self._spawning += 1
+        reusable = not execution.job.fresh_process
+
+        def spawn() -> None:  # on the spawner thread
+            try:
+                worker = start_worker_process(reusable)
+            except Exception as exc:
+                self.call_soon(lambda: self._spawn_failed(execution, exc))
+                return
+            self.call_soon(lambda: self._spawned(worker, execution))
+
+        run_on_spawner_thread(spawn)
+
+    def _spawn_failed(self, execution: Execution, error: BaseException) -> None:
+        self._spawning -= 1
+        execution.fail_to_launch(error)
+
+    def _spawned(self, worker: WorkerProcess, execution: Execution) -> None:
+        self._spawning -= 1
+        self._workers[worker.pid] = worker
         self._orphan_groups.pop(worker.pid, None)  # the number is free again, so unused
-        execution.running(time.monotonic())
-        self._selector.register(
-            worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(execution)
-        )
+        self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
         if worker.exit_handle is not None:
-            self._selector.register(
-                worker.exit_handle, selectors.EVENT_READ, lambda: self._finish(execution)
-            )
+            self._selector.register(worker.exit_handle, selectors.EVENT_READ, lambda: self._on_exit(worker))
+        self._send_job(worker, execution)
 
-    def _on_readable(self, execution: Execution) -> None:
-        execution.handle_frames()
-        assert execution.reader is not None and execution.worker is not None
-        if execution.reader.eof:  # stop watching a closed pipe; the exit handle decides
-            self._selector.unregister(execution.worker.result_fd)
+    def _send_job(self, worker: WorkerProcess, execution: Execution) -> None:
+        worker.execution = execution
+        worker.jobs_run += 1
+        execution.worker = worker
+        execution.job.sink.process_id = worker.pid
+        execution.running(time.monotonic())
+        body = pickle.dumps(
+            {
+                "instance_id": execution.job.instance_id,
+                "block_name": execution.block.name,
+                "payload": execution.job.payload,
+                "cwd": os.getcwd(),
+                "sys_path": list(sys.path),
+                "reusable": worker.reusable,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        try:
+            _protocol.write_frame(worker.job_fd, _protocol.JOB, body)
+        except BrokenPipeError:
+            pass  # it died already: its exit handle will tell
 
-    def _begin_closing(self) -> None:
-        self._closing = True
+    # -- on the dispatcher thread: what workers do -----------------------------------------
+    def _on_readable(self, worker: WorkerProcess) -> None:
+        frames = worker.reader.read_available()
+        execution = worker.execution
+        if execution is not None:
+            execution.handle_frames(frames)
+            if execution.worker_idle:
+                self._job_done_worker_idle(worker, execution)
+        if worker.reader.eof:  # stop watching a closed pipe; the exit handle decides
+            self._selector.unregister(worker.result_fd)
 
-    def _finish(self, execution: Execution) -> None:
-        worker = execution.worker
-        assert worker is not None
-        del self._live[worker.pid]
-        assert execution.reader is not None
-        if not execution.reader.eof:
+    def _job_done_worker_idle(self, worker: WorkerProcess, execution: Execution) -> None:
+        worker.execution = None
+        execution.finish(None)
+        if self._closing or len(self._idle) >= MAX_IDLE_WORKERS:
+            self._retire(worker)
+        else:
+            self._idle.append(worker)
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        try:
+            _protocol.write_frame(worker.job_fd, _protocol.EXIT, b"")
+        except BrokenPipeError:
+            pass
+
+    def _on_exit(self, worker: WorkerProcess) -> None:
+        del self._workers[worker.pid]
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if not worker.reader.eof:
             self._selector.unregister(worker.result_fd)
         if worker.exit_handle is not None:
             self._selector.unregister(worker.exit_handle)
-        execution.finish()
+        execution = worker.execution
+        frames = worker.reader.read_available()  # all it wrote is in the pipe by now
+        if execution is not None:
+            execution.handle_frames(frames)
+        # Nothing a task started outlives it: the worker's process group first (the
+        # unreaped worker still holds the group's number, so it names nobody else) and,
+        # if we terminated it, what of the tree left the group.
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if execution is not None and execution.descendants:
+            signal_process_tree(worker.pid, signal.SIGKILL, execution.descendants)
+        returncode = worker.popen.wait()  # reaps exactly our own child
+        worker.close()
         now = time.monotonic()
         if group_has_members(worker.pid):
             self._orphan_groups[worker.pid] = (time.time(), now + ORPHAN_REAP_WINDOW)
-        if execution.descendants:
-            self._killed.update((p.pid, p) for p in execution.descendants)
-            self._reap_until = now + ORPHAN_REAP_WINDOW
+        if execution is not None:
+            if execution.descendants:
+                self._killed.update((p.pid, p) for p in execution.descendants)
+                self._reap_until = now + ORPHAN_REAP_WINDOW
+            worker.execution = None
+            execution.finish(returncode)
 
     def _reap(self, now: float) -> None:
         groups = {group: reaped_at for group, (reaped_at, _) in self._orphan_groups.items()}
@@ -124,18 +211,37 @@ class Dispatcher:
         if now >= self._reap_until:
             self._killed.clear()
 
-    def _timeout(self) -> Optional[float]:
+    def _begin_closing(self) -> None:
+        self._closing = True
+        for worker in self._idle:
+            self._retire(worker)
+        self._idle.clear()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _busy(self) -> List[Execution]:
+        return [w.execution for w in self._workers.values() if w.execution is not None]
+
+    def _timeout(self, busy: List[Execution]) -> Optional[float]:
         if self._orphan_groups or self._killed:
             return _ORPHAN_POLL_INTERVAL
-        if not self._live:
+        if not busy:
             return None
         now = time.monotonic()
-        deadline = min(execution.next_deadline() for execution in self._live.values())
+        deadline = min(execution.next_deadline() for execution in busy)
         return max(0.0, min(PROGRESS_POLL_INTERVAL, deadline - now))
 
+    def _finished(self) -> bool:
+        return (
+            self._closing
+            and not self._workers
+            and not self._spawning
+            and not self._orphan_groups
+            and not self._killed
+        )
+
     def _run(self) -> None:
-        while not (self._closing and not self._live and not self._orphan_groups and not self._killed):
-            for key, _ in self._selector.select(self._timeout()):
+        while not self._finished():
+            for key, _ in self._selector.select(self._timeout(self._busy())):
                 if key.data is None:
                     try:
                         while os.read(self._wake_r, 4096):
@@ -149,12 +255,13 @@ class Dispatcher:
             now = time.monotonic()
             if self._orphan_groups or self._killed:
                 self._guarded(lambda: self._reap(now))
-            for execution in list(self._live.values()):
-                execution.deliver_progress()
-                execution.escalate(now)
-                worker = execution.worker
-                if worker is not None and worker.exit_handle is None and worker.popen.poll() is not None:
-                    self._guarded(lambda: self._finish(execution))  # no pidfd: polled
+            for worker in list(self._workers.values()):
+                execution = worker.execution
+                if execution is not None:
+                    execution.deliver_progress()
+                    execution.escalate(now)
+                if worker.exit_handle is None and worker.popen.poll() is not None:
+                    self._guarded(lambda: self._on_exit(worker))  # no pidfd: polled
 
     @staticmethod
     def _guarded(fn: Callable[[], None]) -> None:

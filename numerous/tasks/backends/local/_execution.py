@@ -1,9 +1,10 @@
 """The parent's record of one instance on the local backend, and how it ends.
 
 An :class:`Execution` is created in ``start()`` (it owns the control block from then
-on), gets a :class:`~._spawn.WorkerProcess` when launched, is fed frames and progress by
-the dispatcher thread, and turns the worker's last message — or its death — into the
-future's one final state.
+on), is given a :class:`~._spawn.WorkerProcess` when the dispatcher assigns it one, is
+fed frames and progress by the dispatcher thread, and turns the worker's last message —
+or its death — into the future's one final state. The worker itself (its descriptors,
+its reaping, its reuse) belongs to the dispatcher.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Execution:
         self.block = ControlBlock.create()
         self.control = job.control
         self.worker: Optional[WorkerProcess] = None
-        self.reader: Optional[_protocol.FrameReader] = None
+        self.worker_idle = False  # the worker said IDLE after the outcome: it is reusable
         self.outcome: Optional[Tuple[bytes, bytes]] = None
         self.timeout_deadline = _INF  # monotonic: stop request when passed
         self.stop_deadline = _INF  # monotonic: SIGTERM when passed
@@ -102,10 +103,9 @@ class Execution:
         return min(self.kill_deadline, self.stop_deadline, self.timeout_deadline)
 
     # -- what the worker sends ------------------------------------------------------------
-    def handle_frames(self) -> None:
-        """Read what the worker's pipe holds and act on each complete frame."""
-        assert self.reader is not None
-        for kind, body in self.reader.read_available():
+    def handle_frames(self, frames: List[Tuple[bytes, bytes]]) -> None:
+        """Act on frames the worker sent for this instance."""
+        for kind, body in frames:
             if kind == _protocol.LOGS:
                 self._deliver_logs(body)
             elif kind == _protocol.STARTED:
@@ -113,6 +113,8 @@ class Execution:
             elif kind in (_protocol.RESULT, _protocol.ERROR):
                 self.outcome = (kind, body)
                 self.exit_deadline = time.monotonic() + EXIT_GRACE
+            elif kind == _protocol.IDLE:
+                self.worker_idle = True
 
     def _deliver_logs(self, body: bytes) -> None:
         handler = get_task_control_handler()
@@ -142,27 +144,15 @@ class Execution:
         self._delivered = (snapshot.progress, snapshot.status)
 
     # -- the end ---------------------------------------------------------------------------
-    def finish(self) -> None:
-        """The worker exited: collect everything, release everything, resolve the future."""
-        worker = self.worker
-        assert worker is not None and self.reader is not None
-        self.handle_frames()  # what it wrote before exiting is all in the pipe now
-        # Nothing the task started outlives it: its process group first (the unreaped
-        # worker still holds the group's number, so it cannot name anyone else) and,
-        # if we terminated it, what of the tree left the group.
-        try:
-            os.killpg(worker.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        if self.descendants:
-            signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
-        returncode = worker.popen.wait()  # reaps exactly our own child
+    def finish(self, returncode: Optional[int]) -> None:
+        """The worker exited (``returncode``) or went idle (None): deliver what is left,
+        release the block, free the slot and resolve the future."""
         self.deliver_progress()
         self.release()
         self.job.on_finished(self.job)
         self._resolve(returncode)
 
-    def _resolve(self, returncode: int) -> None:
+    def _resolve(self, returncode: Optional[int]) -> None:
         future, job = self.job.future, self.job
         assert self.worker is not None
         kind, body = self.outcome if self.outcome is not None else (None, b"")
@@ -197,16 +187,7 @@ class Execution:
         self.job.future.set_error(error)
 
     def release(self) -> None:
-        """Close every descriptor and the control block (idempotent)."""
-        if self.worker is not None:
-            for fd in (self.worker.job_fd, self.worker.result_fd, self.worker.exit_handle):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            self.worker.job_fd = self.worker.result_fd = -1
-            self.worker.exit_handle = None
+        """Unlink and unmap the control block (idempotent)."""
         self.block.unlink()
         self.block.close()
 

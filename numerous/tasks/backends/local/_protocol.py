@@ -6,9 +6,10 @@ Each direction is a plain ``os.pipe``. A message is a frame::
     | length (u64 LE)| kind | body (length bytes)  |
     +----------------+------+----------------------+
 
-Parent → worker: one ``JOB`` frame (the instance to run).
-Worker → parent: ``STARTED`` once the arguments are loaded and the body is about to run,
-any number of ``LOGS`` batches, then exactly one ``RESULT`` or ``ERROR``.
+Parent → worker: a ``JOB`` frame (the instance to run), or ``EXIT`` (leave now).
+Worker → parent, per job: ``STARTED`` once the arguments are loaded and the body is about
+to run, any number of ``LOGS`` batches, exactly one ``RESULT`` or ``ERROR``, and then
+``IDLE`` if the worker is clean and waits for another job (else it exits).
 
 The worker writes with blocking writes. The parent reads with non-blocking reads through
 :class:`FrameReader`, so one dispatcher thread serves every worker: a large result is
@@ -24,7 +25,9 @@ from typing import List, Optional, Tuple
 
 __all__ = [
     "JOB",
+    "EXIT",
     "STARTED",
+    "IDLE",
     "LOGS",
     "RESULT",
     "ERROR",
@@ -34,10 +37,12 @@ __all__ = [
 ]
 
 JOB = b"J"
+EXIT = b"X"
 STARTED = b"S"
 LOGS = b"L"
 RESULT = b"R"
 ERROR = b"E"
+IDLE = b"I"
 
 _HEADER = struct.Struct("<Qc")
 _CHUNK = 1 << 18  # read size for small frames

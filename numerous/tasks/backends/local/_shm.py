@@ -174,8 +174,11 @@ class ControlBlock:
 
     # -- the stop flag (parent writes, worker reads) ------------------------------------
     def request_stop(self) -> None:
-        """Set the stop flag."""
-        self._words[0] = 1
+        """Set the stop flag; a block already closed (its instance is over) is left be."""
+        try:
+            self._words[0] = 1
+        except ValueError:  # released by the dispatcher a moment ago: nothing to stop
+            pass
 
     @property
     def stop_requested(self) -> bool:

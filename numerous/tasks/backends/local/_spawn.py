@@ -18,11 +18,15 @@ import queue
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ._platform import become_child_subreaper, open_exit_handle
+from ._protocol import FrameReader
 from ._worker import BOOTSTRAP
+
+if TYPE_CHECKING:
+    from ._execution import Execution
 
 __all__ = ["WorkerProcess", "start_worker_process", "run_on_spawner_thread"]
 
@@ -30,22 +34,40 @@ _F_SETPIPE_SZ = 1031  # Linux: bigger pipes let a typical job be written without
 _JOB_PIPE_SIZE = 1 << 20
 
 
-@dataclass
+@dataclass(eq=False)
 class WorkerProcess:
-    """A started worker and the parent's ends of its pipes."""
+    """A started worker, the parent's ends of its pipes, and what it is doing."""
 
     popen: "subprocess.Popen[bytes]"
-    job_fd: int  # parent writes the job here
+    job_fd: int  # parent writes jobs here
     result_fd: int  # parent reads frames here
     exit_handle: Optional[int]  # readable once the worker exited (pidfd), or None
+    reusable: bool  # may run another job after this one
+    reader: FrameReader = field(init=False)
+    execution: Optional["Execution"] = None  # the job it runs; None while idle
+    jobs_run: int = 0
+
+    def __post_init__(self) -> None:
+        self.reader = FrameReader(self.result_fd)
 
     @property
     def pid(self) -> int:
         """The worker's process id (also its process group id)."""
         return self.popen.pid
 
+    def close(self) -> None:
+        """Close the parent's descriptors of a worker that has been reaped (idempotent)."""
+        for fd in (self.job_fd, self.result_fd, self.exit_handle):
+            if fd is not None and fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.job_fd = self.result_fd = -1
+        self.exit_handle = None
 
-def start_worker_process() -> WorkerProcess:
+
+def start_worker_process(reusable: bool) -> WorkerProcess:
     """Spawn one worker; call only on the spawner thread.
 
     Raises:
@@ -75,7 +97,7 @@ def start_worker_process() -> WorkerProcess:
     finally:
         for fd in (job_r, result_w):
             os.close(fd)
-    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid))
+    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid), reusable)
 
 
 class _SpawnerThread:

@@ -7,13 +7,20 @@ by value inside the job.
 
     main thread                            watchdog thread
     -----------                            ---------------
-    read JOB from job_fd                   poll(job_fd EOF, parent pidfd)
-    attach the control block               └─ parent gone: unlink the block,
-    load task + arguments (cloudpickle)       kill our whole process group
-    send STARTED
+    read JOB from job_fd  ◀─────────┐      poll(job_fd EOF, parent pidfd)
+    attach the control block        │      └─ parent gone: unlink the block,
+    load task + arguments           │         kill our whole process group
+    send STARTED                    │
     run the task ──▶ tc.log ──▶ log batcher thread ──▶ LOGS frames
                  ──▶ tc.update_progress/status ──▶ control block (seqlock)
-    send RESULT or ERROR (tblib), exit
+    send RESULT or ERROR (tblib)    │
+    clean (no threads or children   │
+    left, job allows reuse)? ─ yes: send IDLE
+                             ─ no:  exit
+
+A worker is reused only when nothing of the last task is left running in it: no thread
+it started, no child process. Module state the task changed stays, as with
+``ProcessPoolExecutor``; a task that must not share a process asks for a fresh one.
 """
 
 from __future__ import annotations
@@ -46,9 +53,6 @@ _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missin
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _block_name: Optional[str] = None  # unlinked by whoever kills us for our parent's death
-# Kept mapped until the process exits: views of it live in the task's TaskControl, and
-# closing a SharedMemory with live views fails.
-_blocks: List[ControlBlock] = []
 
 
 def _die_with_group() -> None:
@@ -158,6 +162,11 @@ class WorkerSink:
         self._channel = channel
         self.process_id = os.getpid()
 
+    def release(self) -> None:
+        """Unmap the block once the task is over (a kept TaskControl then raises)."""
+        self._stop.release()
+        self._block.close()
+
     def should_stop(self) -> bool:
         """Read the stop flag from shared memory."""
         return self._stop[0] != 0
@@ -226,40 +235,65 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
     return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def run_job(job: Dict[str, Any], channel: _Channel) -> None:
-    """Run one instance and send its outcome."""
+def run_job(job: Dict[str, Any], channel: _Channel) -> bool:
+    """Run one instance and send its outcome; True if the task ended normally
+    (returned or raised an ``Exception``), which a reusable worker requires."""
     global _block_name
     import cloudpickle
 
     from ..._pickling import dumps
 
+    if os.getcwd() != job["cwd"]:
+        os.chdir(job["cwd"])
+    sys.path[:] = job["sys_path"]
     try:
         block = ControlBlock.attach(job["block_name"])
     except OSError as exc:  # its name was removed before we could map it
         channel.send(_protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"))
-        return
-    _blocks.append(block)
+        return True
     _block_name = block.name
+    sink = WorkerSink(block, channel)
     try:
-        task, args, kwargs = cloudpickle.loads(job["payload"])
-    except BaseException as exc:  # noqa: B902
-        channel.send(_protocol.ERROR, encode_error(exc, "while loading the task's arguments in the worker"))
-        return
-    from ...control import TaskControl
+        try:
+            task, args, kwargs = cloudpickle.loads(job["payload"])
+        except BaseException as exc:  # noqa: B902
+            channel.send(_protocol.ERROR, encode_error(exc, "while loading the task's arguments in the worker"))
+            return isinstance(exc, Exception)
+        from ...control import TaskControl
 
-    control = TaskControl(task.name, job["instance_id"], WorkerSink(block, channel))
-    channel.send(_protocol.STARTED, pickle.dumps(time.monotonic_ns()))
-    try:
-        value = task.call_with_control(control, args, kwargs)
-    except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
-        channel.send(_protocol.ERROR, encode_error(exc, "in the task"))
-        return
-    try:
-        body = dumps(value)
-    except BaseException as exc:  # noqa: B902
-        channel.send(_protocol.ERROR, encode_error(exc, "while pickling the task's result"))
-        return
-    channel.send(_protocol.RESULT, body)
+        control = TaskControl(task.name, job["instance_id"], sink)
+        channel.send(_protocol.STARTED, pickle.dumps(time.monotonic_ns()))
+        try:
+            value = task.call_with_control(control, args, kwargs)
+        except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
+            channel.send(_protocol.ERROR, encode_error(exc, "in the task"))
+            return isinstance(exc, Exception)
+        try:
+            body = dumps(value)
+        except BaseException as exc:  # noqa: B902
+            channel.send(_protocol.ERROR, encode_error(exc, "while pickling the task's result"))
+            return isinstance(exc, Exception)
+        channel.send(_protocol.RESULT, body)
+        return True
+    finally:
+        _block_name = None
+        sink.release()
+
+
+def _nothing_left_running(baseline_threads: int) -> bool:
+    """Whether the last task left no thread and no child process behind."""
+    if threading.active_count() > baseline_threads:
+        return False
+    try:  # a child is listed under the thread that forked it
+        for thread in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{thread}/children") as f:
+                if f.read().split():
+                    return False
+    except OSError:  # no /proc: ask psutil
+        import psutil
+
+        return not psutil.Process().children()
+    return True
 
 
 def main() -> None:
@@ -280,13 +314,20 @@ def main() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True)
-    try:
-        kind, body = _protocol.read_frame_blocking(job_fd)
-    except EOFError:
-        os._exit(EXIT_PARENT_GONE)
-    assert kind == _protocol.JOB, kind
     channel = _Channel(result_fd)
-    run_job(pickle.loads(body), channel)
+    baseline_threads = threading.active_count()
+    while True:
+        try:
+            kind, body = _protocol.read_frame_blocking(job_fd)
+        except EOFError:
+            os._exit(EXIT_PARENT_GONE)
+        if kind == _protocol.EXIT:
+            break
+        job = pickle.loads(body)
+        ended_normally = run_job(job, channel)
+        if not (job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)):
+            break
+        channel.send(_protocol.IDLE, b"")
     # Exit now, without waiting for threads the task may have left running: the
     # parent resolves the future once we are reaped. atexit handlers still run.
     atexit._run_exitfuncs()

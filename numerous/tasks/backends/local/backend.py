@@ -1,21 +1,25 @@
-"""The local backend: each instance in a freshly spawned process on this machine.
+"""The local backend: each instance in a worker process of its own on this machine.
+
+Workers are spawned fresh interpreters, kept warm and reused for later instances of
+the same session when they end clean (see ``_dispatcher`` for the rules).
 
 Data flow between the threads of the parent and a worker::
 
-    caller thread              spawner thread            dispatcher thread        worker process
-    -------------              --------------            -----------------        --------------
-    start(): pickle task+args,
-      create control block
-    launch (slot free) ──────▶ Popen(python -c ...) ───────────────────────────▶ bootstrap, watchdog
-                               write JOB ──────────── job pipe ───────────────▶ load task, args
-                               register ───────────▶ select(result pipes,        run the task
-                                                            pidfds, wake pipe)
-    stop() ─ stop flag ─────────────────────────────────── control block ──────▶ tc.should_stop
-                                                     poll progress ◀── block ── tc.update_progress
-                                                     handler.log  ◀── LOGS ─── tc.log (batched)
-                                                     outcome      ◀── RESULT|ERROR
-                                                     pidfd readable ◀── exit
-                                                     reap, unlink block, resolve Future
+    caller thread         dispatcher thread                spawner thread      worker process
+    -------------         -----------------                --------------      --------------
+    start(): pickle task
+      + args, create
+      control block
+    launch (slot free) ─▶ assign: idle worker? ── no ──▶  Popen(python -c) ──▶ bootstrap,
+                            │       ◀── registered ──────────┘                 watchdog
+                            └ yes ─ write JOB ─────────── job pipe ─────────▶ load task, args
+    stop() ─ stop flag ──────────────────────────────── control block ───────▶ tc.should_stop
+                          poll progress ◀─────────────── control block ─────── tc.update_progress
+                          handler.log   ◀─────────────── LOGS ──────────────── tc.log (batched)
+                          outcome       ◀─────────────── RESULT | ERROR
+                          worker idle   ◀─────────────── IDLE (clean: reuse it)
+                          or pidfd readable ◀─────────── exit: reap, kill its group
+                          unlink block, resolve Future
 
 Every spawn happens on one long-lived thread (see ``_spawn``), every handler call and
 future resolution on the dispatcher thread (see ``_dispatcher``).
@@ -28,16 +32,14 @@ from typing import Optional
 
 from ...exceptions import TaskError
 from .. import Job
-from . import _protocol
 from ._dispatcher import Dispatcher
 from ._execution import Execution
-from ._spawn import run_on_spawner_thread, start_worker_process
 
 __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """Runs each instance in its own spawned worker process."""
+    """Runs each instance in a worker process of its own (spawned, reused when clean)."""
 
     def __init__(self) -> None:
         self._dispatcher: Optional[Dispatcher] = None
@@ -65,28 +67,11 @@ class LocalBackend:
             ) from exc
 
     def launch(self, job: Job) -> None:
-        """Hand the job to the spawner thread; returns at once."""
+        """Hand the job to the dispatcher, which gives it a worker; returns at once."""
         execution: Execution = job.backend_state
         dispatcher = self._get_dispatcher()
         job.future.set_running()
-
-        def spawn() -> None:
-            try:
-                worker = start_worker_process()
-            except Exception as exc:
-                dispatcher.call_soon(lambda: execution.fail_to_launch(exc))
-                return
-            execution.worker = worker
-            job.sink.process_id = worker.pid
-            execution.reader = _protocol.FrameReader(worker.result_fd)
-            body = job_body(job, execution)
-            try:
-                _protocol.write_frame(worker.job_fd, _protocol.JOB, body)
-            except BrokenPipeError:
-                pass  # it died already: the dispatcher will see its exit
-            dispatcher.call_soon(lambda: dispatcher.register(execution))
-
-        run_on_spawner_thread(spawn)
+        dispatcher.call_soon(lambda: dispatcher.assign(execution))
 
     def discard(self, job: Job) -> None:
         """Release the control block of a job that never ran."""
@@ -106,13 +91,3 @@ class LocalBackend:
             dispatcher, self._dispatcher = self._dispatcher, None
         if dispatcher is not None:
             dispatcher.close()
-
-
-def job_body(job: Job, execution: Execution) -> bytes:
-    """The JOB frame's body."""
-    import pickle
-
-    return pickle.dumps(
-        {"instance_id": job.instance_id, "block_name": execution.block.name, "payload": job.payload},
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )

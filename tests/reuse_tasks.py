@@ -1,0 +1,53 @@
+"""Tasks for the worker-reuse tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+from numerous.tasks import task
+
+
+@task(max_parallel=2)
+def pid_of_worker() -> int:
+    return os.getpid()
+
+
+@task(max_parallel=2, fresh_process=True)
+def pid_in_fresh_process() -> int:
+    return os.getpid()
+
+
+@task
+def leaves_a_thread() -> int:
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+    return os.getpid()
+
+
+@task
+def leaves_a_child() -> int:
+    subprocess.Popen(["sleep", "30"])
+    return os.getpid()
+
+
+@task
+def changes_cwd(path: str) -> tuple:
+    os.chdir(path)
+    return os.getpid(), os.getcwd()
+
+
+@task
+def reports_cwd() -> tuple:
+    return os.getpid(), os.getcwd()
+
+
+@task
+def fails_plainly() -> None:
+    raise ValueError("plain failure")
+
+
+@task
+def exits_via_systemexit() -> None:
+    raise SystemExit(3)

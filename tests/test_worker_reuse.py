@@ -1,0 +1,74 @@
+"""Warm workers: reused only when clean, never after a crash, never across sessions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from numerous.tasks import Session, TaskFailedError
+
+from reuse_tasks import (
+    changes_cwd,
+    exits_via_systemexit,
+    fails_plainly,
+    leaves_a_child,
+    leaves_a_thread,
+    pid_in_fresh_process,
+    pid_of_worker,
+    reports_cwd,
+)
+
+
+def test_a_clean_worker_runs_the_next_instance() -> None:
+    with Session():
+        first = pid_of_worker.instance().start().result()
+        second = pid_of_worker.instance().start().result()
+    assert first == second != os.getpid()
+    assert not psutil.pid_exists(first)  # it ended with the session
+
+
+def test_fresh_process_tasks_never_share_a_process() -> None:
+    with Session():
+        pids = [pid_in_fresh_process.instance().start().result() for _ in range(3)]
+        reused = pid_of_worker.instance().start().result()
+        fresh = pid_of_worker.instance(fresh_process=True).start().result()
+    assert len(set(pids)) == 3
+    assert reused not in pids and fresh != reused
+
+
+def test_a_worker_left_with_a_thread_or_a_child_is_not_reused() -> None:
+    with Session():
+        for leaver in (leaves_a_thread, leaves_a_child):
+            pid = leaver.instance().start().result()
+            assert pid_of_worker.instance().start().result() != pid
+
+
+def test_a_worker_is_reused_after_a_plain_exception_but_not_after_systemexit() -> None:
+    with Session():
+        failing = fails_plainly.instance()
+        with pytest.raises(ValueError):
+            failing.start().result()
+        after_error = pid_of_worker.instance().start().result()
+        assert after_error == failing.job.sink.process_id
+        exiting = exits_via_systemexit.instance()
+        with pytest.raises(TaskFailedError):
+            exiting.start().result()
+        assert pid_of_worker.instance().start().result() != exiting.job.sink.process_id
+
+
+def test_each_instance_starts_in_the_parents_cwd_whatever_the_last_one_did(tmp_path: Path) -> None:
+    with Session():
+        pid, cwd = changes_cwd.instance().start(str(tmp_path)).result()
+        assert cwd == str(tmp_path)
+        assert reports_cwd.instance().start().result() == (pid, os.getcwd())  # same worker
+
+
+def test_sessions_do_not_share_workers() -> None:
+    with Session():
+        first = pid_of_worker.instance().start().result()
+    with Session():
+        second = pid_of_worker.instance().start().result()
+    assert first != second
