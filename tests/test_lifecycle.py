@@ -60,3 +60,24 @@ def test_process_id_is_the_process_running_the_task() -> None:
     with Session():
         worker_pid = own_pid.instance().start().result()
     assert worker_pid not in (None, os.getpid())
+
+
+def test_instances_expose_monotonic_timestamps_of_their_life() -> None:
+    import time
+
+    from task_helpers import cooperative
+
+    recorder = StateRecorder()
+    set_task_control_handler(recorder)
+    before = time.monotonic_ns()
+    with Session():
+        instance = cooperative.instance()
+        assert instance.times.started_ns is None
+        future = instance.start()
+        while instance.times.running_ns is None:  # set when the worker says it started
+            future.wait_done(0.005)
+        instance.stop()
+        future.result(timeout=30)
+    times = instance.times
+    assert before <= times.started_ns <= times.running_ns <= times.stop_requested_ns <= times.finished_ns
+    assert times.finished_ns <= time.monotonic_ns()

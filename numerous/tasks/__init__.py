@@ -30,6 +30,7 @@ from .exceptions import (
 from .future import Future
 from .session import Session
 from .task import Task, TaskInstance, task
+from .timing import InstanceTimes
 
 __all__ = [
     "task",
@@ -41,6 +42,7 @@ __all__ = [
     "get_task_control_handler",
     "Session",
     "Future",
+    "InstanceTimes",
     "TaskError",
     "MaxInstancesReachedError",
     "SessionNotFoundError",

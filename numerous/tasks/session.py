@@ -20,13 +20,14 @@ import collections
 import contextvars
 import itertools
 import threading
+import time
 from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
 from .backends import Backend, Job, backend_name, create_backend
 from .control import get_task_control_handler, handler_task_control
 from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
-from .future import Future
+from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance, check_timeout
 
 __all__ = ["Session", "current_session", "DEFAULT_STOP_GRACE"]
@@ -200,6 +201,7 @@ class Session:
 
     def start_instance(self, instance: TaskInstance, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future[Any]:
         """Queue or launch ``instance`` with these arguments; return its future."""
+        started_ns = time.monotonic_ns()
         task = instance.task
         payload = _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
@@ -219,10 +221,15 @@ class Session:
             fresh_process=instance.fresh_process,
             stop_grace=self.stop_grace,
         )
+        job.times.started_ns = started_ns
         canceller.job = job
-        future.listener = lambda state, error: get_task_control_handler().instance_state_changed(
-            control, state, error
-        )
+
+        def on_state(state: str, error: Optional[BaseException]) -> None:
+            if state in FINAL_STATES:
+                job.times.finished_ns = time.monotonic_ns()
+            get_task_control_handler().instance_state_changed(control, state, error)
+
+        future.listener = on_state
         instance.job = job
         backend = self._backend
         assert backend is not None
@@ -257,6 +264,8 @@ class Session:
 
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
         """Cancel a pending job (True) or request a running one to stop (False)."""
+        if not job.future.done:
+            job.times.mark_stop_requested()
         with self._lock:
             queue = self._pending.get(job.task)
             was_pending = queue is not None and job in queue

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overloa
 from .control import TaskControl, handler_task_control
 from .exceptions import TaskError
 from .future import Future
+from .timing import InstanceTimes
 
 __all__ = ["task", "Task", "TaskInstance", "SIZES"]
 
@@ -281,6 +282,12 @@ class TaskInstance:
     def status(self) -> str:
         """``"created"`` before ``start()``, then the future's status."""
         return "created" if self._future is None else self._future.status
+
+    @property
+    def times(self) -> InstanceTimes:
+        """When it was started, began running, was asked to stop and finished
+        (``time.monotonic_ns()`` readings; all None before ``start()``)."""
+        return InstanceTimes() if self.job is None else self.job.times
 
     def start(self, *args: Any, **kwargs: Any) -> Future[Any]:
         """Start the instance with these arguments and return its future.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol
 
 from ..exceptions import UnknownBackendError
+from ..timing import InstanceTimes
 
 if TYPE_CHECKING:
     from ..control import HandlerSink, TaskControl
@@ -47,6 +48,7 @@ class Job:
     fresh_process: bool = False  # run in a new process, not reused afterwards
     stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
     stop_requested: bool = False  # set by whoever asks it to stop, never cleared
+    times: InstanceTimes = field(default_factory=InstanceTimes)
     backend_state: Any = field(default=None, repr=False)
 
     @property

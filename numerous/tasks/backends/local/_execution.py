@@ -65,6 +65,7 @@ class Execution:
     def request_stop(self, grace: float) -> None:
         """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
         self.job.stop_requested = True
+        self.job.times.mark_stop_requested()
         self.block.request_stop()
         self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
 
@@ -110,6 +111,7 @@ class Execution:
                 self._deliver_logs(body)
             elif kind == _protocol.STARTED:
                 self.block.unlink()  # the worker has it mapped: the name is no longer needed
+                self.job.times.running_ns = pickle.loads(body)
             elif kind in (_protocol.RESULT, _protocol.ERROR):
                 self.outcome = (kind, body)
                 self.exit_deadline = time.monotonic() + EXIT_GRACE

@@ -32,6 +32,7 @@ __all__ = [
     "RESULT",
     "ERROR",
     "write_frame",
+    "write_frames",
     "read_frame_blocking",
     "FrameReader",
 ]
@@ -55,12 +56,22 @@ def write_frame(fd: int, kind: bytes, body: bytes) -> None:
     Raises:
         BrokenPipeError: the reader has gone.
     """
-    header = _HEADER.pack(len(body), kind)
-    if len(body) < _CHUNK:
-        _write_all(fd, header + body)
-    else:  # no concatenated copy of a large body
-        _write_all(fd, header)
-        _write_all(fd, body)
+    write_frames(fd, [(kind, body)])
+
+
+def write_frames(fd: int, frames: List[Tuple[bytes, bytes]]) -> None:
+    """Write frames in order; small ones together in one write, so the reader wakes once."""
+    pending = b""
+    for kind, body in frames:
+        header = _HEADER.pack(len(body), kind)
+        if len(body) < _CHUNK:
+            pending += header + body
+        else:  # no concatenated copy of a large body
+            _write_all(fd, pending + header)
+            _write_all(fd, body)
+            pending = b""
+    if pending:
+        _write_all(fd, pending)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -127,14 +127,17 @@ class _Channel:
             if batch:
                 self._write(_protocol.LOGS, _pickle_logs(batch))
 
-    def send(self, kind: bytes, body: bytes) -> None:
-        """Flush the logs, then send one frame."""
+    def send(self, *frames: Tuple[bytes, bytes]) -> None:
+        """Flush the logs, then send these frames, all in one write when they are small."""
         with self._send_lock:
             with self._pending_lock:
                 batch, self._pending = self._pending, []
             if batch:
-                self._write(_protocol.LOGS, _pickle_logs(batch))
-            self._write(kind, body)
+                frames = ((_protocol.LOGS, _pickle_logs(batch)),) + frames
+            try:
+                _protocol.write_frames(self._fd, list(frames))
+            except BrokenPipeError:  # the parent is gone; the watchdog ends us
+                pass
 
     def _write(self, kind: bytes, body: bytes) -> None:
         try:
@@ -235,9 +238,12 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
     return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def run_job(job: Dict[str, Any], channel: _Channel) -> bool:
-    """Run one instance and send its outcome; True if the task ended normally
-    (returned or raised an ``Exception``), which a reusable worker requires."""
+Outcome = Tuple[bytes, bytes, bool]  # frame kind, body, whether the task ended normally
+
+
+def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
+    """Run one instance; return its outcome frame (not yet sent) and whether the task
+    ended normally (returned or raised an ``Exception``), which reuse requires."""
     global _block_name
     import cloudpickle
 
@@ -249,32 +255,28 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> bool:
     try:
         block = ControlBlock.attach(job["block_name"])
     except OSError as exc:  # its name was removed before we could map it
-        channel.send(_protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"))
-        return True
+        return _protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"), True
     _block_name = block.name
     sink = WorkerSink(block, channel)
     try:
         try:
             task, args, kwargs = cloudpickle.loads(job["payload"])
         except BaseException as exc:  # noqa: B902
-            channel.send(_protocol.ERROR, encode_error(exc, "while loading the task's arguments in the worker"))
-            return isinstance(exc, Exception)
+            error = encode_error(exc, "while loading the task's arguments in the worker")
+            return _protocol.ERROR, error, isinstance(exc, Exception)
         from ...control import TaskControl
 
         control = TaskControl(task.name, job["instance_id"], sink)
-        channel.send(_protocol.STARTED, pickle.dumps(time.monotonic_ns()))
+        channel.send((_protocol.STARTED, pickle.dumps(time.monotonic_ns())))
         try:
             value = task.call_with_control(control, args, kwargs)
         except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
-            channel.send(_protocol.ERROR, encode_error(exc, "in the task"))
-            return isinstance(exc, Exception)
+            return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
         try:
-            body = dumps(value)
+            return _protocol.RESULT, dumps(value), True
         except BaseException as exc:  # noqa: B902
-            channel.send(_protocol.ERROR, encode_error(exc, "while pickling the task's result"))
-            return isinstance(exc, Exception)
-        channel.send(_protocol.RESULT, body)
-        return True
+            error = encode_error(exc, "while pickling the task's result")
+            return _protocol.ERROR, error, isinstance(exc, Exception)
     finally:
         _block_name = None
         sink.release()
@@ -284,16 +286,11 @@ def _nothing_left_running(baseline_threads: int) -> bool:
     """Whether the last task left no thread and no child process behind."""
     if threading.active_count() > baseline_threads:
         return False
-    try:  # a child is listed under the thread that forked it
-        for thread in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{thread}/children") as f:
-                if f.read().split():
-                    return False
-    except OSError:  # no /proc: ask psutil
-        import psutil
-
-        return not psutil.Process().children()
-    return True
+    try:  # one syscall: ECHILD means no child at all; WNOWAIT reaps nothing
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return False
 
 
 def main() -> None:
@@ -324,10 +321,13 @@ def main() -> None:
         if kind == _protocol.EXIT:
             break
         job = pickle.loads(body)
-        ended_normally = run_job(job, channel)
-        if not (job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)):
+        kind, body, ended_normally = run_job(job, channel)
+        reuse = job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)
+        if reuse:  # outcome and IDLE in one write: the parent wakes once
+            channel.send((kind, body), (_protocol.IDLE, b""))
+        else:
+            channel.send((kind, body))
             break
-        channel.send(_protocol.IDLE, b"")
     # Exit now, without waiting for threads the task may have left running: the
     # parent resolves the future once we are reaped. atexit handlers still run.
     atexit._run_exitfuncs()
