@@ -154,8 +154,10 @@ class TaskControl:
             TypeError: ``percentage`` is not a number, or ``status`` is not a str.
             ValueError: ``percentage`` is NaN or infinite.
         """
-        progress = check_progress(percentage)
-        self._sink.update_progress(progress, None if status is None else check_status(status))
+        self._sink.update_progress(
+            percentage if type(percentage) is float and 0.0 <= percentage <= 100.0 else check_progress(percentage),
+            status if status is None or type(status) is str else check_status(status),
+        )
 
     def update_status(self, status: str) -> None:
         """Report a status text without changing the progress."""

@@ -59,6 +59,7 @@ class Dispatcher:
         self._inbox: Deque[Callable[[], None]] = collections.deque()
         self._workers: Dict[int, WorkerProcess] = {}  # every live worker, by pid
         self._idle: List[WorkerProcess] = []  # reusable workers waiting for a job
+        self._idle_lock = threading.Lock()  # callers take idle workers without a hop here
         self._spawning = 0  # workers asked of the spawner thread, not yet registered
         # Process groups of finished workers whose members we still reap: group id ->
         # (wall time the worker was reaped, monotonic time we give up).
@@ -90,12 +91,31 @@ class Dispatcher:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
+    def launch(self, execution: Execution) -> None:
+        """Run ``execution``: on an idle worker straight from the calling thread (no
+        thread hop on the way to a warm start), else on a new worker via this thread."""
+        worker = None
+        if not execution.job.fresh_process:
+            with self._idle_lock:
+                if self._idle and not self._closing:
+                    worker = self._idle.pop()
+                    self._bind(worker, execution)
+        if worker is not None:
+            self._write_job(worker, execution)
+        else:
+            self.call_soon(lambda: self._spawn_for(execution))
+
     # -- on the dispatcher thread: assigning work ------------------------------------------
-    def assign(self, execution: Execution) -> None:
-        """Run ``execution`` on an idle worker, or on a new one."""
-        if not execution.job.fresh_process and self._idle:
-            self._send_job(self._idle.pop(), execution)
-            return
+    def _spawn_for(self, execution: Execution) -> None:
+        """Start a new worker for ``execution`` (an idle one may have come free meanwhile)."""
+        if not execution.job.fresh_process:
+            with self._idle_lock:
+                worker = self._idle.pop() if self._idle else None
+                if worker is not None:
+                    self._bind(worker, execution)
+            if worker is not None:
+                self._write_job(worker, execution)
+                return
         self._spawning += 1
         reusable = not execution.job.fresh_process
 
@@ -120,14 +140,19 @@ class Dispatcher:
         self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
         if worker.exit_handle is not None:
             self._selector.register(worker.exit_handle, selectors.EVENT_READ, lambda: self._on_exit(worker))
-        self._send_job(worker, execution)
+        self._bind(worker, execution)
+        self._write_job(worker, execution)
 
-    def _send_job(self, worker: WorkerProcess, execution: Execution) -> None:
+    @staticmethod
+    def _bind(worker: WorkerProcess, execution: Execution) -> None:
         worker.execution = execution
         worker.jobs_run += 1
         execution.worker = worker
         execution.job.sink.process_id = worker.pid
         execution.running(time.monotonic())
+
+    @staticmethod
+    def _write_job(worker: WorkerProcess, execution: Execution) -> None:
         body = pickle.dumps(
             {
                 "instance_id": execution.job.instance_id,
@@ -157,11 +182,13 @@ class Dispatcher:
 
     def _job_done_worker_idle(self, worker: WorkerProcess, execution: Execution) -> None:
         worker.execution = None
-        execution.finish(None)
-        if self._closing or len(self._idle) >= MAX_IDLE_WORKERS:
+        with self._idle_lock:  # idle before the future resolves: the next start() finds it
+            keep = not self._closing and len(self._idle) < MAX_IDLE_WORKERS
+            if keep:
+                self._idle.append(worker)
+        if not keep:
             self._retire(worker)
-        else:
-            self._idle.append(worker)
+        execution.finish(None)
 
     def _retire(self, worker: WorkerProcess) -> None:
         try:
@@ -171,8 +198,9 @@ class Dispatcher:
 
     def _on_exit(self, worker: WorkerProcess) -> None:
         del self._workers[worker.pid]
-        if worker in self._idle:
-            self._idle.remove(worker)
+        with self._idle_lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
         if not worker.reader.eof:
             self._selector.unregister(worker.result_fd)
         if worker.exit_handle is not None:
@@ -212,10 +240,11 @@ class Dispatcher:
             self._killed.clear()
 
     def _begin_closing(self) -> None:
-        self._closing = True
-        for worker in self._idle:
+        with self._idle_lock:
+            self._closing = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
             self._retire(worker)
-        self._idle.clear()
 
     # -- the loop ---------------------------------------------------------------------------
     def _busy(self) -> List[Execution]:

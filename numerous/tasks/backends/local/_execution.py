@@ -119,10 +119,13 @@ class Execution:
                 self.worker_idle = True
 
     def _deliver_logs(self, body: bytes) -> None:
-        handler = get_task_control_handler()
+        log, control = get_task_control_handler().log, self.control
         for message, level, extra, _created in pickle.loads(body):
             try:
-                handler.log(self.control, message, level, **extra)
+                if extra:
+                    log(control, message, level, **extra)
+                else:
+                    log(control, message, level)
             except Exception:
                 logger.exception("the task control handler's log() raised")
 

@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _protocol
 from ._platform import open_exit_handle, set_parent_death_signal
+from ...control import LOG_LEVELS, TaskControl, check_level
 from ._shm import ControlBlock, unlink_block
 
 BOOTSTRAP = (
@@ -101,12 +102,12 @@ class _Channel:
         self._fd = fd
         self._send_lock = threading.Lock()
         self._pending_lock = threading.Lock()
-        self._pending: List[Tuple[str, str, Dict[str, Any], float]] = []
+        self._pending: List[Tuple[str, str, Optional[Dict[str, Any]], float]] = []
         self._wake = threading.Event()
         threading.Thread(target=self._flush_loop, name="numerous-log-batcher", daemon=True).start()
 
-    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
-        record = (message, level, extra, time.time())
+    def log(self, message: str, level: str, extra: Optional[Dict[str, Any]]) -> None:
+        record = (message, level, extra or None, time.time())
         with self._pending_lock:
             self._pending.append(record)
             first = len(self._pending) == 1
@@ -146,33 +147,33 @@ class _Channel:
             pass
 
 
-def _pickle_logs(batch: List[Tuple[str, str, Dict[str, Any], float]]) -> bytes:
+def _pickle_logs(batch: List[Tuple[str, str, Optional[Dict[str, Any]], float]]) -> bytes:
     try:
         return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # an unpicklable extra: keep the record, describe the values
-        safe = [(m, lvl, {k: repr(v) for k, v in extra.items()}, t) for m, lvl, extra, t in batch]
+        safe = [(m, lvl, {k: repr(v) for k, v in (extra or {}).items()}, t) for m, lvl, extra, t in batch]
         return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "_stop", "_channel", "process_id")
+    __slots__ = ("_block", "stop_view", "_channel", "process_id")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
-        self._stop = block.stop_flag_view()
+        self.stop_view = block.stop_flag_view()
         self._channel = channel
         self.process_id = os.getpid()
 
     def release(self) -> None:
         """Unmap the block once the task is over (a kept TaskControl then raises)."""
-        self._stop.release()
+        self.stop_view.release()
         self._block.close()
 
     def should_stop(self) -> bool:
         """Read the stop flag from shared memory."""
-        return self._stop[0] != 0
+        return self.stop_view[0] != 0
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Queue a record for the next batch."""
@@ -185,6 +186,28 @@ class WorkerSink:
     def update_status(self, status: str) -> None:
         """Write the status into the control block."""
         self._block.write_status(status)
+
+
+class WorkerTaskControl(TaskControl):
+    """The TaskControl a task gets in a worker: ``should_stop`` is one shared-memory
+    read, with no call in between (tasks poll it in their innermost loops)."""
+
+    __slots__ = ("_stop_view",)
+
+    def __init__(self, task_definition_name: str, instance_id: str, sink: WorkerSink) -> None:
+        super().__init__(task_definition_name, instance_id, sink)
+        self._stop_view = sink.stop_view
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a stop was requested (``instance.stop()``, ``future.cancel()``)."""
+        return self._stop_view[0] != 0
+
+    def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
+        """Send a log record to the handler (see :meth:`TaskControl.log`)."""
+        if level not in LOG_LEVELS:
+            check_level(level)
+        self._sink.log(message if type(message) is str else str(message), level, extra_data)
 
 
 def _trim_traceback(exc: BaseException) -> None:
@@ -264,9 +287,7 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
         except BaseException as exc:  # noqa: B902
             error = encode_error(exc, "while loading the task's arguments in the worker")
             return _protocol.ERROR, error, isinstance(exc, Exception)
-        from ...control import TaskControl
-
-        control = TaskControl(task.name, job["instance_id"], sink)
+        control = WorkerTaskControl(task.name, job["instance_id"], sink)
         channel.send((_protocol.STARTED, pickle.dumps(time.monotonic_ns())))
         try:
             value = task.call_with_control(control, args, kwargs)

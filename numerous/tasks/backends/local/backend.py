@@ -10,14 +10,14 @@ Data flow between the threads of the parent and a worker::
     start(): pickle task
       + args, create
       control block
-    launch (slot free) ─▶ assign: idle worker? ── no ──▶  Popen(python -c) ──▶ bootstrap,
-                            │       ◀── registered ──────────┘                 watchdog
-                            └ yes ─ write JOB ─────────── job pipe ─────────▶ load task, args
+    launch (slot free):
+      idle worker? ─ yes ─ write JOB ─────────────────── job pipe ──────────▶ load task, args
+                   ─ no ─▶ spawn_for ─────────────────▶ Popen(python -c) ──▶ bootstrap,
+                           register, write JOB ◀──────────┘                   watchdog
     stop() ─ stop flag ──────────────────────────────── control block ───────▶ tc.should_stop
                           poll progress ◀─────────────── control block ─────── tc.update_progress
                           handler.log   ◀─────────────── LOGS ──────────────── tc.log (batched)
-                          outcome       ◀─────────────── RESULT | ERROR
-                          worker idle   ◀─────────────── IDLE (clean: reuse it)
+                          outcome + IDLE ◀────────────── RESULT | ERROR, IDLE (clean: reuse it)
                           or pidfd readable ◀─────────── exit: reap, kill its group
                           unlink block, resolve Future
 
@@ -71,7 +71,7 @@ class LocalBackend:
         execution: Execution = job.backend_state
         dispatcher = self._get_dispatcher()
         job.future.set_running()
-        dispatcher.call_soon(lambda: dispatcher.assign(execution))
+        dispatcher.launch(execution)
 
     def discard(self, job: Job) -> None:
         """Release the control block of a job that never ran."""
