@@ -13,45 +13,70 @@ and collect them, each instance in a process of its own.
 
     with Session():
         print(count.instance().start(10).result())
+
+The names below are re-exported from the modules that define them, each imported on
+first use: importing ``numerous.tasks`` stays cheap, which matters most in the worker
+processes, which import it on every fresh start. ``task`` is the exception: its module
+shares its name, and importing that module (as every worker does to run a task) would
+otherwise leave the module, not the decorator, under ``numerous.tasks.task``.
 """
 
-from .control import TaskControl, TaskControlHandler, get_task_control_handler, set_task_control_handler
-from .exceptions import (
-    MaxInstancesReachedError,
-    ResultTimeoutError,
-    SessionNotFoundError,
-    TaskCancelledError,
-    TaskError,
-    TaskFailedError,
-    TaskTimeoutError,
-    UnknownBackendError,
-    WorkerDiedError,
-)
-from .future import Future
-from .session import Session
-from .task import Task, TaskInstance, task
-from .timing import InstanceTimes
+from typing import TYPE_CHECKING, Any, Dict
 
-__all__ = [
-    "task",
-    "Task",
-    "TaskInstance",
-    "TaskControl",
-    "TaskControlHandler",
-    "set_task_control_handler",
-    "get_task_control_handler",
-    "Session",
-    "Future",
-    "InstanceTimes",
-    "TaskError",
-    "MaxInstancesReachedError",
-    "SessionNotFoundError",
-    "TaskCancelledError",
-    "TaskFailedError",
-    "TaskTimeoutError",
-    "WorkerDiedError",
-    "UnknownBackendError",
-    "ResultTimeoutError",
-]
+from .task import Task, TaskInstance, task
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .control import TaskControl, TaskControlHandler, get_task_control_handler, set_task_control_handler
+    from .exceptions import (
+        MaxInstancesReachedError,
+        ResultTimeoutError,
+        SessionNotFoundError,
+        TaskCancelledError,
+        TaskError,
+        TaskFailedError,
+        TaskTimeoutError,
+        UnknownBackendError,
+        WorkerDiedError,
+    )
+    from .future import Future
+    from .session import Session
+    from .timing import InstanceTimes
+
+_EXPORTS: Dict[str, str] = {
+    "TaskControl": "control",
+    "TaskControlHandler": "control",
+    "set_task_control_handler": "control",
+    "get_task_control_handler": "control",
+    "Session": "session",
+    "Future": "future",
+    "InstanceTimes": "timing",
+    "TaskError": "exceptions",
+    "MaxInstancesReachedError": "exceptions",
+    "SessionNotFoundError": "exceptions",
+    "TaskCancelledError": "exceptions",
+    "TaskFailedError": "exceptions",
+    "TaskTimeoutError": "exceptions",
+    "WorkerDiedError": "exceptions",
+    "UnknownBackendError": "exceptions",
+    "ResultTimeoutError": "exceptions",
+}
+
+__all__ = ["task", "Task", "TaskInstance", *_EXPORTS]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'numerous.tasks' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + __all__)

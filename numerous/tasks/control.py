@@ -15,7 +15,6 @@ standard ``logging`` logger ``numerous.tasks``.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import numbers
@@ -31,15 +30,10 @@ __all__ = [
     "get_task_control_handler",
 ]
 
-#: The levels ``tc.log`` accepts, mapped to the stdlib ``logging`` levels.
-LOG_LEVELS: Dict[str, int] = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
-
-logger = logging.getLogger("numerous.tasks")
+#: The levels ``tc.log`` accepts, mapped to the stdlib ``logging`` levels (the values of
+#: ``logging.DEBUG`` ... ``logging.ERROR``; ``logging`` itself is imported only by the
+#: default handler, to keep workers' start-up short).
+LOG_LEVELS: Dict[str, int] = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
 class ControlSink(Protocol):
@@ -201,6 +195,16 @@ class LoggingTaskControlHandler(TaskControlHandler):
     and status updates are logged at DEBUG.
     """
 
+    def __init__(self) -> None:
+        import logging
+
+        self._logger = logging.getLogger("numerous.tasks")
+        # Keys a LogRecord already has: passing them as ``extra`` makes logging raise.
+        self._reserved = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+            "message",
+            "asctime",
+        }
+
     def _extra(self, task_control: TaskControl) -> Dict[str, Any]:
         return {
             "task_name": task_control.task_definition_name,
@@ -210,27 +214,22 @@ class LoggingTaskControlHandler(TaskControlHandler):
     def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
         """Emit ``message`` on the ``numerous.tasks`` logger at ``level``."""
         extra = self._extra(task_control)
-        extra.update((k, v) for k, v in extra_data.items() if k not in _RESERVED_RECORD_KEYS)
-        logger.log(LOG_LEVELS[level], message, extra=extra)
+        extra.update((k, v) for k, v in extra_data.items() if k not in self._reserved)
+        self._logger.log(LOG_LEVELS[level], message, extra=extra)
 
     def update_progress(
         self, task_control: TaskControl, progress: float, status: Optional[str]
     ) -> None:
         """Log the progress at DEBUG."""
-        logger.debug("%.1f%% %s", progress, status or "", extra=self._extra(task_control))
+        self._logger.debug("%.1f%% %s", progress, status or "", extra=self._extra(task_control))
 
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """Log the status at DEBUG."""
-        logger.debug("%s", status, extra=self._extra(task_control))
+        self._logger.debug("%s", status, extra=self._extra(task_control))
 
-
-# Keys a LogRecord already has: passing them as ``extra`` makes logging raise KeyError.
-_RESERVED_RECORD_KEYS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-) | {"message", "asctime"}
 
 _handler_lock = threading.Lock()
-_handler: TaskControlHandler = LoggingTaskControlHandler()
+_handler: Optional[TaskControlHandler] = None  # None: the default, made on first use
 
 
 def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskControlHandler:
@@ -248,14 +247,23 @@ def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskContr
         raise TypeError(
             f"handler must be a TaskControlHandler instance, not {type(handler).__name__}"
         )
+    get_task_control_handler()  # the default exists from here on, so previous is set
     with _handler_lock:
         previous, _handler = _handler, handler
+    assert previous is not None
     return previous
 
 
 def get_task_control_handler() -> TaskControlHandler:
     """The handler currently installed in this process."""
-    return _handler
+    global _handler
+    handler = _handler
+    if handler is None:
+        with _handler_lock:
+            if _handler is None:
+                _handler = LoggingTaskControlHandler()
+            handler = _handler
+    return handler
 
 
 class HandlerSink:
@@ -283,17 +291,17 @@ class HandlerSink:
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Call the handler's ``log``."""
         assert self._control is not None
-        _handler.log(self._control, message, level, **extra)
+        get_task_control_handler().log(self._control, message, level, **extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
         """Call the handler's ``update_progress``."""
         assert self._control is not None
-        _handler.update_progress(self._control, progress, status)
+        get_task_control_handler().update_progress(self._control, progress, status)
 
     def update_status(self, status: str) -> None:
         """Call the handler's ``update_status``."""
         assert self._control is not None
-        _handler.update_status(self._control, status)
+        get_task_control_handler().update_status(self._control, status)
 
 
 class StopFlag(Protocol):

@@ -7,8 +7,8 @@ except the timed-out wait (:class:`ResultTimeoutError`), which is a builtin
 
 from __future__ import annotations
 
-import concurrent.futures
 import signal
+import sys
 from typing import Optional
 
 __all__ = [
@@ -118,12 +118,13 @@ class UnknownBackendError(TaskError, ValueError):
     """``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) names no known backend."""
 
 
-if concurrent.futures.TimeoutError is TimeoutError:  # Python >= 3.11
+if sys.version_info >= (3, 11):  # concurrent.futures.TimeoutError is TimeoutError
 
     class ResultTimeoutError(TimeoutError):
         """``Future.result(timeout=...)`` waited longer than ``timeout``; the task goes on."""
 
 else:  # Python 3.9 and 3.10: the two classes differ, so be both
+    import concurrent.futures
 
     class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):  # type: ignore[no-redef]
         """``Future.result(timeout=...)`` waited longer than ``timeout``; the task goes on."""

@@ -24,7 +24,7 @@ import time
 from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
-from .backends import Backend, Job, backend_name, create_backend
+from .backends.base import Backend, Job, backend_name, create_backend
 from .control import get_task_control_handler, handler_task_control
 from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
 from .future import FINAL_STATES, Future

@@ -8,13 +8,14 @@ import os
 import sys
 import threading
 import typing
-import uuid
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overload
 
 from .control import TaskControl, handler_task_control
 from .exceptions import TaskError
-from .future import Future
-from .timing import InstanceTimes
+
+if TYPE_CHECKING:  # imported where used: a worker importing a task module needs neither
+    from .future import Future
+    from .timing import InstanceTimes
 
 __all__ = ["task", "Task", "TaskInstance", "SIZES"]
 
@@ -267,7 +268,7 @@ class TaskInstance:
         self.queue = queue
         self.timeout = timeout
         self.fresh_process = fresh_process
-        self.id = uuid.uuid4().hex[:12]
+        self.id = os.urandom(6).hex()  # unique enough within a process, and short to show
         self._future: Optional[Future[Any]] = None
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()
@@ -287,6 +288,8 @@ class TaskInstance:
     def times(self) -> InstanceTimes:
         """When it was started, began running, was asked to stop and finished
         (``time.monotonic_ns()`` readings; all None before ``start()``)."""
+        from .timing import InstanceTimes
+
         return InstanceTimes() if self.job is None else self.job.times
 
     def start(self, *args: Any, **kwargs: Any) -> Future[Any]:

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...control import get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
-from .. import Job
+from ..base import Job
 from . import _protocol
 from ._platform import signal_process_tree, snapshot_tree
 from ._shm import ControlBlock

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import signal
 from typing import Dict, List, Optional, Set
@@ -35,9 +33,10 @@ _PR_SET_CHILD_SUBREAPER = 36
 def _prctl(option: int, value: int) -> bool:
     if not os.uname().sysname == "Linux":
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    import ctypes
+
+    try:  # the running program already links libc: no find_library (it runs ldconfig)
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 

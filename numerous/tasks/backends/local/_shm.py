@@ -30,11 +30,12 @@ ends, so no ``/dev/shm`` entry outlives it.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
-from multiprocessing import resource_tracker, shared_memory
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+
+if TYPE_CHECKING:
+    from multiprocessing import shared_memory
 
 __all__ = [
     "BLOCK_SIZE",
@@ -82,19 +83,43 @@ class ProgressSnapshot(NamedTuple):
     last_kind: int
 
 
-def _open_untracked(name: str, create: bool) -> shared_memory.SharedMemory:
-    """Open a segment without registering it with the resource tracker."""
+def _create_untracked(name: str) -> "shared_memory.SharedMemory":
+    """Create a segment without registering it with the resource tracker."""
+    from multiprocessing import resource_tracker, shared_memory
+
     if sys.version_info >= (3, 13):
-        return shared_memory.SharedMemory(name, create=create, size=BLOCK_SIZE, track=False)
+        return shared_memory.SharedMemory(name, create=True, size=BLOCK_SIZE, track=False)
     # Below 3.13 SharedMemory always registers; switch that off for this call only.
     # The lock keeps two of our own calls from restoring each other's patch.
     with _tracker_lock:
         register = resource_tracker.register
         resource_tracker.register = lambda *args, **kwargs: None  # type: ignore[assignment]
         try:
-            return shared_memory.SharedMemory(name, create=create, size=BLOCK_SIZE)
+            return shared_memory.SharedMemory(name, create=True, size=BLOCK_SIZE)
         finally:
             resource_tracker.register = register  # type: ignore[assignment]
+
+
+class _Attached:
+    """The worker's mapping of an existing block: what SharedMemory does to attach,
+    minus the tracker, and without importing ``multiprocessing`` into every worker
+    (it would add ~20 ms to each fresh worker's start)."""
+
+    def __init__(self, name: str) -> None:
+        import _posixshmem
+        import mmap
+
+        fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+        try:
+            self._mmap = mmap.mmap(fd, BLOCK_SIZE)
+        finally:
+            os.close(fd)
+        self.name = name
+        self.buf = memoryview(self._mmap)
+
+    def close(self) -> None:
+        self.buf.release()
+        self._mmap.close()
 
 
 def unlink_block(name: str) -> None:
@@ -110,7 +135,7 @@ def unlink_block(name: str) -> None:
 class ControlBlock:
     """A mapped control block; see the module docstring for the layout."""
 
-    def __init__(self, segment: shared_memory.SharedMemory, owner: bool) -> None:
+    def __init__(self, segment: Any, owner: bool) -> None:
         self._segment = segment
         self.owner = owner
         self.name = segment.name.lstrip("/")
@@ -137,8 +162,10 @@ class ControlBlock:
             OSError: no space left for the block (a full ``/dev/shm``); the block is
                 not left behind.
         """
+        import secrets
+
         name = _NAME_PREFIX + secrets.token_hex(12)
-        segment = _open_untracked(name, create=True)
+        segment = _create_untracked(name)
         try:
             # ftruncate only reserves address space; touching a page of a full tmpfs
             # later would be a SIGBUS. Allocate now so a full /dev/shm is an error here.
@@ -154,7 +181,7 @@ class ControlBlock:
     @classmethod
     def attach(cls, name: str) -> "ControlBlock":
         """Map an existing block (in the worker)."""
-        return cls(_open_untracked(name, create=False), owner=False)
+        return cls(_Attached(name), owner=False)
 
     def unlink(self) -> None:
         """Remove the name from ``/dev/shm`` (mappings stay valid); idempotent."""

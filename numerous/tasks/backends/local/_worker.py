@@ -33,7 +33,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -236,6 +235,8 @@ def _safe_str(exc: BaseException) -> str:
 def encode_error(exc: BaseException, phase: str) -> bytes:
     """Describe ``exc`` for the parent: the exception itself if it pickles, and always
     its type name, message and formatted traceback as a fallback."""
+    import traceback
+
     _trim_traceback(exc)
     try:
         formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -264,14 +265,21 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
 Outcome = Tuple[bytes, bytes, bool]  # frame kind, body, whether the task ended normally
 
 
+def _dumps_result(value: Any) -> bytes:
+    """Plain pickle when it can (most results), cloudpickle when it must (lambdas,
+    classes that exist only by value)."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        from ..._pickling import dumps
+
+        return dumps(value)
+
+
 def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
     """Run one instance; return its outcome frame (not yet sent) and whether the task
     ended normally (returned or raised an ``Exception``), which reuse requires."""
     global _block_name
-    import cloudpickle
-
-    from ..._pickling import dumps
-
     if os.getcwd() != job["cwd"]:
         os.chdir(job["cwd"])
     sys.path[:] = job["sys_path"]
@@ -283,7 +291,9 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
     sink = WorkerSink(block, channel)
     try:
         try:
-            task, args, kwargs = cloudpickle.loads(job["payload"])
+            # Plain pickle: cloudpickle is imported only if the payload needs it (a
+            # function sent by value), which keeps a fresh worker's start short.
+            task, args, kwargs = pickle.loads(job["payload"])
         except BaseException as exc:  # noqa: B902
             error = encode_error(exc, "while loading the task's arguments in the worker")
             return _protocol.ERROR, error, isinstance(exc, Exception)
@@ -294,7 +304,7 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
         except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
             return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
         try:
-            return _protocol.RESULT, dumps(value), True
+            return _protocol.RESULT, _dumps_result(value), True
         except BaseException as exc:  # noqa: B902
             error = encode_error(exc, "while pickling the task's result")
             return _protocol.ERROR, error, isinstance(exc, Exception)

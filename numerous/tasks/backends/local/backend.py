@@ -31,7 +31,7 @@ import threading
 from typing import Optional
 
 from ...exceptions import TaskError
-from .. import Job
+from ..base import Job
 from ._dispatcher import Dispatcher
 from ._execution import Execution
 

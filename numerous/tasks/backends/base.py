@@ -1,0 +1,102 @@
+"""Backends run started instances; a :class:`~numerous.tasks.Session` owns one.
+
+A backend gets a :class:`Job` per started instance. ``prepare`` runs in ``start()`` (so
+what can fail early fails there), ``launch`` when a ``max_parallel`` slot is free. When
+the instance ends the backend resolves the job's future and then calls
+``job.on_finished(job)`` exactly once.
+
+``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name;
+modules are imported only when a session first needs one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol
+
+from ..exceptions import UnknownBackendError
+from ..timing import InstanceTimes
+
+if TYPE_CHECKING:
+    from ..control import HandlerSink, TaskControl
+    from ..future import Future
+    from ..task import Task
+
+__all__ = ["BACKEND_ENV", "BACKENDS", "Backend", "Job", "backend_name", "create_backend"]
+
+BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
+#: Backend names and the module that provides each (``module:factory``).
+BACKENDS: Dict[str, str] = {
+    "local": "numerous.tasks.backends.local.backend:LocalBackend",
+}
+
+
+@dataclass(eq=False)
+class Job:
+    """One started instance, as the session hands it to its backend."""
+
+    instance_id: str
+    task: "Task[..., Any]"
+    payload: bytes
+    future: "Future[Any]"
+    on_finished: Callable[["Job"], None]
+    control: "TaskControl"  # what handlers are given for this instance
+    sink: "HandlerSink"  # the backend sets ``sink.process_id`` when a process runs it
+    timeout: Optional[float] = None  # seconds it may run; then stopped, then failed
+    fresh_process: bool = False  # run in a new process, not reused afterwards
+    stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
+    stop_requested: bool = False  # set by whoever asks it to stop, never cleared
+    times: InstanceTimes = field(default_factory=InstanceTimes)
+    backend_state: Any = field(default=None, repr=False)
+
+    @property
+    def description(self) -> str:
+        """How errors name this instance."""
+        return f"instance {self.instance_id} of task {self.task.name!r}"
+
+
+class Backend(Protocol):
+    """What a session needs from a backend."""
+
+    def prepare(self, job: Job) -> None:
+        """Allocate what the job needs before it is queued; raise if that fails."""
+
+    def launch(self, job: Job) -> None:
+        """Start running a prepared job (a slot is free); must not block for long."""
+
+    def discard(self, job: Job) -> None:
+        """Release a prepared job that will never be launched (cancelled while pending)."""
+
+    def request_stop(self, job: Job, grace: float) -> None:
+        """Ask a launched job to stop; terminate its processes after ``grace`` seconds."""
+
+    def shutdown(self) -> None:
+        """Release everything; called once, after every launched job has finished."""
+
+
+def backend_name(requested: Optional[str] = None) -> str:
+    """The backend to use: ``requested``, else ``$NUMEROUS_TASK_BACKEND``, else ``local``.
+
+    Raises:
+        UnknownBackendError: the name is not one of :data:`BACKENDS`.
+    """
+    source = "Session(backend=...)"
+    name = requested
+    if name is None:
+        name, source = os.environ.get(BACKEND_ENV, "").strip(), BACKEND_ENV
+        if not name:
+            return "local"
+    if name not in BACKENDS:
+        raise UnknownBackendError(
+            f"{source}={name!r} names no backend; valid backends: {', '.join(sorted(BACKENDS))}"
+        )
+    return name
+
+
+def create_backend(name: str) -> Backend:
+    """Import and instantiate the backend called ``name`` (see :func:`backend_name`)."""
+    module_name, _, factory = BACKENDS[name].partition(":")
+    backend: Backend = getattr(importlib.import_module(module_name), factory)()
+    return backend

@@ -1,0 +1,63 @@
+"""The public API, pinned; and importing it stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numerous.tasks
+import numerous.tasks.control
+import numerous.tasks.exceptions
+import numerous.tasks.future
+import numerous.tasks.session
+import numerous.tasks.task
+
+SPEC_NAMES = {
+    "task", "Task", "TaskInstance", "TaskControl", "Session", "Future",
+    "TaskError", "MaxInstancesReachedError", "SessionNotFoundError", "TaskCancelledError",
+}
+
+
+def test_the_spec_names_are_exported_from_the_package() -> None:
+    assert SPEC_NAMES <= set(numerous.tasks.__all__)
+    for name in numerous.tasks.__all__:
+        assert getattr(numerous.tasks, name) is not None
+
+
+def test_the_spec_module_paths_hold_their_names() -> None:
+    import importlib
+
+    task_module = importlib.import_module("numerous.tasks.task")
+    assert task_module.task is numerous.tasks.task and callable(numerous.tasks.task)
+    assert task_module.Task is numerous.tasks.Task and task_module.TaskInstance is numerous.tasks.TaskInstance
+    assert numerous.tasks.control.TaskControlHandler and numerous.tasks.control.set_task_control_handler
+    assert numerous.tasks.session.Session is numerous.tasks.Session
+    assert numerous.tasks.future.Future is numerous.tasks.Future
+    for name in ("TaskError", "MaxInstancesReachedError", "SessionNotFoundError", "TaskCancelledError"):
+        assert getattr(numerous.tasks.exceptions, name) is getattr(numerous.tasks, name)
+    for name in ("MaxInstancesReachedError", "SessionNotFoundError", "TaskCancelledError"):
+        assert issubclass(getattr(numerous.tasks, name), numerous.tasks.TaskError)
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in numerous.tasks.__all__:
+        assert getattr(numerous.tasks, name).__doc__, name
+
+
+def test_importing_the_package_imports_no_heavy_dependency() -> None:
+    code = (
+        "import sys, numerous.tasks; "
+        "print(sorted(m for m in ('rich', 'psutil', 'cloudpickle', 'tblib', 'dask', "
+        "'multiprocessing', 'concurrent.futures', 'logging', 'dataclasses') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    try:
+        numerous.tasks.no_such_name  # type: ignore[attr-defined]
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("no AttributeError")
