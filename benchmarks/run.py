@@ -1,0 +1,455 @@
+"""numerous.tasks side by side with ProcessPoolExecutor (spawn), pebble and loky.
+
+    python -m pip install ".[bench]"
+    python benchmarks/run.py            # full run, writes benchmarks/RESULTS.md
+    python benchmarks/run.py --smoke    # a few repetitions of each, for CI
+
+Every figure is measured for numerous.tasks and each peer in the same run, with the
+repetitions interleaved, and reported as median, p90 and p99 with the ratio of each
+peer's median to ours (above 1: we are faster). Machine facts head the output.
+Nothing here asserts a time: targets are read off the table, not enforced by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import _work
+import psutil
+
+from numerous.tasks import Session, TaskCancelledError, TaskControl, set_task_control_handler
+from numerous.tasks.control import TaskControlHandler
+
+SPAWN = multiprocessing.get_context("spawn")
+Row = Tuple[str, List[float]]  # implementation, samples (in the figure's unit)
+
+
+# -- peers -------------------------------------------------------------------------------
+def _optional(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        return None
+
+
+pebble = _optional("pebble")
+loky = _optional("loky")
+
+
+def peer_versions() -> Dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("numerous.tasks", "pebble", "loky", "cloudpickle", "tblib", "psutil"):
+        module = _optional(name)
+        if name == "numerous.tasks":
+            import numerous.tasks as module  # noqa: F811
+        versions[name] = getattr(module, "__version__", "not installed") if module else "not installed"
+    return versions
+
+
+# -- statistics and the report -------------------------------------------------------------
+def percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Report:
+    """Collects figures and renders them as Markdown."""
+
+    def __init__(self) -> None:
+        self.sections: List[str] = []
+
+    def figure(self, title: str, unit: str, rows: List[Row], note: str = "", higher_is_better: bool = False) -> None:
+        ours = rows[0][1]  # the first row is numerous.tasks; rows named so are ours
+        lines = [f"### {title}", ""]
+        if note:
+            lines += [note, ""]
+        lines += [
+            f"| implementation | median ({unit}) | p90 | p99 | n | peer median / ours |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, samples in rows:
+            if not samples:
+                lines.append(f"| {name} | n/a | | | 0 | |")
+                continue
+            median = statistics.median(samples)
+            ratio = ""
+            if ours and not name.startswith("numerous.tasks"):
+                ours_median = statistics.median(ours)
+                value = (ours_median / median) if higher_is_better else (median / ours_median)
+                ratio = f"{value:.2f}×"
+            lines.append(
+                f"| {name} | {median:,.3g} | {percentile(samples, 0.9):,.3g} | "
+                f"{percentile(samples, 0.99):,.3g} | {len(samples)} | {ratio} |"
+            )
+        self.sections.append("\n".join(lines))
+        print("\n".join(lines) + "\n", flush=True)
+
+    def render(self, header: str) -> str:
+        return header + "\n\n" + "\n\n".join(self.sections) + "\n"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def wait_for(predicate: Callable[[], bool], limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark step did not happen in time")
+        time.sleep(0.0002)
+
+
+def us(ns: float) -> float:
+    return ns / 1e3
+
+
+def ms(ns: float) -> float:
+    return ns / 1e6
+
+
+# -- the figures -------------------------------------------------------------------------------
+def stop_to_result(report: Report, reps: int) -> None:
+    ours: List[float] = []
+    ours_by_library: List[float] = []
+    pebble_done: List[float] = []
+    pebble_gone: List[float] = []
+    pool = pebble.ProcessPool(max_workers=1, context=SPAWN) if pebble else None
+    with Session(name="bench-stop"), tempfile.TemporaryDirectory() as tmp:
+        for rep in range(reps):
+            instance = _work.nt_poll_until_stopped.instance()
+            future = instance.start()
+            wait_for(lambda: instance.times.running_ns is not None)
+            t0 = time.perf_counter_ns()
+            instance.stop()
+            future.result()
+            ours.append(us(time.perf_counter_ns() - t0))
+            ours_by_library.append(us(instance.times.finished_ns - instance.times.stop_requested_ns))
+            if pool is not None:
+                ready = os.path.join(tmp, f"ready-{rep}")
+                peer = pool.schedule(_work.spin_until_file, args=(ready,))
+                wait_for(lambda: os.path.exists(ready))
+                worker_pids = {int(Path(ready).read_text())}
+                t0 = time.perf_counter_ns()
+                peer.cancel()
+                wait_for(peer.done)
+                pebble_done.append(us(time.perf_counter_ns() - t0))
+                wait_for(lambda: not _spinning(worker_pids))
+                pebble_gone.append(us(time.perf_counter_ns() - t0))
+                pool.schedule(_work.tiny, args=(0,)).result()  # its new worker is up: quiet again
+    if pool is not None:
+        pool.stop()
+        pool.join()
+    report.figure(
+        "stop() → result() returns, task polling should_stop",
+        "µs",
+        [
+            ("numerous.tasks", ours),
+            ("numerous.tasks (finished_ns − stop_requested_ns)", ours_by_library),
+            ("pebble: cancel() → work actually stopped (worker killed)", pebble_gone),
+            ("pebble: cancel() → future done (work still running)", pebble_done),
+            ("ProcessPoolExecutor, loky", []),
+        ],
+        note="Target p50 ≤ 200 µs, p99 ≤ 1 ms. ProcessPoolExecutor and loky cannot stop a "
+        "running call (their cancel() only works before it starts).",
+    )
+
+
+def _spinning(pids: set) -> bool:
+    """Whether any of these processes still runs (a zombie has stopped working)."""
+    import psutil
+
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def hard_stop(report: Report, reps: int) -> None:
+    ours: List[float] = []
+    with Session(name="bench-hard-stop", stop_grace=0.0):
+        for rep in range(reps):
+            instance = _work.nt_ignore_stop.instance()
+            future = instance.start(rep % 2 == 0)  # every other one with a child process
+            wait_for(lambda: instance.times.running_ns is not None)
+            t0 = time.perf_counter_ns()
+            instance.stop(timeout=0)
+            try:
+                future.result()
+            except TaskCancelledError:
+                pass
+            ours.append(ms(time.perf_counter_ns() - t0))
+    report.figure(
+        "hard stop of a task ignoring should_stop (grace 0) → future done, tree gone",
+        "ms",
+        [("numerous.tasks", ours)],
+        note="Target p99 ≤ 20 ms. SIGTERM to the worker's tree (the worker's handler takes its "
+        "process group down at once), SIGKILL 0.5 s later if needed; the future resolves after "
+        "the worker is reaped. Half the tasks have a child process of their own.",
+    )
+
+
+def in_worker_costs(report: Report, reps: int) -> None:
+    from numerous.tasks.backends.local._shm import ControlBlock
+    from numerous.tasks.backends.local._worker import WorkerSink, WorkerTaskControl, _Channel
+
+    block = ControlBlock.create()
+    read_fd, write_fd = os.pipe()
+    channel = _Channel(write_fd)
+    sink = WorkerSink(block, channel)
+    tc = WorkerTaskControl("bench", "bench", sink)
+    event = SPAWN.Event()
+    queue = SPAWN.Queue()
+    n = 200_000
+    rows: Dict[str, List[float]] = {k: [] for k in ("should_stop", "event", "progress", "queue")}
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            tc.should_stop
+        rows["should_stop"].append((time.perf_counter_ns() - t0) / n)
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            event.is_set()
+        rows["event"].append((time.perf_counter_ns() - t0) / n)
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            tc.update_progress(50.0, "halfway there")
+        rows["progress"].append((time.perf_counter_ns() - t0) / n)
+        t0 = time.perf_counter_ns()
+        for i in range(n // 10):
+            queue.put((50.0, "halfway there"))
+        rows["queue"].append((time.perf_counter_ns() - t0) / (n // 10))
+        for _ in range(n // 10):
+            queue.get()
+    queue.close()
+    queue.join_thread()
+    os.close(read_fd)
+    sink.release()
+    block.unlink()
+    report.figure(
+        "one tc.should_stop read in the worker",
+        "ns",
+        [("numerous.tasks", rows["should_stop"]), ("multiprocessing.Event.is_set()", rows["event"])],
+        note="Target ≤ 100 ns. Measured in this process on a real control block.",
+    )
+    report.figure(
+        "one tc.update_progress(pct, status) in the worker",
+        "ns",
+        [("numerous.tasks", rows["progress"]), ("multiprocessing.Queue.put()", rows["queue"])],
+        note="Target ≤ 1 µs. A seqlocked write into the control block; validation included.",
+    )
+
+
+class _Counter(TaskControlHandler):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def log(self, task_control: TaskControl, message: str, level: str, **extra: Any) -> None:
+        self.count += 1
+
+
+def log_throughput(report: Report, reps: int, lines: int) -> None:
+    ours: List[float] = []
+    stdlib: List[float] = []
+    counter = _Counter()
+    previous = set_task_control_handler(counter)
+    try:
+        with Session(name="bench-logs"):
+            for _ in range(reps):
+                counter.count = 0
+                instance = _work.nt_log_lines.instance()
+                instance.start(lines).result()
+                assert counter.count == lines
+                elapsed = instance.times.finished_ns - instance.times.running_ns
+                ours.append(lines / (elapsed / 1e9))
+                queue = SPAWN.Queue()
+                process = SPAWN.Process(target=_work.log_through_queue, args=(queue, lines))
+                process.start()
+                queue.get()
+                t0 = time.perf_counter_ns()
+                for _ in range(lines - 1):
+                    queue.get()
+                stdlib.append((lines - 1) / ((time.perf_counter_ns() - t0) / 1e9))
+                process.join()
+                queue.close()
+    finally:
+        set_task_control_handler(previous)
+    report.figure(
+        "tc.log lines per second delivered to a parent-side handler",
+        "lines/s",
+        [("numerous.tasks", ours), ("logging + QueueHandler + multiprocessing.Queue", stdlib)],
+        note="Target ≥ 1 M/s. From the body starting to the last record handed to the handler.",
+        higher_is_better=True,
+    )
+
+
+def start_latency_warm(report: Report, reps: int) -> None:
+    ours: List[float] = []
+    peers: Dict[str, List[float]] = {"ProcessPoolExecutor (spawn)": [], "pebble": [], "loky": []}
+    executors: Dict[str, Any] = {
+        "ProcessPoolExecutor (spawn)": concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN)
+    }
+    if pebble:
+        executors["pebble"] = pebble.ProcessPool(max_workers=1, context=SPAWN)
+    if loky:
+        executors["loky"] = loky.get_reusable_executor(max_workers=1)
+    submit = {
+        "ProcessPoolExecutor (spawn)": lambda e: e.submit(_work.body_started_ns),
+        "pebble": lambda e: e.schedule(_work.body_started_ns),
+        "loky": lambda e: e.submit(_work.body_started_ns),
+    }
+    for name, executor in executors.items():  # warm every pool first
+        submit[name](executor).result()
+    with Session(name="bench-warm"):
+        _work.nt_body_started_ns.instance().start().result()
+        for _ in range(reps):
+            instance = _work.nt_body_started_ns.instance()
+            instance.start().result()
+            ours.append(us(instance.times.running_ns - instance.times.started_ns))
+            for name, executor in executors.items():
+                t0 = time.monotonic_ns()
+                body = submit[name](executor).result()
+                peers[name].append(us(body - t0))
+    executors["ProcessPoolExecutor (spawn)"].shutdown()
+    if pebble:
+        executors["pebble"].stop()
+        executors["pebble"].join()
+    if loky:
+        executors["loky"].shutdown()
+    report.figure(
+        "start() → body running, warm worker",
+        "µs",
+        [("numerous.tasks", ours)] + list(peers.items()),
+        note="Target p50 ≤ 300 µs. From start()/submit() to the body's first line (the worker's "
+        "monotonic clock).",
+    )
+
+
+def start_latency_fresh(report: Report, reps: int) -> None:
+    ours: List[float] = []
+    ppe: List[float] = []
+    with Session(name="bench-fresh"):
+        for _ in range(reps):
+            instance = _work.nt_body_started_ns.instance(fresh_process=True)
+            instance.start().result()
+            ours.append(ms(instance.times.running_ns - instance.times.started_ns))
+            t0 = time.monotonic_ns()
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN) as pool:
+                body = pool.submit(_work.body_started_ns).result()
+            ppe.append(ms(body - t0))
+    report.figure(
+        "start() → body running, fresh process",
+        "ms",
+        [("numerous.tasks (fresh_process=True)", ours), ("ProcessPoolExecutor (spawn), new pool", ppe)],
+        note="Target ≤ 60 ms. A new interpreter per instance.",
+    )
+
+
+def throughput(report: Report, reps: int, tasks: int) -> None:
+    rows: Dict[str, List[float]] = {"numerous.tasks": [], "pebble": [], "ProcessPoolExecutor (spawn)": [], "loky": []}
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        with Session(name="bench-throughput"):
+            futures = [_work.nt_tiny.instance().start(i) for i in range(tasks)]
+            assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+        rows["numerous.tasks"].append(tasks / (time.perf_counter() - t0))
+        if pebble:
+            t0 = time.perf_counter()
+            pool = pebble.ProcessPool(max_workers=2, context=SPAWN)
+            futures = [pool.schedule(_work.tiny, args=(i,)) for i in range(tasks)]
+            assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+            pool.stop()
+            pool.join()
+            rows["pebble"].append(tasks / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=SPAWN) as executor:
+            futures = [executor.submit(_work.tiny, i) for i in range(tasks)]
+            assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+        rows["ProcessPoolExecutor (spawn)"].append(tasks / (time.perf_counter() - t0))
+        if loky:
+            t0 = time.perf_counter()
+            executor = loky.ProcessPoolExecutor(max_workers=2)
+            futures = [executor.submit(_work.tiny, i) for i in range(tasks)]
+            assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+            executor.shutdown()
+            rows["loky"].append(tasks / (time.perf_counter() - t0))
+    report.figure(
+        f"{tasks:,} tiny tasks through one session (max_parallel=2), from nothing to all results",
+        "tasks/s",
+        list(rows.items()),
+        note="Target ≥ pebble. Each run includes starting and stopping the pool (or session).",
+        higher_is_better=True,
+    )
+
+
+def big_result_round_trip(report: Report, reps: int, size: int) -> None:
+    ours: List[float] = []
+    ppe: List[float] = []
+    with Session(name="bench-big"), concurrent.futures.ProcessPoolExecutor(1, mp_context=SPAWN) as executor:
+        _work.nt_big_result.instance().start(10).result()
+        executor.submit(_work.big_result, 10).result()
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            assert len(_work.nt_big_result.instance().start(size).result()) == size
+            ours.append(ms(time.perf_counter_ns() - t0))
+            t0 = time.perf_counter_ns()
+            assert len(executor.submit(_work.big_result, size).result()) == size
+            ppe.append(ms(time.perf_counter_ns() - t0))
+    report.figure(
+        f"{size // 2**20} MB result round trip (warm worker)",
+        "ms",
+        [("numerous.tasks", ours), ("ProcessPoolExecutor (spawn)", ppe)],
+        note="Target ≤ ProcessPoolExecutor in the same run.",
+    )
+
+
+def machine_facts() -> str:
+    versions = peer_versions()
+    return (
+        "# Benchmark results\n\n"
+        f"Written by `python benchmarks/run.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
+        f"- machine: {os.cpu_count()} cores ({platform.machine()}), "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.system()} {platform.release()}\n"
+        + "".join(f"- {name}: {version}\n" for name, version in versions.items())
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="a few repetitions only (CI)")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    args = parser.parse_args()
+    scale = 0.05 if args.smoke else 1.0
+
+    def reps(n: int) -> int:
+        return max(2, int(n * scale))
+
+    header = machine_facts()
+    print(header, flush=True)
+    report = Report()
+    stop_to_result(report, reps(200))
+    hard_stop(report, reps(50))
+    in_worker_costs(report, reps(20))
+    log_throughput(report, reps(5), 200_000 if not args.smoke else 10_000)
+    start_latency_warm(report, reps(300))
+    start_latency_fresh(report, reps(20))
+    throughput(report, reps(3), 2_000 if not args.smoke else 100)
+    big_result_round_trip(report, reps(5), 100 * 2**20 if not args.smoke else 2**20)
+    args.output.write_text(report.render(header), encoding="utf-8")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":  # ProcessPoolExecutor and pebble (spawn) re-import this file
+    main()
