@@ -21,7 +21,7 @@ class StateRecorder(TaskControlHandler):
     def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         with self.lock:
             self.states.setdefault(task_control.instance_id, []).append((state, type(error).__name__ if error else None))
-            if state == "running" or state in ("completed", "failed"):
+            if state == "running":
                 self.pids[task_control.instance_id] = task_control.process_id
 
 

@@ -191,8 +191,9 @@ def long(tc: TaskControl, with_child: bool) -> None:
     pids = [os.getpid()]
     if with_child:
         pids.append(subprocess.Popen(["sleep", "60"]).pid)
-    with open(f"pids-{os.getpid()}.json", "w") as f:
+    with open(f"pids-{os.getpid()}.tmp", "w") as f:
         json.dump(pids, f)
+    os.rename(f"pids-{os.getpid()}.tmp", f"pids-{os.getpid()}.json")  # whole or not at all
     time.sleep(60)
 
 with Session():

@@ -150,6 +150,7 @@ class Dispatcher:
         execution.worker = worker
         execution.job.sink.process_id = worker.pid
         execution.running(time.monotonic())
+        execution.job.future.set_running()  # handlers hear "running" with the pid known
 
     @staticmethod
     def _write_job(worker: WorkerProcess, execution: Execution) -> None:

@@ -69,9 +69,7 @@ class LocalBackend:
     def launch(self, job: Job) -> None:
         """Hand the job to the dispatcher, which gives it a worker; returns at once."""
         execution: Execution = job.backend_state
-        dispatcher = self._get_dispatcher()
-        job.future.set_running()
-        dispatcher.launch(execution)
+        self._get_dispatcher().launch(execution)
 
     def discard(self, job: Job) -> None:
         """Release the control block of a job that never ran."""
