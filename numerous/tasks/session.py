@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import itertools
+import sys
 import threading
 import time
 from types import TracebackType
@@ -82,6 +83,11 @@ class Session:
         backend: the backend's name; default ``$NUMEROUS_TASK_BACKEND`` or ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
             terminated (default :data:`DEFAULT_STOP_GRACE`).
+        display: True shows a live console display of the instances
+            (:class:`numerous.tasks.display.TaskDisplay`) from entering the session until
+            everything it started has finished; None (the default) follows the process
+            default, off unless :func:`numerous.tasks.display.set_default` turned it on
+            (``numerous-tasks run script.py`` does).
     """
 
     def __init__(
@@ -90,12 +96,17 @@ class Session:
         *,
         backend: Optional[str] = None,
         stop_grace: float = DEFAULT_STOP_GRACE,
+        display: Optional[bool] = None,
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         if isinstance(stop_grace, bool) or not isinstance(stop_grace, (int, float)) or not stop_grace >= 0:
             raise ValueError(f"stop_grace must be a number of seconds >= 0, not {stop_grace!r}")
+        if display is not None and not isinstance(display, bool):
+            raise TypeError(f"display must be True, False or None, not {type(display).__name__}")
         self.name = name or f"session-{next(_session_numbers)}"
+        self._display_requested = display
+        self._display: Any = None  # the entered TaskDisplay, if this session shows one
         self.stop_grace = float(stop_grace)
         self._requested_backend = backend
         self._backend: Optional[Backend] = None
@@ -117,6 +128,11 @@ class Session:
             if self._state != "new":
                 raise TaskError(f"session {self.name!r} was already entered; make a new Session()")
             self._state = "open"
+        try:
+            self._display = _open_display(self._display_requested)
+        except BaseException:
+            self._state = "closed"
+            raise
         with _open_lock:
             _open_sessions.append(self)
         self._token = _current.set(self)
@@ -184,6 +200,9 @@ class Session:
                     if _current.get() is self:
                         _current.set(None)
                 self._token = None
+            display, self._display = self._display, None
+            if display is not None:  # last: it shows every instance's final state
+                display.__exit__(None, None, None)
 
     # -- used by TaskInstance -------------------------------------------------------------
     def adopt(self, instance: TaskInstance) -> None:
@@ -305,6 +324,23 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"
+
+
+def _open_display(requested: Optional[bool]) -> Any:
+    """An entered TaskDisplay if the session shows one, else None.
+
+    rich is imported only then: ``numerous.tasks.display`` (which holds the process
+    default) is looked up in ``sys.modules``, since nothing can have turned the default
+    on without importing it.
+    """
+    if requested is None:
+        module = sys.modules.get(__name__.rpartition(".")[0] + ".display")
+        requested = module is not None and module.default_enabled()  # type: ignore[attr-defined]
+    if not requested:
+        return None
+    from .display import session_display
+
+    return session_display().__enter__()
 
 
 def _pickle_call(task: Task, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:

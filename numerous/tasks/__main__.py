@@ -1,0 +1,8 @@
+"""``python -m numerous.tasks``: the ``numerous-tasks`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Tasks that tests/test_cli.py runs through the command, and a tiny terminal for tests.
+
+The command imports this module by name (``cli_tasks:add``) from tests/ as its working
+directory, and tests/test_display.py renders through :func:`screen`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Dict, List, Set
+
+from numerous.tasks import TaskControl, task
+
+
+@task
+def add(tc: TaskControl, a: int, b: int) -> int:
+    tc.log(f"adding {a} and {b}")
+    tc.update_progress(100, "added")
+    return a + b
+
+
+@task
+def echo(n: int, s: str, items: List[int], word: str, flag: bool, nothing: Any) -> Dict[str, Any]:
+    return {"n": n, "s": s, "items": items, "word": word, "flag": flag, "nothing": nothing}
+
+
+@task
+def as_set(items: List[int]) -> Set[int]:
+    return set(items)  # not JSON: printed with repr()
+
+
+def check_input(text: str) -> None:
+    raise ValueError(f"bad input: {text}")
+
+
+@task
+def fail(tc: TaskControl, text: str) -> None:
+    tc.update_status("checking")
+    check_input(text)
+
+
+@task
+def wait_for_stop(tc: TaskControl) -> str:
+    tc.update_status("waiting for a stop")
+    tc.log("ready")
+    deadline = time.monotonic() + 30
+    while not tc.should_stop and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tc.log("stop seen", "warning")
+    return "stopped on request"
+
+
+def plain_function(x: int) -> int:
+    return x
+
+
+NOT_CALLABLE = 42
+
+
+_CSI = re.compile(r"\x1b\[([?0-9;]*)([A-Za-z])")
+
+
+def screen(output: str) -> List[str]:
+    """What a terminal shows after ``output``: enough of a terminal for rich's Live.
+
+    Handles what rich writes: text, CR, LF, erase line (CSI 2K), cursor up (CSI nA);
+    colours and other CSI sequences are dropped. Lines beyond the screen's height are
+    kept (scrollback), so the result is everything the user can scroll through.
+    """
+    lines: List[str] = [""]
+    row = col = 0
+    i = 0
+    while i < len(output):
+        char = output[i]
+        if char == "\x1b":
+            match = _CSI.match(output, i)
+            if match:
+                argument, command = match.groups()
+                if command == "A":
+                    row = max(0, row - int(argument or 1))
+                elif command == "K":
+                    lines[row], col = "", 0
+                i = match.end()
+            else:
+                i += 1
+            continue
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row, col = row + 1, 0
+            if row == len(lines):
+                lines.append("")
+        else:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + char + line[col + 1 :]
+            col += 1
+        i += 1
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.rstrip() for line in lines]

@@ -1,0 +1,390 @@
+"""TaskDisplay: rendering (deterministic, injected clock), the plain fallback, composition."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, List, Optional, Tuple
+
+import pytest
+from rich.console import Console
+
+from cli_tasks import screen, wait_for_stop
+from numerous.tasks import Session, TaskControl, TaskFailedError
+from numerous.tasks.control import TaskControlHandler, get_task_control_handler, set_task_control_handler
+from numerous.tasks.display import TaskDisplay, default_enabled, set_default
+
+ESC = "\x1b"
+
+
+class FakeSink:
+    """Stands in for an instance's control channel: a stop flag and a process id."""
+
+    def __init__(self, process_id: Optional[int] = None) -> None:
+        self.stop = False
+        self.process_id = process_id
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+
+class Clock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def control(name: str, instance_id: str, process_id: Optional[int] = None) -> Tuple[TaskControl, FakeSink]:
+    sink = FakeSink(process_id)
+    return TaskControl(name, instance_id, sink), sink  # type: ignore[arg-type]
+
+
+def terminal(width: int = 100) -> Tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=True, width=width, height=30, color_system="standard"), out
+
+
+def real_error(message: str) -> ValueError:
+    def check(value: str) -> None:
+        raise ValueError(message)
+
+    try:
+        check("x")
+    except ValueError as error:
+        return error
+    raise AssertionError("unreachable")
+
+
+class Recorder(TaskControlHandler):
+    """A user's handler: records every call it gets."""
+
+    def __init__(self) -> None:
+        self.calls: List[Tuple[Any, ...]] = []
+        self.ready = threading.Event()
+
+    def log(self, task_control: TaskControl, message: str, level: str, **extra: Any) -> None:
+        self.calls.append(("log", task_control.instance_id, message, level, extra))
+
+    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
+        self.calls.append(("progress", task_control.instance_id, progress, status))
+
+    def update_status(self, task_control: TaskControl, status: str) -> None:
+        self.calls.append(("status", task_control.instance_id, status))
+        if status == "waiting for a stop":
+            self.ready.set()
+
+    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
+        self.calls.append(("state", task_control.instance_id, state, type(error).__name__ if error else None))
+
+
+# -- terminal rendering ---------------------------------------------------------------------
+
+
+def test_rows_show_name_id_state_bar_percent_elapsed_and_status_as_they_change() -> None:
+    console, out = terminal()
+    clock = Clock(100.0)
+    display = TaskDisplay(console=console, get_time=clock, refresh_interval=None)
+    a, _ = control("resize", "a1b2c3d4e5f6")
+    b, b_sink = control("train_model", "0f0f0f0f0f0f")
+    c, _ = control("resize", "999999999999")
+    with display:
+        for each in (a, b, c):
+            display.instance_state_changed(each, "pending", None)
+        clock.now = 101.0
+        display.instance_state_changed(a, "running", None)
+        display.instance_state_changed(b, "running", None)
+        display.update_progress(a, 40.0, "step 4/10")
+        display.update_status(b, "warming up")
+        clock.now = 103.5
+        display.refresh()
+        assert screen(out.getvalue()) == [
+            "resize      a1b2c3 running   ━━━━╺━━━━━  40%   2.5s            step 4/10",
+            "train_model 0f0f0f running   ━━━━━━━━━━   0%   2.5s            warming up",
+            "resize      999999 pending   ━━━━━━━━━━   0%",
+            "3 instances: 2 running, 1 pending · 3.5s · Ctrl-C stops all, twice kills",
+        ]
+        b_sink.stop = True  # a stop was requested: the row says so before the task reacts
+        display.refresh()
+        assert screen(out.getvalue())[1].startswith("train_model 0f0f0f stopping ")
+        display.update_progress(a, 90.0, "step 9/10")
+        clock.now = 104.0
+        display.instance_state_changed(a, "completed", None)
+        display.instance_state_changed(b, "completed", None)
+        display.instance_state_changed(c, "cancelled", None)
+        clock.now = 110.0  # finished rows keep the time they took
+    assert screen(out.getvalue()) == [
+        "resize      a1b2c3 completed ━━━━━━━━━━ 100%   3.0s            step 9/10",
+        "train_model 0f0f0f stopped   ━━━━━━━━━━   0%   3.0s            warming up",
+        "resize      999999 cancelled ━━━━━━━━━━   0%",
+        "3 instances: 1 completed, 1 stopped, 1 cancelled · 10.0s",
+    ]
+    final = out.getvalue().rsplit("\x1b[1A", 1)[-1]
+    assert "\x1b[32mcompleted" in final and "\x1b[33mstopped" in final and "\x1b[35mcancelled" in final
+
+
+def test_logs_print_above_the_rows_with_the_task_name_coloured_by_level() -> None:
+    console, out = terminal()
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    a, _ = control("fetch", "abcdef123456")
+    with display:
+        display.instance_state_changed(a, "pending", None)
+        display.instance_state_changed(a, "running", None)
+        display.log(a, "connected", "info")
+        display.log(a, "slow mirror", "warning", mirror="eu-1")
+        display.log(a, "checksum mismatch", "error")
+        display.log(a, "bytes 0-1023", "debug")  # hidden unless show_debug
+        display.refresh()
+        display.instance_state_changed(a, "completed", None)
+    lines = screen(out.getvalue())
+    assert lines[:3] == [
+        "fetch abcdef info    connected",
+        "fetch abcdef warning slow mirror mirror='eu-1'",
+        "fetch abcdef error   checksum mismatch",
+    ]
+    assert lines[3].startswith("fetch abcdef completed ")
+    assert not any("bytes 0-1023" in line for line in lines)
+    raw = out.getvalue()
+    assert "\x1b[33mslow mirror" in raw  # yellow
+    assert "\x1b[1;31mchecksum mismatch" in raw  # bold red
+
+
+def test_a_failed_row_shows_type_and_message_and_the_traceback_prints_once() -> None:
+    console, out = terminal(width=120)
+    clock = Clock()
+    display = TaskDisplay(console=console, get_time=clock, refresh_interval=None)
+    a, _ = control("parse_logs", "fa11ed000000")
+    with display:
+        display.instance_state_changed(a, "pending", None)
+        display.instance_state_changed(a, "running", None)
+        display.update_progress(a, 24.0, "line 1200/5000")
+        clock.now += 2.0
+        display.instance_state_changed(a, "failed", real_error("bad record 37"))
+        for _ in range(3):
+            display.refresh()
+    lines = screen(out.getvalue())
+    assert lines[0] == "parse_logs fa11ed failed; its traceback from the worker:"
+    assert lines[1] == "Traceback (most recent call last):"
+    traceback_end = lines.index("ValueError: bad record 37")
+    assert lines[traceback_end - 2].endswith(", in check")  # the frame that raised
+    row, summary = lines[traceback_end + 1 :]
+    assert row.startswith("parse_logs fa11ed failed ")
+    assert "24%" in row and "2.0s" in row and row.endswith("ValueError: bad record 37")
+    assert summary == "1 instance: 1 failed · 2.0s"
+    # Printed once, although the rows were drawn four times.
+    assert out.getvalue().count("Traceback (most recent call last)") == 1
+
+
+def test_a_task_failed_error_prints_the_workers_formatted_traceback() -> None:
+    console, out = terminal()
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    a, _ = control("pickle_bomb", "0123456789ab")
+    worker_tb = 'Traceback (most recent call last):\n  File "/w/job.py", line 3, in pickle_bomb\n    raise Weird()\nWeird: no pickling\n'
+    error = TaskFailedError("Weird", "no pickling", worker_tb, "the exception could not be pickled")
+    with display:
+        display.instance_state_changed(a, "running", None)
+        display.instance_state_changed(a, "failed", error)
+    lines = screen(out.getvalue())
+    assert '  File "/w/job.py", line 3, in pickle_bomb' in lines
+    assert lines.count("Weird: no pickling") == 1
+    assert any(line.startswith("pickle_bomb 012345 failed ") and line.endswith("Weird: no pickling") for line in lines)
+
+
+def test_rows_beyond_the_screen_fold_the_oldest_finished_into_a_count() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, height=8)
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    with display:
+        controls = [control("step", f"{i:02d}" + "0" * 10)[0] for i in range(10)]
+        for each in controls:
+            display.instance_state_changed(each, "running", None)
+        for each in controls[:8]:
+            display.instance_state_changed(each, "completed", None)
+    lines = screen(out.getvalue())
+    # Unfinished rows always show; the newest finished ones fill the rest of the screen.
+    assert [line.split()[1:3] for line in lines[:-1]] == [
+        ["050000", "completed"],
+        ["060000", "completed"],
+        ["070000", "completed"],
+        ["080000", "running"],
+        ["090000", "running"],
+    ]
+    assert "(5 earlier finished not shown)" in lines[-1]
+    assert lines[-1].startswith("10 instances: 2 running, 8 completed")
+
+
+# -- not a terminal ---------------------------------------------------------------------------
+
+
+def test_without_a_terminal_it_prints_plain_lines_for_state_changes_and_logs_only() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100)  # a file: not a terminal
+    assert not console.is_terminal
+    clock = Clock()
+    display = TaskDisplay(console=console, get_time=clock, refresh_interval=None)
+    a, a_sink = control("crawl", "c0ffee000000", process_id=4242)
+    b, _ = control("parse", "bad000000000")
+    with display:
+        display.instance_state_changed(a, "pending", None)
+        display.instance_state_changed(a, "running", None)
+        display.instance_state_changed(b, "running", None)
+        for step in range(1, 51):
+            display.update_progress(a, step, f"page {step}")
+            if step % 10 == 0:
+                display.refresh()
+        display.log(a, "halfway " + "x" * 120, "warning")  # long: not wrapped at 100 columns
+        a_sink.stop = True
+        display.refresh()
+        display.refresh()
+        clock.now += 1.5
+        display.instance_state_changed(a, "completed", None)
+        display.instance_state_changed(b, "failed", real_error("bad record 37"))
+    text = out.getvalue()
+    assert ESC not in text
+    lines = text.splitlines()
+    assert lines[:6] == [
+        "crawl c0ffee pending",
+        "crawl c0ffee running (pid 4242)",
+        "parse bad000 running",
+        "crawl c0ffee warning halfway " + "x" * 120,
+        "crawl c0ffee stopping",
+        "crawl c0ffee stopped after 1.5s (50%, page 50)",
+    ]
+    assert lines[6] == "parse bad000 failed after 1.5s: ValueError: bad record 37"
+    assert lines[7] == "Traceback (most recent call last):"
+    assert lines[-2] == "ValueError: bad record 37"
+    assert lines[-1] == "2 instances: 1 stopped, 1 failed · 1.5s"
+    assert not any("page 1" in line and "page 10" not in line for line in lines)  # no line per tick
+
+
+# -- composing with the user's handler --------------------------------------------------------
+
+
+def test_every_call_reaches_the_users_handler_too_and_it_is_restored_on_exit() -> None:
+    mine = Recorder()
+    set_task_control_handler(mine)
+    console, out = terminal()
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    a, _ = control("job", "aaaaaaaaaaaa")
+    error = real_error("nope")
+    with display:
+        assert get_task_control_handler() is display
+        display.instance_state_changed(a, "running", None)
+        display.log(a, "hi", "info", k=1)
+        display.update_progress(a, 50.0, "half")
+        display.update_status(a, "busy")
+        display.instance_state_changed(a, "failed", error)
+    assert get_task_control_handler() is mine
+    assert mine.calls == [
+        ("state", "aaaaaaaaaaaa", "running", None),
+        ("log", "aaaaaaaaaaaa", "hi", "info", {"k": 1}),
+        ("progress", "aaaaaaaaaaaa", 50.0, "half"),
+        ("status", "aaaaaaaaaaaa", "busy"),
+        ("state", "aaaaaaaaaaaa", "failed", "ValueError"),
+    ]
+    assert "job aaaaaa info    hi k=1" in screen(out.getvalue())
+
+
+def test_the_previous_handler_is_restored_when_the_block_raises_and_a_nested_display_stays_quiet() -> None:
+    mine = Recorder()
+    set_task_control_handler(mine)
+    console, out = terminal()
+    outer = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    inner_out = io.StringIO()
+    inner = TaskDisplay(console=Console(file=inner_out, force_terminal=True), refresh_interval=None)
+    with pytest.raises(RuntimeError):
+        with outer:
+            with inner:  # the outer one already shows everything
+                assert get_task_control_handler() is outer
+            raise RuntimeError("boom")
+    assert get_task_control_handler() is mine
+    assert inner_out.getvalue() == ""
+
+
+def test_a_real_session_with_display_true_shows_its_instances_and_feeds_my_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mine = Recorder()
+    set_task_control_handler(mine)
+    with Session(display=True):
+        assert isinstance(get_task_control_handler(), TaskDisplay)
+        instance = wait_for_stop.instance()
+        future = instance.start()
+        assert mine.ready.wait(10)
+        instance.stop()
+        assert future.result(10) == "stopped on request"
+    assert get_task_control_handler() is mine
+    short = instance.id[:6]
+    captured = capsys.readouterr()  # pytest's capture is not a terminal: plain lines
+    assert captured.out == ""  # the display writes to stderr, leaving stdout to the program
+    out = captured.err
+    assert f"wait_for_stop {short} info    ready" in out
+    assert f"wait_for_stop {short} warning stop seen" in out
+    assert f"wait_for_stop {short} stopped after " in out
+    states = [c[2] for c in mine.calls if c[0] == "state"]
+    assert states == ["pending", "running", "completed"]
+    assert ("log", instance.id, "ready", "info", {}) in mine.calls
+
+
+def test_the_process_default_turns_the_display_on_for_sessions_that_do_not_say(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert not default_enabled()
+    set_default(True, show_debug=True)
+    try:
+        with Session():
+            assert isinstance(get_task_control_handler(), TaskDisplay)
+            assert get_task_control_handler().show_debug  # type: ignore[attr-defined]
+        with Session(display=False):
+            assert not isinstance(get_task_control_handler(), TaskDisplay)
+    finally:
+        set_default(False)
+    with Session():
+        assert not isinstance(get_task_control_handler(), TaskDisplay)
+    with pytest.raises(TypeError, match="display must be True, False or None"):
+        Session(display="yes")  # type: ignore[arg-type]
+
+
+# -- CPU and memory -------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_a_running_worker_shows_its_cpu_and_memory() -> None:
+    console, out = terminal(width=120)
+    mine = Recorder()
+    set_task_control_handler(mine)
+    with TaskDisplay(console=console, refresh_interval=0.02, sample_interval=0.05) as display:
+        with Session():
+            instance = wait_for_stop.instance()
+            future = instance.start()
+            assert mine.ready.wait(10)
+            deadline = time.monotonic() + 10
+            row = f"wait_for_stop {instance.id[:6]} running "
+            while time.monotonic() < deadline:
+                lines = [line for line in screen(out.getvalue()) if line.startswith(row)]
+                if lines and " MB " in lines[-1] and "%" in lines[-1].split("s ", 1)[-1]:
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail(f"no CPU/memory shown:\n{out.getvalue()[-2000:]}")
+            instance.stop()
+            future.result(10)
+        assert display is get_task_control_handler()
+
+
+def test_sampling_a_worker_that_has_exited_is_harmless() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    console, out = terminal()
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    a, _ = control("short", "5h0r7000000", process_id=gone.pid)
+    with display:
+        display.instance_state_changed(a, "running", None)
+        display._sample()  # what the display's thread does twice a second
+        display.refresh()
+        display.instance_state_changed(a, "completed", None)
+    assert screen(out.getvalue())[0].startswith("short 5h0r70 completed ")
