@@ -253,3 +253,32 @@ def test_second_ctrl_c_terminates_at_once(tmp_path: Path) -> None:
     assert out.endswith("completed completed cancelled cancelled\n")
     assert elapsed < 5  # not the 60 s grace
     assert "Traceback" not in err.replace("KeyboardInterrupt", "")
+
+
+def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from numerous.tasks.backends.local._shm import linked_blocks
+
+    from task_helpers import wait_for_go
+
+    handler = RecordingHandler()
+    set_task_control_handler(handler)
+    go = tmp_path / "go"
+    with Session():
+        running = [wait_for_go.instance().start(str(go)) for _ in range(8)]  # max_parallel=8
+        handler.wait_for(lambda e: sum(1 for x in handler.events if x[2] == "ready") == 8)
+        before = linked_blocks()
+        queued = wait_for_go.instance().start(str(go), "late")
+        assert queued.status == "pending" and linked_blocks() == before  # no block yet
+
+        def no_space(fd: int, offset: int, length: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "posix_fallocate", no_space)
+        go.touch()
+        assert [f.result(timeout=30) for f in running] == [None] * 8
+        with pytest.raises(TaskError, match="no room for its control block"):
+            queued.result(timeout=30)
+        monkeypatch.undo()
+        assert quick.instance().start(3).result(timeout=30) == 3

@@ -252,24 +252,28 @@ class Session:
         instance.job = job
         backend = self._backend
         assert backend is not None
-        backend.prepare(job)
         launch = False
         with self._lock:
-            refusal: Optional[BaseException] = None
             if self._state != "open":
-                refusal = TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
-            elif self._running[task] < task.max_parallel:
+                raise TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+            if self._running[task] < task.max_parallel:
                 self._running[task] += 1
                 launch = True
             elif not instance.queue:
-                refusal = MaxInstancesReachedError(task.name, task.max_parallel)
+                raise MaxInstancesReachedError(task.name, task.max_parallel)
             else:
                 self._pending[task].append(job)
-            if refusal is None:
-                self._unfinished.add(job)
-        if refusal is not None:
-            backend.discard(job)
-            raise refusal
+            self._unfinished.add(job)
+        if launch:
+            # Prepared only when it can run: an instance that waits holds no
+            # resources (its control block is made when its turn comes).
+            try:
+                backend.prepare(job)
+            except BaseException:
+                with self._lock:
+                    self._unfinished.discard(job)
+                self._free_slot(task)
+                raise
         future._tell_listener("pending", None)
         if launch:
             backend.launch(job)
@@ -295,7 +299,6 @@ class Session:
         backend = self._backend
         assert backend is not None
         if was_pending:
-            backend.discard(job)
             job.future.set_cancelled()
             return True
         if not job.future.done:
@@ -305,22 +308,36 @@ class Session:
 
     def _on_finished(self, job: Job) -> None:
         """A launched job ended: free its slot and launch the next pending one."""
-        launch: Optional[Job] = None
         with self._lock:
             self._unfinished.discard(job)
-            task = job.task
-            self._running[task] -= 1
-            queue = self._pending.get(task)
-            if queue and self._running[task] < task.max_parallel:
-                launch = queue.popleft()
-                self._running[task] += 1
-            if not self._running[task]:
-                del self._running[task]
-            if queue is not None and not queue:
-                del self._pending[task]
-        if launch is not None:
-            assert self._backend is not None
-            self._backend.launch(launch)
+        self._free_slot(job.task)
+
+    def _free_slot(self, task: Task) -> None:
+        """Give a freed slot of ``task`` to the first pending instance that can use it."""
+        backend = self._backend
+        assert backend is not None
+        while True:
+            with self._lock:
+                self._running[task] -= 1
+                queue = self._pending.get(task)
+                launch = queue.popleft() if queue else None
+                if launch is not None:
+                    self._running[task] += 1
+                if not self._running[task]:
+                    del self._running[task]
+                if queue is not None and not queue:
+                    del self._pending[task]
+            if launch is None:
+                return
+            try:
+                backend.prepare(launch)
+            except Exception as error:  # e.g. a full /dev/shm: this one fails, the next tries
+                with self._lock:
+                    self._unfinished.discard(launch)
+                launch.future.set_error(error)
+                continue
+            backend.launch(launch)
+            return
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"

@@ -1,7 +1,8 @@
 """Backends run started instances; a :class:`~numerous.tasks.Session` owns one.
 
-A backend gets a :class:`Job` per started instance. ``prepare`` runs in ``start()`` (so
-what can fail early fails there), ``launch`` when a ``max_parallel`` slot is free. When
+A backend gets a :class:`Job` per started instance. When a ``max_parallel`` slot is
+free for it, ``prepare`` and then ``launch`` run: in ``start()`` itself when the slot is
+free at once (so what can fail early fails there), else when its turn comes. When
 the instance ends the backend resolves the job's future and then calls
 ``job.on_finished(job)`` exactly once.
 
@@ -61,13 +62,10 @@ class Backend(Protocol):
     """What a session needs from a backend."""
 
     def prepare(self, job: Job) -> None:
-        """Allocate what the job needs before it is queued; raise if that fails."""
+        """Allocate what the job needs to run; raise if that fails."""
 
     def launch(self, job: Job) -> None:
         """Start running a prepared job (a slot is free); must not block for long."""
-
-    def discard(self, job: Job) -> None:
-        """Release a prepared job that will never be launched (cancelled while pending)."""
 
     def request_stop(self, job: Job, grace: float) -> None:
         """Ask a launched job to stop; terminate its processes after ``grace`` seconds."""

@@ -55,6 +55,8 @@ class Execution:
         self.descendants: List[Any] = []  # the tree as it was when we terminated it
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
+        if job.stop_requested:  # asked to stop between leaving the queue and now
+            self.request_stop(job.stop_grace)
 
     # -- stopping ------------------------------------------------------------------------
     def running(self, now: float) -> None:

@@ -71,14 +71,11 @@ class LocalBackend:
         execution: Execution = job.backend_state
         self._get_dispatcher().launch(execution)
 
-    def discard(self, job: Job) -> None:
-        """Release the control block of a job that never ran."""
-        execution: Execution = job.backend_state
-        execution.release()
-
     def request_stop(self, job: Job, grace: float) -> None:
         """Raise the stop flag now; terminate the worker's tree after ``grace`` seconds."""
-        execution: Execution = job.backend_state
+        execution: Optional[Execution] = job.backend_state
+        if execution is None:  # not prepared yet: it sees job.stop_requested when it is
+            return
         execution.request_stop(grace)
         if self._dispatcher is not None:
             self._dispatcher.wake()
