@@ -65,6 +65,21 @@ def check_level(level: str) -> str:
     return level
 
 
+#: Names a log extra cannot have: the handler's ``log(self, task_control, message,
+#: level, **extra_data)`` takes them itself.
+_RESERVED_EXTRAS = frozenset({"self", "task_control", "message", "level"})
+
+
+def check_extras(extra_data: Dict[str, Any]) -> None:
+    """Raise TypeError if an extra is named like a parameter of the handler's ``log``."""
+    clashes = sorted(_RESERVED_EXTRAS.intersection(extra_data))
+    if clashes:
+        raise TypeError(
+            f"tc.log extras cannot be named {', '.join(map(repr, clashes))}: "
+            "the handler's log() takes those names itself"
+        )
+
+
 def check_progress(percentage: float) -> float:
     """Validate a progress percentage and clamp it into 0..100.
 
@@ -138,7 +153,10 @@ class TaskControl:
 
         Raises:
             ValueError: ``level`` is not one of the four levels.
+            TypeError: an extra is named like a parameter of the handler's ``log``.
         """
+        if extra_data and not _RESERVED_EXTRAS.isdisjoint(extra_data):
+            check_extras(extra_data)
         self._sink.log(str(message), check_level(level), extra_data)
 
     def update_progress(self, percentage: float, status: Optional[str] = None) -> None:
@@ -164,9 +182,10 @@ class TaskControl:
 class TaskControlHandler:
     """Receives what tasks report. Subclass it and override what you need.
 
-    All methods run in the process that installed the handler (the parent), on the
-    backend's dispatcher thread for instances and in the calling thread for direct calls.
-    The base class ignores everything.
+    All methods run in the process that installed the handler (the parent). ``log``,
+    ``update_progress`` and ``update_status`` run on the backend's dispatcher thread for
+    instances and in the calling thread for direct calls; ``instance_state_changed`` runs
+    on the thread that caused the change (see there). The base class ignores everything.
     """
 
     def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
@@ -185,7 +204,13 @@ class TaskControlHandler:
     ) -> None:
         """An instance entered ``state``: ``"pending"`` (started, waiting for a slot),
         ``"running"``, then one of ``"completed"``, ``"failed"`` (with ``error``) or
-        ``"cancelled"``. The final state is reported before ``result()`` returns."""
+        ``"cancelled"``.
+
+        "pending" is reported on the thread calling ``start()``, before it returns;
+        "running" on the thread that hands the instance a worker (``start()``'s or the
+        dispatcher's); final states on the dispatcher thread, or on the thread that
+        cancels a pending instance. The final state is reported before ``result()``
+        returns."""
 
 
 class LoggingTaskControlHandler(TaskControlHandler):

@@ -117,8 +117,9 @@ class Future(Generic[R]):
     def add_done_callback(self, fn: Callable[["Future[R]"], object]) -> None:
         """Call ``fn(future)`` when the instance finishes (at once if it already has).
 
-        Callbacks run in the thread that finishes the future (the backend's dispatcher
-        thread); exceptions they raise are logged and ignored.
+        Callbacks run in the thread that finishes the future: the backend's dispatcher
+        thread, or the thread that cancels a pending instance. Exceptions they raise are
+        logged and ignored.
         """
         with self._condition:
             if self._status not in FINAL_STATES:

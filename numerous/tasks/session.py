@@ -157,6 +157,8 @@ class Session:
             self._close()
 
     def _abort(self) -> None:
+        with self._lock:  # no new instance from here on: it would never be stopped
+            self._state = "closing"
         self._stop_all(self.stop_grace)
         try:
             self._wait_all()

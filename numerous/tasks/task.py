@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 import sys
 import threading
 import typing
@@ -36,12 +37,32 @@ class _ControlParameter(typing.NamedTuple):
 
 
 def _is_task_control(annotation: Any) -> bool:
+    """Whether an annotation says TaskControl: itself, Optional/Union/``| None`` of it,
+    or such an annotation as text that could not be evaluated."""
     if annotation is TaskControl:
         return True
-    if isinstance(annotation, str):  # an annotation that could not be resolved
+    if isinstance(annotation, str):
         text = annotation.replace(" ", "")
-        return text in ("TaskControl", "Optional[TaskControl]") or text.endswith(".TaskControl")
-    return any(arg is TaskControl for arg in typing.get_args(annotation))  # Optional[TaskControl]
+        outer_ok = "|" in text or text.split("[", 1)[0] in _OPTIONAL_SPELLINGS or "[" not in text
+        tokens = re.split(r"[\[\],|]", text)
+        return outer_ok and any(t == "TaskControl" or t.endswith(".TaskControl") for t in tokens)
+    return any(arg is TaskControl for arg in typing.get_args(annotation))
+
+
+_OPTIONAL_SPELLINGS = {"Optional", "typing.Optional", "Union", "typing.Union"}
+
+
+def _resolved_annotation(function: Callable[..., Any], parameter: Any, hints: Dict[str, Any]) -> Any:
+    """The parameter's annotation, evaluated where it is a string that can be."""
+    if parameter.name in hints:
+        return hints[parameter.name]
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        try:  # one parameter at a time: another's unresolvable name must not matter
+            return eval(annotation, dict(getattr(function, "__globals__", {})))  # noqa: S307
+        except Exception:
+            return annotation
+    return annotation
 
 
 def _find_control_parameter(function: Callable[..., Any]) -> Optional[_ControlParameter]:
@@ -49,11 +70,11 @@ def _find_control_parameter(function: Callable[..., Any]) -> Optional[_ControlPa
     parameters = list(inspect.signature(function).parameters.values())
     try:  # resolves string annotations (``from __future__ import annotations``)
         hints = typing.get_type_hints(function)
-    except Exception:
+    except Exception:  # one unresolvable annotation: fall back to each on its own
         hints = {}
     chosen = None
     for index, parameter in enumerate(parameters):
-        if _is_task_control(hints.get(parameter.name, parameter.annotation)):
+        if _is_task_control(_resolved_annotation(function, parameter, hints)):
             chosen = index, parameter
             break
     else:

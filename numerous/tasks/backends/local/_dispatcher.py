@@ -91,17 +91,26 @@ class Dispatcher:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
+    def _take_idle(self) -> Optional[WorkerProcess]:
+        """An idle worker that is still alive (call with the idle lock held)."""
+        while self._idle and not self._closing:
+            worker = self._idle.pop()
+            if not worker.has_exited():  # a dead one is left to its exit handler
+                return worker
+        return None
+
     def launch(self, execution: Execution) -> None:
         """Run ``execution``: on an idle worker straight from the calling thread (no
         thread hop on the way to a warm start), else on a new worker via this thread."""
         worker = None
         if not execution.job.fresh_process:
             with self._idle_lock:
-                if self._idle and not self._closing:
-                    worker = self._idle.pop()
+                worker = self._take_idle()
+                if worker is not None:
                     self._bind(worker, execution)
         if worker is not None:
             self._write_job(worker, execution)
+            self.wake()  # it may be asleep with nothing to poll: now it has
         else:
             self.call_soon(lambda: self._spawn_for(execution))
 
@@ -110,7 +119,7 @@ class Dispatcher:
         """Start a new worker for ``execution`` (an idle one may have come free meanwhile)."""
         if not execution.job.fresh_process:
             with self._idle_lock:
-                worker = self._idle.pop() if self._idle else None
+                worker = self._take_idle()
                 if worker is not None:
                     self._bind(worker, execution)
             if worker is not None:
@@ -224,7 +233,12 @@ class Dispatcher:
         now = time.monotonic()
         if group_has_members(worker.pid):
             self._orphan_groups[worker.pid] = (time.time(), now + ORPHAN_REAP_WINDOW)
-        if execution is not None:
+        if execution is not None and _never_started(execution, worker):
+            # An idle worker died just as it was given this job: run it elsewhere.
+            worker.execution = None
+            execution.worker = None
+            self._spawn_for(execution)
+        elif execution is not None:
             if execution.descendants:
                 self._killed.update((p.pid, p) for p in execution.descendants)
                 self._reap_until = now + ORPHAN_REAP_WINDOW
@@ -239,6 +253,8 @@ class Dispatcher:
                 del self._orphan_groups[group]
         if now >= self._reap_until:
             self._killed.clear()
+        else:  # those reaped (or gone) need no more looking after
+            self._killed = {pid: p for pid, p in self._killed.items() if _still_there(p)}
 
     def _begin_closing(self) -> None:
         with self._idle_lock:
@@ -299,3 +315,20 @@ class Dispatcher:
             fn()
         except Exception:  # the dispatcher must outlive any one instance's trouble
             logger.exception("numerous.tasks dispatcher: unexpected error")
+
+
+def _still_there(process: Any) -> bool:
+    try:
+        return bool(process.is_running())
+    except Exception:
+        return False
+
+
+def _never_started(execution: Execution, worker: WorkerProcess) -> bool:
+    """Whether ``execution`` was bound to a reused worker that died before running it."""
+    return (
+        worker.jobs_run > 1
+        and execution.outcome is None
+        and execution.block.running_ns is None
+        and not execution.job.stop_requested
+    )

@@ -111,9 +111,6 @@ class Execution:
         for kind, body in frames:
             if kind == _protocol.LOGS:
                 self._deliver_logs(body)
-            elif kind == _protocol.STARTED:
-                self.block.unlink()  # the worker has it mapped: the name is no longer needed
-                self.job.times.running_ns = pickle.loads(body)
             elif kind in (_protocol.RESULT, _protocol.ERROR):
                 self.outcome = (kind, body)
                 self.exit_deadline = time.monotonic() + EXIT_GRACE
@@ -133,6 +130,9 @@ class Execution:
 
     def deliver_progress(self) -> None:
         """Hand the handler what changed in the control block since the last call."""
+        times = self.job.times
+        if times.running_ns is None:
+            times.running_ns = self.block.running_ns
         seq = self.block.seq
         if seq == self._seen_seq:
             return
@@ -156,8 +156,10 @@ class Execution:
         release the block, free the slot and resolve the future."""
         self.deliver_progress()
         self.release()
-        self.job.on_finished(self.job)
+        # Resolve first, then free the slot: the next instance is reported running
+        # only after this one's final state, so no one sees max_parallel exceeded.
         self._resolve(returncode)
+        self.job.on_finished(self.job)
 
     def _resolve(self, returncode: Optional[int]) -> None:
         future, job = self.job.future, self.job
@@ -190,8 +192,8 @@ class Execution:
     def fail_to_launch(self, error: BaseException) -> None:
         """The worker could not be started: fail the future, free the slot."""
         self.release()
-        self.job.on_finished(self.job)
         self.job.future.set_error(error)
+        self.job.on_finished(self.job)
 
     def release(self) -> None:
         """Unlink and unmap the control block (idempotent)."""

@@ -7,9 +7,10 @@ Each direction is a plain ``os.pipe``. A message is a frame::
     +----------------+------+----------------------+
 
 Parent → worker: a ``JOB`` frame (the instance to run), or ``EXIT`` (leave now).
-Worker → parent, per job: ``STARTED`` once the arguments are loaded and the body is about
-to run, any number of ``LOGS`` batches, exactly one ``RESULT`` or ``ERROR``, and then
-``IDLE`` if the worker is clean and waits for another job (else it exits).
+Worker → parent, per job: any number of ``LOGS`` batches, exactly one ``RESULT`` or
+``ERROR``, and then ``IDLE`` if the worker is clean and waits for another job (else it
+exits). When the body started is written into the control block, not sent: a message
+would wake the parent once more per job.
 
 The worker writes with blocking writes. The parent reads with non-blocking reads through
 :class:`FrameReader`, so one dispatcher thread serves every worker: a large result is
@@ -26,7 +27,6 @@ from typing import List, Optional, Tuple
 __all__ = [
     "JOB",
     "EXIT",
-    "STARTED",
     "IDLE",
     "LOGS",
     "RESULT",
@@ -39,7 +39,6 @@ __all__ = [
 
 JOB = b"J"
 EXIT = b"X"
-STARTED = b"S"
 LOGS = b"L"
 RESULT = b"R"
 ERROR = b"E"

@@ -14,7 +14,9 @@ only the stop flag; the worker writes progress and status under a sequence count
                                             2 status set, 4 status was cut),
                                             bits 40-47 last kind (1 progress,
                                             2 status)
-        32  4064  status           worker   UTF-8 (lone surrogates pass through)
+        32     8  running_ns       worker   time.monotonic_ns() as the body began
+                                            (0 before); read by the parent's poll
+        40  4056  status           worker   UTF-8 (lone surrogates pass through)
 
 Every header field is one aligned 8-byte item of a ``memoryview.cast`` ("Q" or "d"):
 one store each, where ``struct.pack_into`` would zero-fill first (measured here: ~3%
@@ -22,9 +24,9 @@ torn reads without the counter, none with it). A write that keeps the status tex
 copies no text.
 
 Neither side registers the segment with ``multiprocessing``'s resource tracker (it would
-start a tracker process per parent and warn on every unlink); the parent unlinks the name
-as soon as the worker reports it attached, and again (idempotently) when the instance
-ends, so no ``/dev/shm`` entry outlives it.
+start a tracker process per parent and warn on every unlink). The worker unlinks the name
+as soon as it has mapped the block, and the parent again (idempotently) when the
+instance ends, so no ``/dev/shm`` entry outlives it, whoever dies first.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 if TYPE_CHECKING:
@@ -47,7 +50,7 @@ __all__ = [
 ]
 
 BLOCK_SIZE = 4096  # one page: the smallest segment the kernel hands out anyway
-_STATUS_OFFSET = 32
+_STATUS_OFFSET = 40
 STATUS_CAPACITY = BLOCK_SIZE - _STATUS_OFFSET
 _CUT_MARK = "…".encode()  # appended to a status that was cut to fit
 
@@ -278,6 +281,19 @@ class ControlBlock:
                     last_kind=kind,
                 )
         return None
+
+    def mark_running(self) -> None:
+        """Record that the task's body begins now (worker side)."""
+        self._words[4] = time.monotonic_ns()
+
+    @property
+    def running_ns(self) -> Optional[int]:
+        """When the body began (``time.monotonic_ns()``), or None if it has not."""
+        try:
+            value = int(self._words[4])
+        except ValueError:  # closed
+            return None
+        return value or None
 
     @property
     def seq(self) -> int:

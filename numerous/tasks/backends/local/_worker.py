@@ -8,9 +8,10 @@ by value inside the job.
     main thread                            watchdog thread
     -----------                            ---------------
     read JOB from job_fd  ◀─────────┐      poll(job_fd EOF, parent pidfd)
-    attach the control block        │      └─ parent gone: unlink the block,
-    load task + arguments           │         kill our whole process group
-    send STARTED                    │
+    attach the control block        │      └─ parent gone: kill our whole
+    unlink the block's name         │         process group
+    load task + arguments           │
+    mark the body's start time      │
     run the task ──▶ tc.log ──▶ log batcher thread ──▶ LOGS frames
                  ──▶ tc.update_progress/status ──▶ control block (seqlock)
     send RESULT or ERROR (tblib)    │
@@ -38,7 +39,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _protocol
 from ._platform import open_exit_handle, set_parent_death_signal
-from ...control import LOG_LEVELS, TaskControl, check_level
+from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from ._shm import ControlBlock, unlink_block
 
 BOOTSTRAP = (
@@ -52,14 +53,33 @@ _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
 _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_block_name: Optional[str] = None  # unlinked by whoever kills us for our parent's death
+
+
+_unmapped_block: Optional[str] = None  # the job's block, between reading it and unlinking it
+
+
+def _unlink_unmapped_block() -> None:
+    if _unmapped_block is not None:
+        unlink_block(_unmapped_block)
+
+
+def _unlink_block_of_unread_job(job_fd: int) -> None:
+    """The parent died before we read our job: remove its block's name, which only the
+    job (still in the pipe) tells, so nothing is left in /dev/shm."""
+    try:
+        os.set_blocking(job_fd, False)
+        kind, body = _protocol.read_frame_blocking(job_fd)
+        if kind == _protocol.JOB:
+            unlink_block(pickle.loads(body)["block_name"])
+    except Exception:  # nothing (whole) was written: nothing to remove
+        pass
 
 
 def _die_with_group() -> None:
-    """Our parent is gone or we were told to terminate: take every process we own down."""
-    if _block_name is not None:
-        unlink_block(_block_name)
-    try:  # children that left our process group (start_new_session=True) too
+    """Our parent is gone: take every process we own down, those that left our
+    process group (start_new_session=True) included, then ourselves."""
+    _unlink_unmapped_block()
+    try:
         import psutil
 
         for child in psutil.Process().children(recursive=True):
@@ -73,6 +93,14 @@ def _die_with_group() -> None:
 
 
 def _on_sigterm(signum: int, frame: Optional[types.FrameType]) -> None:
+    # Terminated (by the parent's stop escalation, or by someone else): pass SIGTERM on
+    # to our whole group and die of it ourselves, so the parent reports SIGTERM. What
+    # ignores it, the parent kills with the group before it reaps us.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.killpg(0, signal.SIGTERM)
+
+
+def _on_parent_death(signum: int, frame: Optional[types.FrameType]) -> None:
     _die_with_group()
 
 
@@ -206,6 +234,8 @@ class WorkerTaskControl(TaskControl):
         """Send a log record to the handler (see :meth:`TaskControl.log`)."""
         if level not in LOG_LEVELS:
             check_level(level)
+        if extra_data:
+            check_extras(extra_data)
         self._sink.log(message if type(message) is str else str(message), level, extra_data)
 
 
@@ -279,15 +309,17 @@ def _dumps_result(value: Any) -> bytes:
 def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
     """Run one instance; return its outcome frame (not yet sent) and whether the task
     ended normally (returned or raised an ``Exception``), which reuse requires."""
-    global _block_name
     if os.getcwd() != job["cwd"]:
         os.chdir(job["cwd"])
     sys.path[:] = job["sys_path"]
+    global _unmapped_block
+    _unmapped_block = job["block_name"]
     try:
         block = ControlBlock.attach(job["block_name"])
     except OSError as exc:  # its name was removed before we could map it
         return _protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"), True
-    _block_name = block.name
+    block.unlink()
+    _unmapped_block = None  # mapped now: the name is not needed, and cannot outlive anyone
     sink = WorkerSink(block, channel)
     try:
         try:
@@ -298,7 +330,7 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
             error = encode_error(exc, "while loading the task's arguments in the worker")
             return _protocol.ERROR, error, isinstance(exc, Exception)
         control = WorkerTaskControl(task.name, job["instance_id"], sink)
-        channel.send((_protocol.STARTED, pickle.dumps(time.monotonic_ns())))
+        block.mark_running()  # the parent reads it from the block: no message, no wake-up
         try:
             value = task.call_with_control(control, args, kwargs)
         except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
@@ -309,7 +341,6 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
             error = encode_error(exc, "while pickling the task's result")
             return _protocol.ERROR, error, isinstance(exc, Exception)
     finally:
-        _block_name = None
         sink.release()
 
 
@@ -332,8 +363,12 @@ def main() -> None:
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    set_parent_death_signal(signal.SIGTERM)
+    # SIGHUP, not SIGTERM: a dead parent cannot kill what ignores SIGTERM, so this path
+    # SIGKILLs the whole group. (No terminal sends us SIGHUP: we lead our own session.)
+    signal.signal(signal.SIGHUP, _on_parent_death)
+    set_parent_death_signal(signal.SIGHUP)
     if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
+        _unlink_block_of_unread_job(job_fd)
         os._exit(EXIT_PARENT_GONE)
     threading.Thread(
         target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True
@@ -347,7 +382,7 @@ def main() -> None:
     while True:
         try:
             kind, body = _protocol.read_frame_blocking(job_fd)
-        except EOFError:
+        except EOFError:  # the parent closed the pipe before a whole job arrived
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
