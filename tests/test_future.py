@@ -1,126 +1,303 @@
-"""Future: results, states, timeouts, cancel, callbacks, and errors with worker frames."""
+"""Future: result, status and its transitions, done, error, timeouts, cancel, done
+callbacks, and task exceptions coming back as themselves with the worker's frames."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import logging
 import threading
+import time
 import traceback
 from pathlib import Path
-from typing import List
+from typing import Any, List, Tuple
 
 import pytest
 
+import api_tasks
+from api_tasks import CustomError, RecordingHandler
 from numerous.tasks import Future, Session, TaskCancelledError, set_task_control_handler
 
-from task_helpers import CustomError, RecordingHandler, double, fails, touch, wait_for_go
+RESULT_WAIT = 30.0
 
 
-def test_result_status_done_and_error_on_success() -> None:
-    with Session():
-        future = double.instance().start(21)
-        assert future.result() == 42
-    assert (future.status, future.done, future.error) == ("completed", True, None)
-
-
-def test_statuses_move_from_running_to_completed(tmp_path: Path) -> None:
+def _use_handler() -> RecordingHandler:
     handler = RecordingHandler()
     set_task_control_handler(handler)
+    return handler
+
+
+def _raise_line(function: Any) -> str:
+    """The source text of the ``raise`` statement in ``function``."""
+    lines = [line.strip() for line in inspect.getsource(function).splitlines()]
+    return next(line for line in lines if line.startswith("raise "))
+
+
+# -- result, status, done, error --------------------------------------------------------------
+def test_result_returns_the_value_and_the_future_reports_success() -> None:
+    with Session():
+        future = api_tasks.double.instance().start(21)
+        assert future.result(timeout=RESULT_WAIT) == 42
+        assert future.result(timeout=RESULT_WAIT) == 42  # again: same value
+        assert isinstance(future, Future)
+        assert (future.status, future.done, future.error) == ("completed", True, None)
+
+
+def test_status_moves_pending_running_completed(tmp_path: Path) -> None:
+    handler = _use_handler()
+    go = [tmp_path / "go0", tmp_path / "go1"]
+    out = [tmp_path / "out0", tmp_path / "out1"]
+    with Session():  # gated_then_write has max_parallel=1
+        first, second = (api_tasks.gated_then_write.instance() for _ in range(2))
+        f1 = first.start(str(go[0]), str(out[0]), "one")
+        f2 = second.start(str(go[1]), str(out[1]), "two")
+        handler.wait_for_status("ready", first.id)
+        assert (f1.status, f1.done) == ("running", False)
+        assert (f2.status, f2.done) == ("pending", False)
+        go[0].touch()
+        assert f1.result(timeout=RESULT_WAIT) == "one"
+        assert (f1.status, f1.done) == ("completed", True)
+        handler.wait_for_status("ready", second.id)
+        assert (f2.status, f2.done) == ("running", False)
+        go[1].touch()
+        assert f2.result(timeout=RESULT_WAIT) == "two"
+        assert (f2.status, f2.done) == ("completed", True)
+    # Handlers were told every step, in order, each once.
+    assert handler.states(first.id) == ["pending", "running", "completed"]
+    assert handler.states(second.id) == ["pending", "running", "completed"]
+
+
+def test_done_is_a_boolean_property() -> None:
+    assert isinstance(inspect.getattr_static(Future, "done"), property)
+    with Session():
+        future = api_tasks.double.instance().start(1)
+        assert isinstance(future.done, bool)
+        future.result(timeout=RESULT_WAIT)
+        assert future.done is True
+
+
+def test_error_is_the_exception_on_failure() -> None:
+    with Session():
+        future = api_tasks.fail_custom.instance().start("it broke", 5)
+        with pytest.raises(CustomError) as caught:
+            future.result(timeout=RESULT_WAIT)
+    assert future.status == "failed" and future.done is True
+    assert future.error is caught.value
+    assert isinstance(future.error, CustomError) and str(future.error) == "it broke"
+
+
+# -- timeouts ---------------------------------------------------------------------------------------
+def test_result_timeout_is_a_timeout_error_and_the_task_keeps_running(tmp_path: Path) -> None:
+    handler = _use_handler()
     go = tmp_path / "go"
     with Session():
-        future = wait_for_go.instance().start(str(go), "value")
+        future = api_tasks.gated.instance().start(str(go), "late value")
         handler.wait_for_status("ready")
-        assert (future.status, future.done) == ("running", False)
-        go.touch()
-        assert future.result(timeout=30) == "value"
-        assert future.status == "completed"
-
-
-def test_timed_out_wait_is_a_timeout_error_and_the_task_goes_on(tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    with Session():
-        future = wait_for_go.instance().start(str(go), 7)
+        started = time.monotonic()
         with pytest.raises(TimeoutError) as caught:
             future.result(timeout=0.05)
+        waited = time.monotonic() - started
+        assert isinstance(caught.value, TimeoutError)
         assert isinstance(caught.value, concurrent.futures.TimeoutError)
-        assert not future.done
+        assert 0.045 <= waited < 5.0
+        assert (future.status, future.done, future.error) == ("running", False, None)
+        assert future.wait_done(0.01) is False
+        # the timed-out wait did not stop it: once let go, it finishes normally
         go.touch()
-        assert future.result(timeout=30) == 7
+        assert future.result(timeout=RESULT_WAIT) == "late value"
+        assert future.wait_done(0) is True
+    assert future.status == "completed"
 
 
-def test_cancel_of_a_pending_instance(tmp_path: Path) -> None:
-    handler = RecordingHandler()
-    set_task_control_handler(handler)
+def test_timeout_error_is_caught_by_concurrent_futures_handlers(tmp_path: Path) -> None:
+    handler = _use_handler()
     go = tmp_path / "go"
     with Session():
-        running = [wait_for_go.instance().start(str(go)) for _ in range(8)]  # fills max_parallel=8
-        handler.wait_for(lambda e: sum(1 for x in handler.events if x[2] == "ready") == 8)
-        queued = touch.instance().start(str(tmp_path / "ran"))
-        waiting = wait_for_go.instance().start(str(go), "late")
+        future = api_tasks.gated.instance().start(str(go), 1)
+        handler.wait_for_status("ready")
+        try:
+            future.result(timeout=0.01)
+        except concurrent.futures.TimeoutError:
+            caught = True
+        else:  # pragma: no cover - the failure case
+            caught = False
+        go.touch()
+        assert future.result(timeout=RESULT_WAIT) == 1
+    assert caught
+
+
+# -- cancel -------------------------------------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_cancel_of_a_pending_instance(tmp_path: Path) -> None:
+    handler = _use_handler()
+    ran = [tmp_path / f"ran{i}" for i in range(3)]
+    calls: List[Tuple[Any, str]] = []
+    called = threading.Event()
+    with Session():
+        instances = [api_tasks.until_stopped.instance() for _ in range(3)]  # max_parallel=2
+        futures = [inst.start(str(ran[i])) for i, inst in enumerate(instances)]
+        handler.wait_for_status("ready", count=2)
+        waiting = futures[2]
+        waiting.add_done_callback(lambda f: (calls.append((f, f.status)), called.set()))
         assert waiting.status == "pending"
         assert waiting.cancel() is True
-        assert waiting.status == "cancelled"
-        go.touch()
-        assert [f.result() for f in running] == [None] * 8
-        queued.result()
-    with pytest.raises(TaskCancelledError, match="cancelled"):
-        waiting.result()
+        assert (waiting.status, waiting.done, waiting.error) == ("cancelled", True, None)
+        assert called.wait(RESULT_WAIT)
+        assert calls == [(waiting, "cancelled")]
+        with pytest.raises(TaskCancelledError):
+            waiting.result(timeout=0)
+        assert waiting.cancel() is False  # already cancelled: nothing more to do
+        for instance in instances[:2]:
+            instance.stop()
+        assert [f.result(timeout=RESULT_WAIT) for f in futures[:2]] == ["stopped", "stopped"]
+    assert waiting.status == "cancelled"
+    assert [p.exists() for p in ran] == [True, True, False]  # the cancelled one never ran
+    assert handler.states(instances[2].id) == ["pending", "cancelled"]
+    assert calls == [(waiting, "cancelled")]  # once
 
 
 def test_cancel_of_a_running_instance_requests_a_stop(tmp_path: Path) -> None:
-    handler = RecordingHandler()
-    set_task_control_handler(handler)
+    handler = _use_handler()
     with Session():
-        future = wait_for_go.instance().start(str(tmp_path / "never"))
+        instance = api_tasks.until_stopped.instance()
+        future = instance.start(str(tmp_path / "ran"))
         handler.wait_for_status("ready")
         assert future.cancel() is False
-        assert future.result(timeout=30) == "stopped"
-        assert future.cancel() is False  # done: nothing to do
+        # The task saw should_stop and returned normally: its value, not a cancellation.
+        assert future.result(timeout=RESULT_WAIT) == "stopped"
+    assert (future.status, future.error) == ("completed", None)
+    assert handler.states(instance.id) == ["pending", "running", "completed"]
 
 
-def test_done_callbacks_run_once_and_immediately_when_already_done() -> None:
-    calls: List[Future] = []
+def test_cancel_after_done_returns_false_and_changes_nothing() -> None:
+    with Session():
+        ok = api_tasks.double.instance().start(4)
+        bad = api_tasks.fail_value_error.instance().start("nope")
+        assert ok.result(timeout=RESULT_WAIT) == 8
+        assert bad.wait_done(RESULT_WAIT)
+    assert ok.cancel() is False and bad.cancel() is False
+    assert (ok.status, ok.result(timeout=0)) == ("completed", 8)
+    assert bad.status == "failed"
+    with pytest.raises(ValueError, match="nope"):
+        bad.result(timeout=0)
+
+
+# -- done callbacks -------------------------------------------------------------------------------------
+def test_done_callback_runs_once_after_completion_with_the_future(tmp_path: Path) -> None:
+    handler = _use_handler()
+    go = tmp_path / "go"
+    calls: List[Tuple[Any, str, Any]] = []
     called = threading.Event()
+
+    def callback(f: Future) -> None:
+        calls.append((f, f.status, f.result(timeout=0)))
+        called.set()
+
     with Session():
-        future = double.instance().start(2)
-        future.add_done_callback(lambda f: (calls.append(f), called.set()))
-        assert called.wait(30)
-        future.add_done_callback(calls.append)
-    assert calls == [future, future]
+        future = api_tasks.gated.instance().start(str(go), "value")
+        handler.wait_for_status("ready")
+        future.add_done_callback(callback)
+        assert calls == []  # the task is still waiting: not called yet
+        go.touch()
+        assert called.wait(RESULT_WAIT)
+        assert future.result(timeout=RESULT_WAIT) == "value"
+    assert calls == [(future, "completed", "value")]
 
 
-def test_a_raising_callback_is_logged_and_harmless(caplog: pytest.LogCaptureFixture) -> None:
-    def bad(_: Future) -> None:
-        raise RuntimeError("callback broke")
+def test_done_callback_added_after_completion_runs_at_once_in_the_caller() -> None:
+    calls: List[Tuple[Any, int]] = []
+    with Session():
+        future = api_tasks.double.instance().start(3)
+        future.result(timeout=RESULT_WAIT)
+        future.add_done_callback(lambda f: calls.append((f, threading.get_ident())))
+        assert calls == [(future, threading.get_ident())]  # before add_done_callback returned
+    assert len(calls) == 1
 
+
+def test_done_callback_runs_for_failures_too() -> None:
+    seen: List[Tuple[str, Any]] = []
+    done = threading.Event()
+    with Session():
+        future = api_tasks.fail_value_error.instance().start("bad")
+        future.add_done_callback(lambda f: (seen.append((f.status, type(f.error))), done.set()))
+        assert done.wait(RESULT_WAIT)
+    assert seen == [("failed", ValueError)]
+
+
+def test_a_raising_callback_is_logged_and_breaks_nothing(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    handler = _use_handler()
     caplog.set_level(logging.ERROR, logger="numerous.tasks")
+    go = tmp_path / "go"
+    after: List[str] = []
+    all_called = threading.Event()
+
+    def broken(_: Future) -> None:
+        raise RuntimeError("callback broke while finishing")
+
+    def broken_late(_: Future) -> None:
+        raise RuntimeError("callback broke when added late")
+
+    def fine(f: Future) -> None:
+        after.append(f.status)
+        all_called.set()
+
     with Session():
-        future = double.instance().start(2)
-        future.result()
-        future.add_done_callback(bad)
-        assert double.instance().start(3).result() == 6
-    assert "callback broke" in caplog.text
+        future = api_tasks.gated.instance().start(str(go), 11)
+        handler.wait_for_status("ready")
+        future.add_done_callback(broken)  # runs on the library's thread
+        future.add_done_callback(fine)
+        go.touch()
+        assert all_called.wait(RESULT_WAIT)
+        assert future.result(timeout=RESULT_WAIT) == 11
+        future.add_done_callback(broken_late)  # runs here, at once: must not raise
+        # the session and its worker are still usable
+        assert api_tasks.gated.instance().start(str(go), 12).result(timeout=RESULT_WAIT) == 12
+    assert after == ["completed"]
+    assert future.status == "completed"
+    messages = caplog.text
+    assert "callback broke while finishing" in messages
+    assert "callback broke when added late" in messages
 
 
-def test_task_errors_come_back_as_their_own_class_with_worker_frames() -> None:
+# -- exceptions from the task ------------------------------------------------------------------------------
+def test_a_custom_exception_comes_back_as_its_own_class_with_the_worker_frames() -> None:
     with Session():
-        future = fails.instance().start("it broke")
-        with pytest.raises(CustomError, match="it broke") as caught:
-            future.result()
-    assert future.status == "failed" and future.error is caught.value
-    text = "".join(traceback.format_exception(type(caught.value), caught.value, caught.value.__traceback__))
-    assert "in fails" in text and "in _raise_deep" in text
-    assert "raise CustomError(message)  # the line traceback tests look for" in text
-    assert "task_helpers.py" in text
+        future = api_tasks.fail_custom.instance().start("custom failure", 42)
+        with pytest.raises(CustomError) as caught:
+            future.result(timeout=RESULT_WAIT)
+    error = caught.value
+    assert type(error) is api_tasks.CustomError
+    assert (str(error), error.code) == ("custom failure", 42)
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    assert "api_tasks.py" in text
+    assert "in fail_custom" in text  # the task function's frame
+    assert "in _raise_custom" in text  # the helper that raised
+    assert _raise_line(api_tasks._raise_custom) in text  # its source line
 
 
-def test_repeated_result_calls_do_not_grow_the_traceback() -> None:
+def test_a_builtin_exception_comes_back_as_itself_with_the_worker_frames() -> None:
     with Session():
-        future = fails.instance().start("x")
-        lengths = []
+        future = api_tasks.fail_value_error.instance().start("bad value")
+        with pytest.raises(ValueError, match="^bad value$") as caught:
+            future.result(timeout=RESULT_WAIT)
+    error = caught.value
+    assert type(error) is ValueError
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    assert "in fail_value_error" in text
+    assert _raise_line(api_tasks.fail_value_error.__wrapped__) in text
+    assert future.error is error
+
+
+def test_repeated_result_calls_raise_the_same_error_without_growing_its_traceback() -> None:
+    lengths = []
+    errors = []
+    with Session():
+        future = api_tasks.fail_custom.instance().start("again")
         for _ in range(3):
             try:
-                future.result()
+                future.result(timeout=RESULT_WAIT)
             except CustomError as exc:
+                errors.append(exc)
                 lengths.append(len(traceback.extract_tb(exc.__traceback__)))
+    assert len(errors) == 3 and errors[0] is errors[1] is errors[2]
     assert lengths[0] == lengths[1] == lengths[2]

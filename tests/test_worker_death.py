@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Optional
 
+import psutil
 import pytest
 
-from numerous.tasks import Session, TaskFailedError, WorkerDiedError
+from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_control_handler
+from numerous.tasks.backends.local._shm import linked_blocks
 
-from task_helpers import (
-    double_many,
-    exit_hard,
-    raise_base,
-    raise_holds_lock,
+from backend_tasks import (
     NeedsArgs,
-    raise_needs_args,
+    Recorder,
+    die,
+    double,
+    exit_hard,
+    is_dead,
+    raise_base,
+    raise_custom,
+    raise_holds_lock,
     raise_unloadable,
-    report_pid_and_wait,
+    returns_lock,
     segfault,
-    send_signal,
-    unpicklable_result,
+    takes_anything,
     wait_for_file,
     wait_for_go,
+    wait_until,
+    whoami,
 )
 
 
@@ -34,48 +42,101 @@ def test_os_exit_fails_the_future_naming_the_exit_code() -> None:
         future = exit_hard.instance().start(3)
         with pytest.raises(WorkerDiedError, match="exited with code 3") as caught:
             future.result(timeout=30)
-    assert caught.value.returncode == 3 and caught.value.signal_name is None
-    assert future.status == "failed"
-
-
-@pytest.mark.timeout(30)
-def test_a_killed_worker_fails_within_a_second_and_siblings_finish(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    with Session():
-        siblings = [double_many.instance().start(i) for i in range(3)]
-        victim = report_pid_and_wait.instance().start(str(pid_file))
-        wait_for_file(str(pid_file))
-        send_signal(int(pid_file.read_text()), signal.SIGKILL)
-        killed_at = time.monotonic()
-        with pytest.raises(WorkerDiedError, match="killed by SIGKILL"):
-            victim.result(timeout=10)
-        assert time.monotonic() - killed_at < 1.0
-        assert [f.result(timeout=30) for f in siblings] == [0, 2, 4]
-        assert double_many.instance().start(5).result() == 10  # the session still works
+    error = caught.value
+    assert (error.returncode, error.signal_name) == (3, None)
+    assert "'exit_hard'" in str(error) and f"pid {error.pid}" in str(error)
+    assert future.status == "failed" and future.error is error
 
 
 def test_a_segfault_names_the_signal() -> None:
     with Session():
         future = segfault.instance().start()
-        with pytest.raises(WorkerDiedError, match="SIGSEGV"):
+        with pytest.raises(WorkerDiedError, match="killed by SIGSEGV") as caught:
             future.result(timeout=30)
+    assert caught.value.returncode == -signal.SIGSEGV and caught.value.signal_name == "SIGSEGV"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "kind, message, signal_name",
+    [
+        ("exit3", "exited with code 3", None),
+        ("segfault", "was killed by SIGSEGV", "SIGSEGV"),
+        ("sigkill", "was killed by SIGKILL", "SIGKILL"),
+        ("sigterm", "was killed by SIGTERM", "SIGTERM"),  # sent by someone else than us
+    ],
+)
+def test_a_dying_worker_fails_only_its_own_instance(
+    tmp_path: Path, kind: str, message: str, signal_name: Optional[str]
+) -> None:
+    recorder = Recorder()
+    set_task_control_handler(recorder)
+    go, pid_file = str(tmp_path / "go"), str(tmp_path / "pids")
+    with Session():
+        siblings = [wait_for_go.instance().start(go, n) for n in range(2)]
+        recorder.wait_for_statuses("ready", 2)  # both run alongside the victim
+        victim = die.instance().start(kind, pid_file)
+        child = None
+        if kind in ("sigkill", "sigterm"):
+            worker, child = (int(pid) for pid in wait_for_file(pid_file).split())
+            os.kill(worker, signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
+            killed_at = time.monotonic()
+            assert victim.wait_done(5)
+            noticed = time.monotonic() - killed_at
+            assert noticed < 1.0, noticed
+        with pytest.raises(WorkerDiedError, match=message) as caught:
+            victim.result(timeout=30)
+        assert caught.value.signal_name == signal_name
+        if child is not None:  # what the task started went with it
+            assert wait_until(lambda: is_dead(child), 0.5)
+        assert [sibling.status for sibling in siblings] == ["running", "running"]
+        Path(go).touch()
+        assert [sibling.result(timeout=30) for sibling in siblings] == [0, 1]
+        assert double.instance().start(5).result(timeout=30) == 10  # the session still works
+    if child is not None:
+        assert not psutil.pid_exists(child)  # and was reaped
+
+
+@pytest.mark.timeout(30)
+def test_an_idle_worker_that_died_is_not_given_the_next_instance() -> None:
+    outcomes = []
+    with Session():
+        for n in range(5):
+            idle = whoami.instance().start().result(timeout=30)["pid"]  # ends clean: kept warm
+            os.kill(idle, signal.SIGKILL)  # e.g. the OOM killer picks it while it waits for work
+            deadline = time.monotonic() + 1.0
+            while not is_dead(idle) and time.monotonic() < deadline:
+                pass  # no sleep: start as soon as it is certainly dead
+            assert is_dead(idle)
+            future = double.instance().start(n)  # never ran anywhere before: must not fail
+            assert future.wait_done(30)
+            outcomes.append((future.status, repr(future.error)))
+    assert outcomes == [("completed", "None")] * 5
 
 
 @pytest.mark.parametrize(
     "kind, type_name, message",
     [
         ("exit0", "SystemExit", "0"),
-        ("exitmsg", "SystemExit", "goodbye"),
-        ("keyboard", "KeyboardInterrupt", ""),
+        ("exit3", "SystemExit", "3"),
+        ("exit-message", "SystemExit", "goodbye from the task"),
+        ("keyboard", "KeyboardInterrupt", "pressed in the task"),
     ],
 )
 def test_exits_and_interrupts_in_a_task_are_reported_not_raised(kind: str, type_name: str, message: str) -> None:
     with Session():
         future = raise_base.instance().start(kind)
-        with pytest.raises(TaskFailedError) as caught:  # not SystemExit: the test goes on
+        raised: Optional[BaseException] = None
+        try:
             future.result(timeout=30)
-    assert (caught.value.type_name, caught.value.message) == (type_name, message)
-    assert "raise_base" in caught.value.formatted_traceback
+        except BaseException as exc:  # noqa: B902 - SystemExit here would end the test run
+            raised = exc
+        assert double.instance().start(1).result(timeout=30) == 2  # the session goes on
+    assert isinstance(raised, TaskFailedError), repr(raised)
+    assert (raised.type_name, raised.message) == (type_name, message)
+    assert str(raised).startswith(f"{type_name}: {message}")
+    assert "in raise_base" in raised.formatted_traceback
+    assert future.status == "failed" and future.error is raised
 
 
 def test_recursion_and_memory_errors_come_back_as_themselves() -> None:
@@ -93,12 +154,27 @@ def test_recursion_and_memory_errors_come_back_as_themselves() -> None:
 
 def test_an_exception_with_a_custom_init_comes_back_as_itself() -> None:
     with Session():
-        future = raise_needs_args.instance().start()
-        with pytest.raises(NeedsArgs, match="code 7: custom init"):
+        future = raise_custom.instance().start("needs-args")
+        with pytest.raises(NeedsArgs, match="code 7: custom init") as caught:
             future.result(timeout=30)
+    assert caught.value.code == 7
+    assert "_raise_needs_args" in [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
 
 
-def test_an_exception_that_cannot_be_unpickled_keeps_type_message_and_traceback() -> None:
+def test_an_exception_that_cannot_be_rebuilt_keeps_type_message_and_traceback() -> None:
+    with Session():
+        future = raise_custom.instance().start("broken-reduce")
+        with pytest.raises(TaskFailedError) as caught:
+            future.result(timeout=30)
+    error = caught.value
+    assert (error.type_name, error.message) == ("backend_tasks.BrokenReduce", "code 8: cannot be rebuilt")
+    assert "in _raise_broken_reduce" in error.formatted_traceback
+    assert 'raise BrokenReduce(8, "cannot be rebuilt")' in error.formatted_traceback
+    assert "could not be unpickled in the parent" in str(error)
+    assert "backend_tasks.BrokenReduce: code 8: cannot be rebuilt" in error.formatted_traceback
+
+
+def test_an_exception_whose_class_exists_only_in_the_worker_keeps_type_message_and_traceback() -> None:
     with Session():
         future = raise_unloadable.instance().start()
         with pytest.raises(TaskFailedError) as caught:
@@ -108,7 +184,6 @@ def test_an_exception_that_cannot_be_unpickled_keeps_type_message_and_traceback(
     assert error.message == "made in the worker"
     assert "raise_unloadable" in error.formatted_traceback
     assert "could not be unpickled in the parent" in str(error)
-    assert "ModuleNotFoundError" in str(error)
 
 
 def test_an_exception_that_cannot_be_pickled_keeps_type_message_and_traceback() -> None:
@@ -116,21 +191,31 @@ def test_an_exception_that_cannot_be_pickled_keeps_type_message_and_traceback() 
         future = raise_holds_lock.instance().start()
         with pytest.raises(TaskFailedError, match="has a lock") as caught:
             future.result(timeout=30)
-    assert caught.value.type_name == "task_helpers.HoldsLock"
+    assert caught.value.type_name == "backend_tasks.HoldsLock"
     assert "could not be pickled in the worker" in str(caught.value)
-    assert "raise HoldsLock" in caught.value.formatted_traceback
+    assert 'raise HoldsLock("has a lock")' in caught.value.formatted_traceback
 
 
 def test_an_unpicklable_argument_is_refused_by_start_naming_it() -> None:
     with Session():
-        instance = wait_for_go.instance()
-        with pytest.raises(TypeError, match=r"positional argument 1 \(<unlocked _thread.lock"):
-            instance.start("/nonexistent", threading.Lock())
-        assert instance.future is None  # nothing was queued or launched
+        blocks = linked_blocks()
+        instance = takes_anything.instance()  # max_parallel=1: a leaked slot would show
+        with pytest.raises(TypeError, match=r"positional argument 0 \(<unlocked _thread\.lock") as caught:
+            instance.start(threading.Lock())
+        assert "takes_anything" in str(caught.value) and "pickle" in str(caught.value)
+        with pytest.raises(TypeError, match=r"keyword argument 'flag' \(<unlocked _thread\.lock"):
+            instance.start(1, flag=threading.Lock())
+        assert instance.future is None and instance.status == "created"
+        assert linked_blocks() == blocks  # no control block made for it
+        future = instance.start(1)  # the same instance, now with good arguments
+        assert future.result(timeout=30) == "int"
 
 
 def test_an_unpicklable_result_fails_the_future_saying_so() -> None:
     with Session():
-        future = unpicklable_result.instance().start()
-        with pytest.raises(TaskFailedError, match="while pickling the task's result"):
+        future = returns_lock.instance().start()
+        with pytest.raises(TaskFailedError, match="while pickling the task's result") as caught:
             future.result(timeout=30)
+        assert double.instance().start(2).result(timeout=30) == 4
+    assert "cannot pickle" in caught.value.message
+    assert future.status == "failed"

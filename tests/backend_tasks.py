@@ -1,0 +1,379 @@
+"""Tasks and helpers for the local backend's process-behaviour tests.
+
+Module level, so workers import them by reference (tests/ is on the workers' sys.path).
+Tasks that talk to the test do it through files whose paths the test passes (written
+atomically: write a temporary name, then rename) or through status updates that a
+:class:`Recorder` handler sees in the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import psutil
+
+from numerous.tasks import Session, TaskControl, task
+from numerous.tasks.control import TaskControlHandler
+
+WAIT_LIMIT = 30.0  # seconds a task (or a test) waits for the other side before giving up
+
+
+# -- plumbing shared by tasks and tests ------------------------------------------------
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` so that a reader never sees a half-written file."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def wait_for_file(path: str, limit: float = WAIT_LIMIT) -> str:
+    """Block until ``path`` exists (bounded poll) and return its contents."""
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {limit} s")
+        time.sleep(0.002)
+    with open(path) as f:
+        return f.read()
+
+
+def wait_until(predicate: Callable[[], bool], limit: float) -> bool:
+    """Poll ``predicate`` until it holds or ``limit`` seconds passed; its last value."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            return predicate()
+        time.sleep(0.005)
+    return True
+
+
+def is_dead(pid: int) -> bool:
+    """True if ``pid`` no longer runs: gone, or a zombie nobody has reaped yet."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+class Recorder(TaskControlHandler):
+    """Records statuses and instance states in the parent; lets a test wait for them."""
+
+    def __init__(self) -> None:
+        self.statuses: List[Tuple[str, str]] = []  # (instance_id, status)
+        self.states: List[Tuple[str, str]] = []  # (instance_id, state)
+        self._changed = threading.Condition()
+
+    def update_status(self, task_control: TaskControl, status: str) -> None:
+        with self._changed:
+            self.statuses.append((task_control.instance_id, status))
+            self._changed.notify_all()
+
+    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
+        if status is not None:
+            self.update_status(task_control, status)
+
+    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
+        with self._changed:
+            self.states.append((task_control.instance_id, state))
+            self._changed.notify_all()
+
+    def wait_for_statuses(self, status: str, count: int, timeout: float = WAIT_LIMIT) -> None:
+        """Wait until ``count`` distinct instances reported ``status``."""
+        def enough() -> bool:
+            return len({i for i, s in self.statuses if s == status}) >= count
+
+        with self._changed:
+            if not self._changed.wait_for(enough, timeout):
+                raise AssertionError(f"{count} x {status!r} not seen within {timeout} s: {self.statuses}")
+
+    def states_of(self, instance_id: str) -> List[str]:
+        with self._changed:
+            return [s for i, s in self.states if i == instance_id]
+
+
+# -- tasks that wait, return, or ignore a stop ---------------------------------------------
+@task(max_parallel=1)
+def one_at_a_time(tc: TaskControl, go_file: str, marker: str) -> str:
+    """Leaves ``marker`` (proof it ran), reports "ready", waits for ``go_file`` or a stop."""
+    write_atomically(marker, str(os.getpid()))
+    tc.update_status("ready")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not os.path.exists(go_file) and time.monotonic() < deadline:
+        if tc.should_stop:
+            return "stopped"
+        time.sleep(0.002)
+    return "went"
+
+
+@task(max_parallel=8)
+def wait_for_go(tc: TaskControl, go_file: str, value: Any = None) -> Any:
+    """Reports "ready", then returns ``value`` once ``go_file`` exists ("stopped" if asked to)."""
+    tc.update_status("ready")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not os.path.exists(go_file) and time.monotonic() < deadline:
+        if tc.should_stop:
+            return "stopped"
+        time.sleep(0.002)
+    return value
+
+
+@task
+def cooperative(tc: TaskControl) -> str:
+    """Works until asked to stop, then returns a value."""
+    tc.update_status("ready")
+    while not tc.should_stop:
+        time.sleep(0.002)
+    return "stopped cleanly"
+
+
+@task
+def stoppable(tc: TaskControl) -> Tuple[int, str]:
+    """Like ``cooperative``, and says which process it ran in."""
+    tc.update_status("ready")
+    while not tc.should_stop:
+        time.sleep(0.002)
+    return os.getpid(), "stopped cleanly"
+
+
+@task
+def flag_at_start(tc: TaskControl) -> Tuple[int, bool]:
+    return os.getpid(), tc.should_stop
+
+
+@task(max_parallel=4)
+def deaf_to_sigterm(tc: TaskControl, ready_file: str, how: str) -> None:
+    """Cannot react to SIGTERM: ignores it, or sits in one long C call holding the GIL
+    (a Python signal handler runs only between bytecodes)."""
+    if how == "ignore":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        write_atomically(ready_file, str(os.getpid()))
+        while True:
+            time.sleep(0.01)
+    write_atomically(ready_file, str(os.getpid()))
+    sum(range(10**15))  # hours of C code without a bytecode boundary
+
+
+@task(max_parallel=16)
+def ignores_stop(tc: TaskControl) -> None:
+    """Never looks at should_stop."""
+    tc.update_status("ready")
+    while True:
+        time.sleep(0.01)
+
+
+_PYTHON_IGNORING_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+
+
+@task(max_parallel=4)
+def ignores_stop_with_children(tc: TaskControl, pid_file: str) -> None:
+    """Starts three children, writes "worker child..." pids, ignores stop requests.
+
+    The children: a plain ``sleep``, a Python process that ignores SIGTERM, and a
+    ``sleep`` in a session of its own (it has left the worker's process group).
+    """
+    children = [
+        subprocess.Popen(["sleep", "60"]),
+        subprocess.Popen([sys.executable, "-c", _PYTHON_IGNORING_TERM]),
+        subprocess.Popen(["sleep", "60"], start_new_session=True),
+    ]
+    write_atomically(pid_file, " ".join(str(pid) for pid in [os.getpid()] + [c.pid for c in children]))
+    while True:
+        time.sleep(0.01)
+
+
+@task(max_parallel=4)
+def double(value: int) -> int:
+    return value * 2
+
+
+# -- tasks that die or whose outcome cannot travel -------------------------------------------
+@task(max_parallel=8)
+def exit_hard(code: int) -> None:
+    os._exit(code)
+
+
+@task(max_parallel=8)
+def report_pid_and_wait(tc: TaskControl, pid_file: str) -> str:
+    """Writes its pid, then waits (for a kill, or a stop)."""
+    write_atomically(pid_file, str(os.getpid()))
+    deadline = time.monotonic() + WAIT_LIMIT
+    while time.monotonic() < deadline:
+        if tc.should_stop:
+            return "stopped"
+        time.sleep(0.005)
+    return "not killed"
+
+
+@task(max_parallel=8)
+def segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+@task(max_parallel=8)
+def die(kind: str, pid_file: str) -> None:
+    """Dies the way ``kind`` says: exit code 3 or a segfault by itself; for "sigkill" and
+    "sigterm" it starts a ``sleep`` child, writes "worker child" pids and waits for the
+    test to send that signal."""
+    if kind == "exit3":
+        os._exit(3)
+    if kind == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    child = subprocess.Popen(["sleep", "60"])
+    write_atomically(pid_file, f"{os.getpid()} {child.pid}")
+    time.sleep(WAIT_LIMIT)  # the test kills us
+
+
+@task(max_parallel=8)
+def raise_base(kind: str) -> None:
+    if kind == "exit0":
+        sys.exit(0)
+    if kind == "exit-message":
+        sys.exit("goodbye from the task")
+    if kind == "exit3":
+        sys.exit(3)
+    if kind == "keyboard":
+        raise KeyboardInterrupt("pressed in the task")
+    if kind == "recursion":
+        def recurse(n: int) -> int:
+            return recurse(n + 1) + 1
+
+        recurse(0)
+    if kind == "memory":
+        raise MemoryError("pretend allocation failure")
+    raise ValueError(kind)
+
+
+class NeedsArgs(Exception):
+    """Plain pickle cannot rebuild it (``__init__`` wants two arguments, ``args`` holds one)."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+        self.code = code
+
+
+class BrokenReduce(Exception):
+    """Pickles fine in the worker, but rebuilding it in the parent calls ``__init__``
+    with one argument where it needs two: the round trip cannot work."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), self.args)
+
+
+def _raise_needs_args() -> None:
+    raise NeedsArgs(7, "custom init")  # the line the traceback must show
+
+
+def _raise_broken_reduce() -> None:
+    raise BrokenReduce(8, "cannot be rebuilt")  # the line the traceback must show
+
+
+@task
+def raise_custom(kind: str) -> None:
+    if kind == "needs-args":
+        _raise_needs_args()
+    _raise_broken_reduce()
+
+
+class HoldsLock(Exception):
+    """Cannot be pickled at all: an attribute is a lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+@task
+def raise_holds_lock() -> None:
+    raise HoldsLock("has a lock")
+
+
+@task
+def raise_unloadable() -> None:
+    """Raise an exception whose class exists only in the worker's memory."""
+    import types
+
+    module = types.ModuleType("exists_only_in_the_worker")
+    exec("class WorkerOnlyError(Exception):\n    pass\n", module.__dict__)
+    module.WorkerOnlyError.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    raise module.WorkerOnlyError("made in the worker")
+
+
+@task
+def returns_lock() -> Any:
+    return {"fine": 1, "lock": threading.Lock()}
+
+
+@task(max_parallel=1)
+def takes_anything(value: Any, flag: Any = None) -> str:
+    return type(value).__name__
+
+
+# -- pitfalls ----------------------------------------------------------------------------------
+@task
+def forks_and_returns(hold_seconds: float) -> int:
+    """Forks a grandchild that keeps every inherited descriptor open, then returns."""
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(hold_seconds)
+        os._exit(0)
+    return pid
+
+
+@task
+def big_result(size: int) -> Tuple[bytes, str]:
+    """Random bytes and their digest, so the parent can tell they arrived intact."""
+    import hashlib
+
+    data = os.urandom(size)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+@task(max_parallel=4)
+def sigint_survivor(tc: TaskControl, pid_file: str, go_file: str) -> Dict[str, Any]:
+    """Reports its pid and group, waits for ``go_file`` (the test sends SIGINT first)."""
+    write_atomically(pid_file, str(os.getpid()))
+    wait_for_file(go_file)
+    time.sleep(0.05)  # let a SIGINT still in flight land before we return
+    # Our own subprocess must not inherit an ignored SIGINT.
+    child = subprocess.run(
+        [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"survived": True, "child_default_sigint": child.stdout.strip() == "True"}
+
+
+@task
+def nested_session(value: int) -> Tuple[int, int, int]:
+    """Opens a Session inside the worker and runs an instance there."""
+    with Session(name="inside-a-task"):
+        inner_pid = whoami.instance().start().result(timeout=WAIT_LIMIT)["pid"]
+        doubled = double.instance().start(value).result(timeout=WAIT_LIMIT)
+    return os.getpid(), inner_pid, doubled
+
+
+@task(max_parallel=4)
+def whoami() -> Dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "sid": os.getsid(0),
+        "cwd": os.getcwd(),
+        "sys_path": list(sys.path),
+    }
+
