@@ -110,7 +110,8 @@ class Dispatcher:
                     self._bind(worker, execution)
         if worker is not None:
             self._write_job(worker, execution)
-            self.wake()  # it may be asleep with nothing to poll: now it has
+            if threading.current_thread() is not self._thread:
+                self.wake()  # it may be asleep with nothing to poll: now it has
         else:
             self.call_soon(lambda: self._spawn_for(execution))
 
