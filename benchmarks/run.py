@@ -18,12 +18,10 @@ import multiprocessing
 import os
 import platform
 import statistics
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import _work
 import psutil

@@ -26,7 +26,6 @@ from fault_tasks import (
     report_status,
     returns_soon,
     runs_subprocess,
-    sleeps_until_stopped,
 )
 from task_helpers import RecordingHandler
 
@@ -282,3 +281,18 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
             queued.result(timeout=30)
         monkeypatch.undo()
         assert quick.instance().start(3).result(timeout=30) == 3
+
+
+def test_a_worker_that_cannot_be_started_fails_only_its_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    from numerous.tasks.backends.local import _dispatcher
+
+    def cannot_spawn(reusable: bool) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    with Session():
+        monkeypatch.setattr(_dispatcher, "start_worker_process", cannot_spawn)
+        future = quick.instance(fresh_process=True).start(1)
+        with pytest.raises(OSError, match="Resource temporarily unavailable"):
+            future.result(timeout=30)
+        monkeypatch.undo()
+        assert quick.instance().start(2).result(timeout=30) == 2

@@ -16,7 +16,6 @@ standard ``logging`` logger ``numerous.tasks``.
 from __future__ import annotations
 
 import math
-import os
 import numbers
 import threading
 from typing import Any, Dict, Optional, Protocol, Tuple

@@ -133,7 +133,8 @@ class Dispatcher:
             try:
                 worker = start_worker_process(reusable)
             except Exception as exc:
-                self.call_soon(lambda: self._spawn_failed(execution, exc))
+                error = exc  # `exc` is unbound when the except block ends; the lambda runs later
+                self.call_soon(lambda: self._spawn_failed(execution, error))
                 return
             self.call_soon(lambda: self._spawned(worker, execution))
 

@@ -10,7 +10,6 @@ its reaping, its reuse) belongs to the dispatcher.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import signal
 import time

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional
 
 __all__ = [
     "set_parent_death_signal",
