@@ -1,9 +1,10 @@
 """The parent's record of one instance on the local backend, and how it ends.
 
-An :class:`Execution` is created in ``start()`` (it owns the control block from then
-on), is given a :class:`~._spawn.WorkerProcess` when the dispatcher assigns it one, is
-fed frames and progress by the dispatcher thread, and turns the worker's last message —
-or its death — into the future's one final state. The worker itself (its descriptors,
+An :class:`Execution` is created when its instance can run — in ``start()`` when a slot
+is free at once, else when its turn comes — and owns the control block from then on. It
+is given a :class:`~._spawn.WorkerProcess` when the dispatcher assigns it one, is fed
+frames and progress by the dispatcher thread, and turns the worker's last message — or
+its death — into the future's one final state. The worker itself (its descriptors,
 its reaping, its reuse) belongs to the dispatcher.
 """
 
