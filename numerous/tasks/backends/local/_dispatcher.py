@@ -99,33 +99,31 @@ class Dispatcher:
                 return worker
         return None
 
+    def _run_on_idle(self, execution: Execution) -> bool:
+        """Give ``execution`` to an idle worker if it may have one and one is free."""
+        if execution.job.fresh_process:
+            return False
+        with self._idle_lock:
+            worker = self._take_idle()
+            if worker is None:
+                return False
+            self._bind(worker, execution)
+        self._write_job(worker, execution)
+        return True
+
     def launch(self, execution: Execution) -> None:
         """Run ``execution``: on an idle worker straight from the calling thread (no
         thread hop on the way to a warm start), else on a new worker via this thread."""
-        worker = None
-        if not execution.job.fresh_process:
-            with self._idle_lock:
-                worker = self._take_idle()
-                if worker is not None:
-                    self._bind(worker, execution)
-        if worker is not None:
-            self._write_job(worker, execution)
-            if threading.current_thread() is not self._thread:
-                self.wake()  # it may be asleep with nothing to poll: now it has
-        else:
+        if not self._run_on_idle(execution):
             self.call_soon(lambda: self._spawn_for(execution))
+        elif threading.current_thread() is not self._thread:
+            self.wake()  # it may be asleep with nothing to poll: now it has
 
     # -- on the dispatcher thread: assigning work ------------------------------------------
     def _spawn_for(self, execution: Execution) -> None:
         """Start a new worker for ``execution`` (an idle one may have come free meanwhile)."""
-        if not execution.job.fresh_process:
-            with self._idle_lock:
-                worker = self._take_idle()
-                if worker is not None:
-                    self._bind(worker, execution)
-            if worker is not None:
-                self._write_job(worker, execution)
-                return
+        if self._run_on_idle(execution):
+            return
         self._spawning += 1
         reusable = not execution.job.fresh_process
 
