@@ -27,7 +27,7 @@ from fault_tasks import (
     returns_soon,
     runs_subprocess,
 )
-from task_helpers import RecordingHandler
+from api_tasks import RecordingHandler
 
 
 @pytest.mark.timeout(60)
@@ -68,7 +68,7 @@ def test_status_text_of_any_size_and_any_unicode_travels_safely() -> None:
         instances = [report_status.instance() for _ in texts]
         lengths = [i.start(t).result(timeout=30) for i, t in zip(instances, texts)]
     assert lengths == [len(t) for t in texts]
-    seen = {e[1]: e[2] for e in handler.events if e[0] == "status"}
+    seen = {e.instance_id: e.payload for e in handler.events if e.kind == "status"}
     for instance, text in zip(instances, texts):
         status = seen[instance.id]
         if len(text.encode("utf-8", "surrogatepass")) > STATUS_CAPACITY:
@@ -105,7 +105,7 @@ def test_a_task_that_closes_its_stdio_still_reports_and_returns() -> None:
     with Session():
         instance = closes_stdio.instance()
         assert instance.start().result(timeout=30) == "still here"
-    assert handler.logs(instance.id) == ["before closing", "after closing"]
+    assert [message for message, _, _ in handler.of(instance.id, "log")] == ["before closing", "after closing"]
 
 
 def test_the_tasks_subprocesses_inherit_no_library_descriptor() -> None:
@@ -259,14 +259,14 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
 ) -> None:
     from numerous.tasks.backends.local._shm import linked_blocks
 
-    from task_helpers import wait_for_go
+    from backend_tasks import wait_for_go
 
     handler = RecordingHandler()
     set_task_control_handler(handler)
     go = tmp_path / "go"
     with Session():
         running = [wait_for_go.instance().start(str(go)) for _ in range(8)]  # max_parallel=8
-        handler.wait_for(lambda e: sum(1 for x in handler.events if x[2] == "ready") == 8)
+        handler.wait_for(lambda e: e.kind == "status" and e.payload == "ready", count=8)
         before = linked_blocks()
         queued = wait_for_go.instance().start(str(go), "late")
         assert queued.status == "pending" and linked_blocks() == before  # no block yet

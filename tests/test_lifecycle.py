@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Tuple
 from numerous.tasks import Session, TaskControl, set_task_control_handler
 from numerous.tasks.control import TaskControlHandler
 
-from task_helpers import fails, wait_for_go, whoami
+from api_tasks import fail_custom, identity_of
+from backend_tasks import wait_for_go
 
 
 class StateRecorder(TaskControlHandler):
@@ -30,10 +31,10 @@ def test_states_of_completed_failed_and_cancelled_instances(tmp_path: Path) -> N
     set_task_control_handler(recorder)
     go = tmp_path / "go"
     with Session():
-        ok = whoami.instance()
+        ok = identity_of.instance()
         seen = ok.start().result()
         assert recorder.states[ok.id] == [("pending", None), ("running", None), ("completed", None)]
-        bad = fails.instance()
+        bad = fail_custom.instance()
         bad.start("x").wait_done(30)
         assert recorder.states[bad.id][-1] == ("failed", "CustomError")
         blockers = [wait_for_go.instance() for _ in range(8)]
@@ -65,7 +66,7 @@ def test_process_id_is_the_process_running_the_task() -> None:
 def test_instances_expose_monotonic_timestamps_of_their_life() -> None:
     import time
 
-    from task_helpers import cooperative
+    from backend_tasks import cooperative
 
     recorder = StateRecorder()
     set_task_control_handler(recorder)
