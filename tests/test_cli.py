@@ -262,7 +262,8 @@ def test_demo_in_a_terminal_finishes_within_20_s_with_every_state_and_records_an
     text = "\n".join(lines)
     assert text.count("Traceback (most recent call last):") == 1
     assert "ValueError: invalid literal for int() with base 10: 'N/A'" in lines
-    assert "_demo.py\", line" in text and "in _parse_line" in text  # the worker's own frames
+    words = " ".join(text.split())  # rich wraps long frame lines at spaces; the path's length varies
+    assert "_demo.py\", line" in words and "in _parse_line" in words  # the worker's own frames
     rows = {}
     for line in lines:
         words = line.split()
