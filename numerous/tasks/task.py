@@ -11,6 +11,7 @@ import threading
 import typing
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overload
 
+from ._ids import random_hex
 from .control import TaskControl, handler_task_control
 from .exceptions import TaskError
 
@@ -289,7 +290,7 @@ class TaskInstance:
         self.queue = queue
         self.timeout = timeout
         self.fresh_process = fresh_process
-        self.id = os.urandom(6).hex()  # unique enough within a process, and short to show
+        self.id = random_hex(6)  # unique enough within a process, and short to show
         self._future: Optional[Future[Any]] = None
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()

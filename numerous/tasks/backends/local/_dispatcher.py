@@ -92,11 +92,12 @@ class Dispatcher:
         os.close(self._wake_w)
 
     def _take_idle(self) -> Optional[WorkerProcess]:
-        """An idle worker that is still alive (call with the idle lock held)."""
-        while self._idle and not self._closing:
-            worker = self._idle.pop()
-            if not worker.has_exited():  # a dead one is left to its exit handler
-                return worker
+        """An idle worker (call with the idle lock held). One that died while idle is
+        taken off the list by its exit handler; if it dies just as it is given a job,
+        that handler runs the job elsewhere (see :func:`_never_started`), so no
+        liveness check (a system call per job) is needed here."""
+        if self._idle and not self._closing:
+            return self._idle.pop()
         return None
 
     def _run_on_idle(self, execution: Execution) -> bool:

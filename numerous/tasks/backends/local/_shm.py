@@ -1,6 +1,7 @@
 """The per-instance control block in shared memory.
 
-One fixed-size ``multiprocessing.shared_memory`` segment per instance. The parent writes
+One fixed-size POSIX shared memory segment per instance (what
+``multiprocessing.shared_memory`` makes; opened here without its tracker). The parent writes
 only the stop flag; the worker writes progress and status under a sequence counter
 (a seqlock), so the parent never reads a torn value::
 
@@ -35,10 +36,9 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
-if TYPE_CHECKING:
-    from multiprocessing import shared_memory
+from ..._ids import random_hex
 
 __all__ = [
     "BLOCK_SIZE",
@@ -63,14 +63,13 @@ KIND_STATUS = 2
 _NAME_PREFIX = "nt_"  # short: macOS limits names to 31 characters
 _MAX_READ_ATTEMPTS = 10_000  # a worker killed mid-write leaves seq odd forever
 
-_tracker_lock = threading.Lock()
 # Names this process created and has not unlinked yet: what a leak check looks at,
 # since /dev/shm is shared with every other process on the machine.
-_linked: set = set()
+_linked: set[str] = set()
 _linked_lock = threading.Lock()
 
 
-def linked_blocks() -> frozenset:
+def linked_blocks() -> frozenset[str]:
     """Names of the blocks this process created whose names it has not unlinked."""
     with _linked_lock:
         return frozenset(_linked)
@@ -86,34 +85,28 @@ class ProgressSnapshot(NamedTuple):
     last_kind: int
 
 
-def _create_untracked(name: str) -> "shared_memory.SharedMemory":
-    """Create a segment without registering it with the resource tracker."""
-    from multiprocessing import resource_tracker, shared_memory
+class _Mapping:
+    """One mapping of a POSIX shared memory segment: the ``shm_open`` + ``mmap`` that
+    ``multiprocessing.shared_memory.SharedMemory`` makes, minus its resource tracker
+    (which would start a tracker process per parent and warn on every unlink), its
+    kept descriptor, and the ``multiprocessing`` import (~20 ms on each fresh worker's
+    start). A name made here opens with ``SharedMemory(name)`` too."""
 
-    if sys.version_info >= (3, 13):
-        return shared_memory.SharedMemory(name, create=True, size=BLOCK_SIZE, track=False)
-    # Below 3.13 SharedMemory always registers; switch that off for this call only.
-    # The lock keeps two of our own calls from restoring each other's patch.
-    with _tracker_lock:
-        register = resource_tracker.register
-        resource_tracker.register = lambda *args, **kwargs: None  # type: ignore[assignment]
-        try:
-            return shared_memory.SharedMemory(name, create=True, size=BLOCK_SIZE)
-        finally:
-            resource_tracker.register = register  # type: ignore[assignment]
-
-
-class _Attached:
-    """The worker's mapping of an existing block: what SharedMemory does to attach,
-    minus the tracker, and without importing ``multiprocessing`` into every worker
-    (it would add ~20 ms to each fresh worker's start)."""
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, create: bool) -> None:
         import _posixshmem
         import mmap
 
-        fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
         try:
+            if create:
+                # Allocate now (this also sets the size): touching a page of a full
+                # tmpfs later would be a SIGBUS; here it is an OSError.
+                try:
+                    os.posix_fallocate(fd, 0, BLOCK_SIZE)
+                except OSError:
+                    _posixshmem.shm_unlink("/" + name)
+                    raise
             self._mmap = mmap.mmap(fd, BLOCK_SIZE)
         finally:
             os.close(fd)
@@ -145,7 +138,7 @@ class ControlBlock:
         buf = segment.buf
         assert buf is not None
         self._buf = buf
-        self._words = buf[:_STATUS_OFFSET].cast("Q")
+        self._words: memoryview = buf[:_STATUS_OFFSET].cast("Q")
         self._doubles = buf[:_STATUS_OFFSET].cast("d")
         self._unlinked = False
         self._closed = False
@@ -165,18 +158,8 @@ class ControlBlock:
             OSError: no space left for the block (a full ``/dev/shm``); the block is
                 not left behind.
         """
-        import secrets
-
-        name = _NAME_PREFIX + secrets.token_hex(12)
-        segment = _create_untracked(name)
-        try:
-            # ftruncate only reserves address space; touching a page of a full tmpfs
-            # later would be a SIGBUS. Allocate now so a full /dev/shm is an error here.
-            os.posix_fallocate(segment._fd, 0, BLOCK_SIZE)  # type: ignore[attr-defined]
-        except OSError:
-            segment.close()
-            unlink_block(name)
-            raise
+        name = _NAME_PREFIX + random_hex(12)
+        segment = _Mapping(name, create=True)
         with _linked_lock:
             _linked.add(name)
         return cls(segment, owner=True)
@@ -184,7 +167,7 @@ class ControlBlock:
     @classmethod
     def attach(cls, name: str) -> "ControlBlock":
         """Map an existing block (in the worker)."""
-        return cls(_Attached(name), owner=False)
+        return cls(_Mapping(name, create=False), owner=False)
 
     def unlink(self) -> None:
         """Remove the name from ``/dev/shm`` (mappings stay valid); idempotent."""

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import queue
-import select
 import subprocess
 import sys
 import threading
@@ -55,14 +54,6 @@ class WorkerProcess:
     def pid(self) -> int:
         """The worker's process id (also its process group id)."""
         return self.popen.pid
-
-    def has_exited(self) -> bool:
-        """Whether the worker has exited (without reaping it)."""
-        if self.exit_handle is None:
-            return self.popen.returncode is not None
-        poller = select.poll()
-        poller.register(self.exit_handle, select.POLLIN)
-        return bool(poller.poll(0))
 
     def close(self) -> None:
         """Close the parent's descriptors of a worker that has been reaped (idempotent)."""

@@ -1,0 +1,34 @@
+"""Unguessable identifiers, drawn from the operating system's CSPRNG in batches.
+
+Instance ids and control block names are made once per started instance, and each
+``os.urandom`` call releases the GIL: in a parent starting thousands of instances the
+dispatcher thread then waits for the GIL again on every name. One call per
+:data:`BATCH` bytes keeps the names exactly as random (every byte still comes from
+``os.urandom``) for a fraction of the switches. A forked child starts a batch of its
+own, so it never repeats its parent's names.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["random_hex"]
+
+BATCH = 4096
+
+_lock = threading.Lock()
+_pool = b""
+_offset = 0
+_pid = 0
+
+
+def random_hex(nbytes: int) -> str:
+    """``nbytes`` fresh random bytes from ``os.urandom``, as ``2 * nbytes`` hex digits."""
+    global _pool, _offset, _pid
+    with _lock:
+        if _pid != os.getpid() or _offset + nbytes > len(_pool):
+            _pool, _offset, _pid = os.urandom(max(BATCH, nbytes)), 0, os.getpid()
+        start = _offset
+        _offset += nbytes
+        return _pool[start:_offset].hex()
