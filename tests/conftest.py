@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterator, List, Set
+from typing import Any, Iterator, List, Set
 
 import psutil
 import pytest
 
 from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.control import get_task_control_handler, set_task_control_handler
+
+# A project of its own, installed and run in a temporary venv by test_sample_project.py.
+collect_ignore = ["sample_project"]
 
 SHM_DIR = "/dev/shm"
 SHM_PREFIX = "nt_"
@@ -47,9 +50,36 @@ def library_threads() -> Set[str]:
     }
 
 
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Dask cluster (a scheduler and 2 workers on 127.0.0.1) for the whole run."""
+    pytest.importorskip("distributed")
+    from dask_cluster import running_cluster
+
+    with running_cluster(tmp_path_factory.mktemp("dask-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["local", "dask"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per backend (chosen through NUMEROUS_TASK_BACKEND)."""
+    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", request.param)
+    if request.param == "dask":
+        monkeypatch.setenv("NUMEROUS_DASK_ADDRESS", request.getfixturevalue("dask_cluster").address)
+    return str(request.param)
+
+
+def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
+    callspec = getattr(request.node, "callspec", None)
+    uses_dask_backend = callspec is not None and callspec.params.get("backend") == "dask"
+    return uses_dask_backend or "dask_cluster" in request.fixturenames
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test if it leaves child processes, /dev/shm blocks, fds or threads."""
+    if _uses_dask_cluster(request):  # started before the census: the cluster is no leak
+        request.getfixturevalue("dask_cluster")
     children_before = {p.pid for p in child_processes()}
     blocks_before = shm_blocks()
     fds_before = open_fds()

@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import List, Optional, Tuple
 
+import psutil
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def run_script(args: List[str], timeout: float, cwd: Optional[Path] = None) -> Tuple[int, str, str]:
+    """Run a benchmark script in a process group of its own; return its exit code,
+    stdout and stderr once it and everything it left behind are gone.
+
+    The peers it measures leave processes exiting behind it (loky's workers,
+    multiprocessing's resource tracker). Once a session has made this process a child
+    subreaper, those orphans become its children, and they take a moment to notice
+    their parent is gone: wait for them (they keep the script's process group).
+    """
+    with subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+        start_new_session=True,
+    ) as script:
+        try:
+            out, err = script.communicate(timeout=timeout)
+        finally:
+            if script.poll() is None:
+                os.killpg(script.pid, 9)
+                script.communicate()
+    orphans = [p for p in psutil.Process().children() if _process_group(p) == script.pid]
+    _, alive = psutil.wait_procs(orphans, timeout=10)
+    for process in alive:
+        process.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return script.returncode, out, err
+
+
+def _process_group(process: psutil.Process) -> Optional[int]:
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
+
+
 @pytest.mark.timeout(240)
 def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "RESULTS.md"
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "run.py"), "--smoke", "--output", str(output)],
-        capture_output=True, text=True, timeout=230, cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, err = run_script([str(BENCHMARKS / "run.py"), "--smoke", "--output", str(output)], 230, tmp_path)
+    assert code == 0, err[-3000:]
     text = output.read_text()
     for figure in (
         "stop() → result() returns",
@@ -34,14 +68,11 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         assert figure in text, figure
     assert text.count("\n### ") == 9
     assert "| pebble" in text and "| ProcessPoolExecutor (spawn)" in text and "| loky" in text
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in err
 
 
 @pytest.mark.timeout(300)
 def test_the_soak_script_reports_no_growth() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "soak.py"), "--instances", "300"],
-        capture_output=True, text=True, timeout=280,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert result.stdout.rstrip().endswith("OK")
+    code, out, err = run_script([str(BENCHMARKS / "soak.py"), "--instances", "300"], 280)
+    assert code == 0, out + err[-3000:]
+    assert out.rstrip().endswith("OK")

@@ -181,10 +181,14 @@ def expected_lines(code: str) -> List[Tuple[str, Any]]:
     return expectations
 
 
-def run_block(code: str, tmp_path: Path, read_globals: Optional[List[str]]) -> subprocess.CompletedProcess:
+def run_block(
+    code: str, tmp_path: Path, read_globals: Optional[List[str]], backend: str = "local"
+) -> subprocess.CompletedProcess:
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "NUMEROUS_TASK_BACKEND"}
+    if backend != "local":  # the Dask cluster's address is in the environment already
+        env["NUMEROUS_TASK_BACKEND"] = backend
     if read_globals is None:
         command, stdin = [sys.executable, str(script)], None
     else:  # run the script as is, then print the named globals
@@ -220,12 +224,12 @@ def test_preludes_define_only_missing_names(block_id: str) -> None:
 
 @pytest.mark.parametrize("block_id", sorted(BLOCKS))
 @pytest.mark.timeout(90)
-def test_spec_example_runs_as_a_script(block_id: str, tmp_path: Path) -> None:
+def test_spec_example_runs_as_a_script(block_id: str, tmp_path: Path, backend: str) -> None:
     section = section_of(block_id)
     code = BLOCKS[block_id]
     prelude = textwrap.dedent(PRELUDES.get(section, ""))
     stated = STATED_VALUES.get(section)
-    result = run_block(prelude + code, tmp_path, sorted(stated) if stated else None)
+    result = run_block(prelude + code, tmp_path, sorted(stated) if stated else None, backend)
     assert "Traceback (most recent call last)" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     printed = [line for line in result.stdout.splitlines() if not line.startswith("__GLOBALS__")]

@@ -30,6 +30,7 @@ from backend_tasks import (
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_a_pending_instance_is_cancelled_at_once_and_never_runs(tmp_path: Path, how: str) -> None:
     recorder = Recorder()
     set_task_control_handler(recorder)
@@ -64,6 +65,7 @@ def test_a_pending_instance_is_cancelled_at_once_and_never_runs(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_a_cooperative_task_returns_its_value_when_stopped(how: str) -> None:
     recorder = Recorder()
     set_task_control_handler(recorder)
@@ -83,6 +85,7 @@ def test_a_cooperative_task_returns_its_value_when_stopped(how: str) -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_a_task_ignoring_stop_is_cancelled_once_the_timeout_passes() -> None:
     recorder = Recorder()
     set_task_control_handler(recorder)
@@ -175,6 +178,7 @@ def test_a_worker_reused_after_a_stop_does_not_pass_the_stop_on() -> None:
     assert should_stop is False
 
 
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_stopping_a_finished_or_never_started_instance_does_nothing() -> None:
     recorder = Recorder()
     set_task_control_handler(recorder)
@@ -222,6 +226,7 @@ def test_stopping_ten_at_once_from_ten_threads() -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_stop_with_timeout_zero_terminates_at_once() -> None:
     recorder = Recorder()
     set_task_control_handler(recorder)
@@ -247,6 +252,7 @@ def test_stop_timeout_must_be_a_sane_number(bad: object, error: type) -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_task_timeout_stops_softly_then_fails_saying_so() -> None:
     with Session():
         future = cooperative.instance(timeout=0.3).start()
@@ -256,6 +262,7 @@ def test_task_timeout_stops_softly_then_fails_saying_so() -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_task_timeout_terminates_a_task_that_ignores_it() -> None:
     with Session(stop_grace=0.1):
         future = ignores_stop.instance(timeout=0.2).start()

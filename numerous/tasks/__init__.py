@@ -21,26 +21,33 @@ shares its name, and importing that module (as every worker does to run a task) 
 otherwise leave the module, not the decorator, under ``numerous.tasks.task``.
 """
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from .task import Task, TaskInstance, task
 
-if TYPE_CHECKING:  # what type checkers and IDEs see
-    from .control import TaskControl, TaskControlHandler, get_task_control_handler, set_task_control_handler
-    from .exceptions import (
-        MaxInstancesReachedError,
-        ResultTimeoutError,
-        SessionNotFoundError,
-        TaskCancelledError,
-        TaskError,
-        TaskFailedError,
-        TaskTimeoutError,
-        UnknownBackendError,
-        WorkerDiedError,
-    )
-    from .future import Future
-    from .session import Session
-    from .timing import InstanceTimes
+if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for mypy --strict)
+    from .control import TaskControl as TaskControl
+    from .control import TaskControlHandler as TaskControlHandler
+    from .control import get_task_control_handler as get_task_control_handler
+    from .control import set_task_control_handler as set_task_control_handler
+    from .exceptions import MaxInstancesReachedError as MaxInstancesReachedError
+    from .exceptions import ResultTimeoutError as ResultTimeoutError
+    from .exceptions import SessionNotFoundError as SessionNotFoundError
+    from .exceptions import TaskCancelledError as TaskCancelledError
+    from .exceptions import TaskError as TaskError
+    from .exceptions import TaskFailedError as TaskFailedError
+    from .exceptions import TaskTimeoutError as TaskTimeoutError
+    from .exceptions import UnknownBackendError as UnknownBackendError
+    from .exceptions import WorkerDiedError as WorkerDiedError
+    from .future import Future as Future
+    from .session import Session as Session
+    from .timing import InstanceTimes as InstanceTimes
+    from .waiting import ALL_COMPLETED as ALL_COMPLETED
+    from .waiting import FIRST_COMPLETED as FIRST_COMPLETED
+    from .waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
+    from .waiting import DoneAndNotDoneFutures as DoneAndNotDoneFutures
+    from .waiting import as_completed as as_completed
+    from .waiting import wait as wait
 
 _EXPORTS: Dict[str, str] = {
     "TaskControl": "control",
@@ -59,6 +66,12 @@ _EXPORTS: Dict[str, str] = {
     "WorkerDiedError": "exceptions",
     "UnknownBackendError": "exceptions",
     "ResultTimeoutError": "exceptions",
+    "wait": "waiting",
+    "as_completed": "waiting",
+    "DoneAndNotDoneFutures": "waiting",
+    "FIRST_COMPLETED": "waiting",
+    "FIRST_EXCEPTION": "waiting",
+    "ALL_COMPLETED": "waiting",
 }
 
 __all__ = ["task", "Task", "TaskInstance", *_EXPORTS]
@@ -78,5 +91,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> List[str]:
     return sorted(list(globals()) + __all__)

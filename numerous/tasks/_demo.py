@@ -124,7 +124,7 @@ def run_demo(console: Console, transcript: Optional[Console] = None) -> int:
             started.append(("train_model", train_model.instance().start(epochs=20)))
             for scene, frames in (("intro", 40), ("chase", 90), ("credits", 50)):
                 started.append((f"render_scene {scene}", render_scene.instance().start(scene, frames)))
-            crawler: TaskInstance = crawl_site.instance()
+            crawler: TaskInstance[[str, int], str] = crawl_site.instance()
             started.append(("crawl_site", crawler.start("example.org", 400)))
             started.append(("parse_logs", parse_logs.instance().start(lines=5000)))
             time.sleep(STOP_CRAWLER_AFTER)

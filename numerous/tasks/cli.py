@@ -291,7 +291,7 @@ def _install_sigint_note() -> Any:
     def on_sigint(signum: int, frame: Optional[FrameType]) -> None:
         display = sys.modules.get(__package__ + ".display")
         if display is not None:
-            display.note_interrupt()  # type: ignore[attr-defined]
+            display.note_interrupt()
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGINT, on_sigint)

@@ -27,12 +27,29 @@ __all__ = [
     "LoggingTaskControlHandler",
     "set_task_control_handler",
     "get_task_control_handler",
+    "FROM_LOGGING",
 ]
 
 #: The levels ``tc.log`` accepts, mapped to the stdlib ``logging`` levels (the values of
 #: ``logging.DEBUG`` ... ``logging.ERROR``; ``logging`` itself is imported only by the
 #: default handler, to keep workers' start-up short).
 LOG_LEVELS: Dict[str, int] = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+#: The extra that marks a record a task sent through the stdlib ``logging`` module (in a
+#: worker) rather than ``tc.log``: the name of the logger it was emitted on.
+FROM_LOGGING = "logger_name"
+#: The other extras such a record carries, named like the ``logging.LogRecord``
+#: attributes they come from: ``levelno``, ``pathname``, ``lineno`` and ``funcName``
+#: always; ``exc_text`` (the formatted exception) and ``stack_info`` when the record had
+#: them. Fields the task passed with ``extra=`` follow (values other than str, int,
+#: float, bool and None as their ``repr()``).
+LOGGING_RECORD_EXTRAS = ("levelno", "pathname", "lineno", "funcName", "exc_text", "stack_info")
+
+
+def level_name(levelno: int) -> str:
+    """The ``tc.log`` level for a ``logging`` level number: the highest of debug, info,
+    warning and error not above it (CRITICAL is "error"; a custom 25 is "info")."""
+    return "error" if levelno >= 40 else "warning" if levelno >= 30 else "info" if levelno >= 20 else "debug"
 
 
 class ControlSink(Protocol):
@@ -216,7 +233,9 @@ class LoggingTaskControlHandler(TaskControlHandler):
     """The default handler: records go to the ``numerous.tasks`` logger.
 
     Each record carries ``task_name`` and ``instance_id`` as extra attributes; progress
-    and status updates are logged at DEBUG.
+    and status updates are logged at DEBUG. Records a task sent through the stdlib
+    ``logging`` module in a worker also carry ``logger_name`` (the logger they were sent
+    on) and keep their own level, source location and exception text.
     """
 
     def __init__(self) -> None:
@@ -236,10 +255,45 @@ class LoggingTaskControlHandler(TaskControlHandler):
         }
 
     def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
-        """Emit ``message`` on the ``numerous.tasks`` logger at ``level``."""
+        """Emit ``message`` on the ``numerous.tasks`` logger at ``level``.
+
+        A record the task sent through ``logging`` (it has a ``logger_name`` extra) keeps
+        its exact level number, its source location (``pathname``, ``lineno``,
+        ``funcName``) and its exception and stack text, which formatters print as usual.
+        """
         extra = self._extra(task_control)
+        if FROM_LOGGING in extra_data:
+            self._emit_from_logging(extra, message, level, extra_data)
+            return
         extra.update((k, v) for k, v in extra_data.items() if k not in self._reserved)
         self._logger.log(LOG_LEVELS[level], message, extra=extra)
+
+    def _emit_from_logging(
+        self, identity: Dict[str, Any], message: str, level: str, extra_data: Dict[str, Any]
+    ) -> None:
+        levelno = extra_data.get("levelno")
+        if isinstance(levelno, bool) or not isinstance(levelno, int):
+            levelno = LOG_LEVELS[level]
+        logger = self._logger
+        if not logger.isEnabledFor(levelno):
+            return
+        fields = {k: v for k, v in extra_data.items() if k not in self._reserved}
+        fields.update(identity)  # the task's name and id win over the record's own fields
+        lineno = extra_data.get("lineno")
+        record = logger.makeRecord(
+            logger.name,
+            levelno,
+            str(extra_data.get("pathname") or "(worker)"),
+            lineno if isinstance(lineno, int) else 0,
+            message,
+            (),
+            None,
+            func=extra_data.get("funcName"),
+            extra=fields,
+            sinfo=extra_data.get("stack_info") or None,
+        )
+        record.exc_text = extra_data.get("exc_text") or None
+        logger.handle(record)
 
     def update_progress(
         self, task_control: TaskControl, progress: float, status: Optional[str]

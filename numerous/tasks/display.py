@@ -49,7 +49,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .control import (
+    FROM_LOGGING,
     LOG_LEVELS,
+    LOGGING_RECORD_EXTRAS,
     LoggingTaskControlHandler,
     TaskControl,
     TaskControlHandler,
@@ -484,9 +486,18 @@ class TaskDisplay(TaskControlHandler):
         line.append(" ")
         line.append(f"{level:<7}", style=style or "dim")
         line.append(" ")
+        from_logging = FROM_LOGGING in extra
+        if from_logging:  # a record the task sent through stdlib logging: "logger: message"
+            line.append(f"{extra[FROM_LOGGING]}: ", style="dim")
+            details = [extra.get("exc_text"), extra.get("stack_info")]
+            extra = {k: v for k, v in extra.items() if k != FROM_LOGGING and k not in LOGGING_RECORD_EXTRAS}
         line.append(message, style=style)
         if extra:
             line.append(" " + " ".join(f"{k}={v!r}" for k, v in extra.items()), style="dim")
+        if from_logging:
+            for text in details:
+                if text:
+                    line.append("\n" + str(text), style=style or "dim")
         return line
 
     def _state_line(self, row: _Row) -> Text:
@@ -673,7 +684,7 @@ def _format_traceback(error: BaseException) -> str:
         seen.add(id(current))
         for frame in current.stack:
             if hasattr(frame, "colno"):  # Python 3.11+
-                frame.colno = frame.end_colno = None  # type: ignore[attr-defined]
+                frame.colno = frame.end_colno = None  # type: ignore[attr-defined, unused-ignore]  # 3.9/3.10 stubs lack them
         pending += [e for e in (current.__cause__, current.__context__) if e is not None]
         pending += list(getattr(current, "exceptions", None) or [])
     return "".join(exc.format()).rstrip()

@@ -126,5 +126,5 @@ if sys.version_info >= (3, 11):  # concurrent.futures.TimeoutError is TimeoutErr
 else:  # Python 3.9 and 3.10: the two classes differ, so be both
     import concurrent.futures
 
-    class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):  # type: ignore[no-redef]
+    class ResultTimeoutError(concurrent.futures.TimeoutError, TimeoutError):
         """``Future.result(timeout=...)`` waited longer than ``timeout``; the task goes on."""

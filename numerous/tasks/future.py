@@ -4,6 +4,12 @@ States move one way: ``pending → running → completed | failed | cancelled`` 
 instance may also go straight to ``cancelled``). The three final states are set exactly
 once; whoever sets one first wins and later attempts are ignored, so a stop that races
 the task's completion leaves exactly one outcome.
+
+A future is also awaitable: ``await future`` inside a running event loop suspends the
+coroutine (never the loop) until the instance finishes, and cancelling the awaiting
+asyncio task cancels a pending instance or asks a running one to stop, like
+:meth:`Future.cancel`. :func:`numerous.tasks.wait` and :func:`numerous.tasks.as_completed`
+are the ``concurrent.futures`` counterparts for threads.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from types import TracebackType
-from typing import Any, Callable, Generic, List, Optional, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, List, Optional, Protocol, TypeVar
 
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
@@ -28,6 +34,9 @@ FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 
 logger = logging.getLogger("numerous.tasks")
 
+if TYPE_CHECKING:
+    import asyncio
+
 
 class _Canceller(Protocol):
     def request_cancel(self) -> bool:
@@ -40,9 +49,10 @@ class Future(Generic[R]):
     Created by ``TaskInstance.start()``; users never construct it.
     """
 
-    def __init__(self, canceller: _Canceller, description: str) -> None:
+    def __init__(self, canceller: _Canceller, description: str, instance_id: str = "") -> None:
         self._canceller = canceller
         self._description = description
+        self._instance_id = instance_id
         self._condition = threading.Condition(threading.Lock())
         self._status = PENDING
         self._result: Any = None
@@ -55,6 +65,12 @@ class Future(Generic[R]):
         self.listener: Optional[Callable[[str, Optional[BaseException]], None]] = None
 
     # -- what users read -------------------------------------------------------------
+    @property
+    def instance_id(self) -> str:
+        """The id of the instance this future belongs to (``TaskInstance.id``, and
+        ``TaskControl.instance_id`` in its task and handlers)."""
+        return self._instance_id
+
     @property
     def status(self) -> str:
         """One of ``"pending"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``."""
@@ -127,8 +143,61 @@ class Future(Generic[R]):
                 return
         self._run_callback(fn)
 
+    def __await__(self) -> Generator[Any, None, R]:
+        """``await future``: the instance's value, without blocking the event loop.
+
+        Raises what :meth:`result` raises. Cancelling the awaiting asyncio task (directly,
+        through ``asyncio.wait_for``'s timeout or a cancelled ``asyncio.gather``) cancels
+        the instance if it is still pending or asks it to stop if it runs, exactly like
+        :meth:`cancel`, and the ``CancelledError`` propagates at once without waiting for
+        the task to return. Wrap the future in ``asyncio.shield()`` to stop waiting without
+        stopping the task. ``asyncio.ensure_future(future)`` makes an ``asyncio.Future``
+        of it, for ``asyncio.wait`` and the like.
+        """
+        return self._wait_in_loop().__await__()
+
+    async def _wait_in_loop(self) -> R:
+        if not self.done:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake(_: Future[R]) -> None:  # runs on whichever thread finishes the future
+                try:
+                    loop.call_soon_threadsafe(_resolve_waiter, waiter)
+                except RuntimeError:  # the loop was closed meanwhile: nobody is waiting
+                    pass
+
+            if self._add_callback_unless_done(wake):
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    self._remove_callback(wake)
+                    self.cancel()
+                    raise
+        return self.result(timeout=0)
+
     def __repr__(self) -> str:
         return f"<Future {self._description} status={self._status}>"
+
+    # -- for waiters (numerous.tasks.waiting and __await__) -----------------------------
+    def _add_callback_unless_done(self, fn: Callable[[Future[R]], object]) -> bool:
+        """Register ``fn`` like :meth:`add_done_callback` and return True, or return False
+        without calling it if the future has already finished."""
+        with self._condition:
+            if self._status in FINAL_STATES:
+                return False
+            self._callbacks.append(fn)
+            return True
+
+    def _remove_callback(self, fn: Callable[[Future[R]], object]) -> None:
+        """Forget a callback that has not run yet (a waiter that stopped waiting)."""
+        with self._condition:
+            try:
+                self._callbacks.remove(fn)
+            except ValueError:  # already ran, or being run
+                pass
 
     # -- what the library sets ------------------------------------------------------
     def set_running(self) -> bool:
@@ -179,3 +248,9 @@ class Future(Generic[R]):
             fn(self)
         except Exception:
             logger.exception("done callback %r of %s raised", fn, self._description)
+
+
+def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
+    """Wake an awaiting coroutine (in its loop's thread), unless it stopped waiting."""
+    if not waiter.done():
+        waiter.set_result(None)

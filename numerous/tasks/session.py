@@ -112,8 +112,8 @@ class Session:
         self._backend: Optional[Backend] = None
         self._state = "new"  # new -> open -> closing -> closed
         self._lock = threading.RLock()
-        self._running: Dict[Task, int] = collections.defaultdict(int)
-        self._pending: Dict[Task, Deque[Job]] = collections.defaultdict(collections.deque)
+        self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
+        self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Set[Job] = set()
         self._token: Optional["contextvars.Token[Optional[Session]]"] = None
 
@@ -207,7 +207,7 @@ class Session:
                 display.__exit__(None, None, None)
 
     # -- used by TaskInstance -------------------------------------------------------------
-    def adopt(self, instance: TaskInstance) -> None:
+    def adopt(self, instance: TaskInstance[..., Any]) -> None:
         """Accept a new instance; resolves the backend on the session's first instance.
 
         Raises:
@@ -220,13 +220,17 @@ class Session:
             if self._backend is None:
                 self._backend = create_backend(backend_name(self._requested_backend))
 
-    def start_instance(self, instance: TaskInstance, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future[Any]:
+    def start_instance(self, instance: TaskInstance[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future[Any]:
         """Queue or launch ``instance`` with these arguments; return its future."""
         started_ns = time.monotonic_ns()
         task = instance.task
-        payload = _pickle_call(task, args, kwargs)
+        # A backend that runs in this process may take the arguments as they are (inline
+        # with pickling off); every other one gets them pickled, checked here in start().
+        raw_call = not getattr(self._backend, "pickles_calls", True)
+        payload = b"" if raw_call else _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
-        future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}")
+        future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
+        job: Job  # made below; the stop flag reads it only once it exists
         control, sink = handler_task_control(
             task.name, instance.id, stop_flag=lambda: job.stop_requested
         )
@@ -241,6 +245,7 @@ class Session:
             timeout=instance.timeout,
             fresh_process=instance.fresh_process,
             stop_grace=self.stop_grace,
+            call=(args, kwargs) if raw_call else None,
         )
         job.times.started_ns = started_ns
         canceller.job = job
@@ -281,7 +286,7 @@ class Session:
             backend.launch(job)
         return future
 
-    def stop_instance(self, instance: TaskInstance, timeout: Optional[float]) -> None:
+    def stop_instance(self, instance: TaskInstance[..., Any], timeout: Optional[float]) -> None:
         """Cancel ``instance`` if pending, else ask it to stop (see ``TaskInstance.stop``)."""
         if timeout is not None and timeout != 0:
             check_timeout(timeout)
@@ -314,7 +319,7 @@ class Session:
             self._unfinished.discard(job)
         self._free_slot(job.task)
 
-    def _free_slot(self, task: Task) -> None:
+    def _free_slot(self, task: Task[..., Any]) -> None:
         """Give a freed slot of ``task`` to the first pending instance that can use it."""
         backend = self._backend
         assert backend is not None
@@ -354,7 +359,7 @@ def _open_display(requested: Optional[bool]) -> Any:
     """
     if requested is None:
         module = sys.modules.get(__name__.rpartition(".")[0] + ".display")
-        requested = module is not None and module.default_enabled()  # type: ignore[attr-defined]
+        requested = module is not None and module.default_enabled()
     if not requested:
         return None
     from .display import session_display
@@ -362,7 +367,7 @@ def _open_display(requested: Optional[bool]) -> Any:
     return session_display().__enter__()
 
 
-def _pickle_call(task: Task, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
+def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
     """Pickle what the worker needs, or raise TypeError naming what cannot be pickled."""
     from ._pickling import dumps
 

@@ -1,4 +1,14 @@
-"""``@task``, :class:`Task` (a task definition) and :class:`TaskInstance` (one run of it)."""
+"""``@task``, :class:`Task` (a task definition) and :class:`TaskInstance` (one run of it).
+
+Typing: ``@task`` keeps the decorated function's signature for type checkers. A function
+``f(tc: TaskControl, n: int) -> str`` becomes a ``Task[(n: int), str]``: calling it,
+``instance().start(...)`` and the future's ``result()`` are all checked against ``(n: int)``
+and ``str``. Type checkers can only drop the TaskControl parameter when it is the *first*
+one (the common case, and the one to use in typed code); at run time a TaskControl
+parameter is found anywhere by its annotation. A function without annotations is
+``Any``-typed: its first parameter is taken to be the TaskControl, which holds for the
+``tc`` naming convention.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +19,16 @@ import re
 import sys
 import threading
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Tuple, TypeVar, overload
 
 from ._ids import random_hex
 from .control import TaskControl, handler_task_control
 from .exceptions import TaskError
+
+if sys.version_info >= (3, 10):
+    from typing import Concatenate, ParamSpec
+else:  # Python 3.9
+    from typing_extensions import Concatenate, ParamSpec
 
 if TYPE_CHECKING:  # imported where used: a worker importing a task module needs neither
     from .future import Future
@@ -21,8 +36,9 @@ if TYPE_CHECKING:  # imported where used: a worker importing a task module needs
 
 __all__ = ["task", "Task", "TaskInstance", "SIZES"]
 
+#: The parameters callers pass (without the TaskControl) and the function's return type.
+P = ParamSpec("P")
 R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: The resource size hints ``@task(size=...)`` accepts.
 SIZES = ("small", "medium", "large")
@@ -32,7 +48,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 class _ControlParameter(typing.NamedTuple):
     name: str
-    index: int
+    position: int  # its index among the parameters
     positional: bool
     keyword: bool
 
@@ -92,22 +108,50 @@ def _find_control_parameter(function: Callable[..., Any]) -> Optional[_ControlPa
     )
 
 
-class Task:
+class Task(Generic[P, R]):
     """A function made into a task by ``@task``.
 
     Calling it runs the function here and now; :meth:`instance` makes an instance to
-    run in the current :class:`~numerous.tasks.Session`.
+    run in the current :class:`~numerous.tasks.Session`. ``P`` are the parameters callers
+    pass (the function's, less a first TaskControl parameter) and ``R`` its return type.
     """
 
+    @overload
     def __init__(
-        self,
-        function: Callable[..., Any],
+        self: Task[P, R],
+        function: Callable[Concatenate[TaskControl, P], R],
         *,
         max_parallel: int = 1,
         size: str = "small",
         name: Optional[str] = None,
         timeout: Optional[float] = None,
         fresh_process: bool = False,
+        capture_output: bool = False,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Task[P, R],
+        function: Callable[P, R],
+        *,
+        max_parallel: int = 1,
+        size: str = "small",
+        name: Optional[str] = None,
+        timeout: Optional[float] = None,
+        fresh_process: bool = False,
+        capture_output: bool = False,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        function: Callable[..., R],
+        *,
+        max_parallel: int = 1,
+        size: str = "small",
+        name: Optional[str] = None,
+        timeout: Optional[float] = None,
+        fresh_process: bool = False,
+        capture_output: bool = False,
     ) -> None:
         if not callable(function):
             raise TypeError(f"@task decorates a function, not {type(function).__name__}")
@@ -127,8 +171,11 @@ class Task:
             raise ValueError("name must be a non-empty string")
         if not isinstance(fresh_process, bool):
             raise TypeError(f"fresh_process must be a bool, not {type(fresh_process).__name__}")
-        self.function = function
+        if not isinstance(capture_output, bool):
+            raise TypeError(f"capture_output must be a bool, not {type(capture_output).__name__}")
+        self.function: Callable[..., R] = function
         self.fresh_process = fresh_process
+        self.capture_output = capture_output
         self.timeout = check_timeout(timeout)
         self.max_parallel = max_parallel
         self.size = size
@@ -142,7 +189,7 @@ class Task:
         """Whether the function declares a TaskControl parameter."""
         return self._control_parameter is not None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process and return its value (no session needed).
 
         A TaskControl parameter gets a control whose calls go to the installed handler
@@ -158,11 +205,11 @@ class Task:
         parameter = self._control_parameter
         if parameter is None:
             return args, kwargs
-        if parameter.positional and len(args) >= parameter.index:
-            return args[: parameter.index] + (control,) + args[parameter.index :], kwargs
+        if parameter.positional and len(args) >= parameter.position:
+            return args[: parameter.position] + (control,) + args[parameter.position :], kwargs
         return args, {**kwargs, parameter.name: control}
 
-    def call_with_control(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    def call_with_control(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> R:
         """Call the function with ``control`` injected (used by backends)."""
         args, kwargs = self.bind_arguments(control, args, kwargs)
         return self.function(*args, **kwargs)
@@ -178,7 +225,7 @@ class Task:
 
     def instance(
         self, *, queue: bool = True, timeout: Optional[float] = None, fresh_process: Optional[bool] = None
-    ) -> "TaskInstance":
+    ) -> TaskInstance[P, R]:
         """Make an instance of this task in the current session.
 
         Args:
@@ -217,7 +264,8 @@ class Task:
             if target is self:
                 return _import_task, (module.__name__, self.function.__qualname__)
         return _rebuild_task, (
-            self.function, self.max_parallel, self.size, self.name, self.timeout, self.fresh_process
+            self.function, self.max_parallel, self.size, self.name, self.timeout, self.fresh_process,
+            self.capture_output,
         )
 
     def __repr__(self) -> str:
@@ -240,7 +288,7 @@ class _NoSink:
         pass
 
 
-def _import_task(module_name: str, qualname: str) -> Task:
+def _import_task(module_name: str, qualname: str) -> Task[..., Any]:
     import importlib
 
     target: Any = importlib.import_module(module_name)
@@ -256,9 +304,11 @@ def _rebuild_task(
     name: str,
     timeout: Optional[float],
     fresh_process: bool,
-) -> Task:
+    capture_output: bool = False,
+) -> Task[..., Any]:
     return Task(
-        function, max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process
+        function, max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process,
+        capture_output=capture_output,
     )
 
 
@@ -273,12 +323,16 @@ def check_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optio
     return float(timeout)
 
 
-class TaskInstance:
-    """One run of a task in a session: ``start()`` it once, ``stop()`` it any time."""
+class TaskInstance(Generic[P, R]):
+    """One run of a task in a session: ``start()`` it once, ``stop()`` it any time.
+
+    Typed like its task: ``start()`` takes the task's parameters ``P`` and returns a
+    ``Future[R]``.
+    """
 
     def __init__(
         self,
-        task: Task,
+        task: Task[P, R],
         session: Any,
         *,
         queue: bool = True,
@@ -291,13 +345,13 @@ class TaskInstance:
         self.timeout = timeout
         self.fresh_process = fresh_process
         self.id = random_hex(6)  # unique enough within a process, and short to show
-        self._future: Optional[Future[Any]] = None
+        self._future: Optional[Future[R]] = None
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()
         session.adopt(self)
 
     @property
-    def future(self) -> Optional[Future[Any]]:
+    def future(self) -> Optional[Future[R]]:
         """The future returned by ``start()``, or None before it."""
         return self._future
 
@@ -314,7 +368,7 @@ class TaskInstance:
 
         return InstanceTimes() if self.job is None else self.job.times
 
-    def start(self, *args: Any, **kwargs: Any) -> Future[Any]:
+    def start(self, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Start the instance with these arguments and return its future.
 
         Raises:
@@ -330,8 +384,9 @@ class TaskInstance:
                     "make another with task.instance()"
                 )
             self.task.check_arguments(args, kwargs)
-            self._future = self.session.start_instance(self, args, kwargs)
-            return self._future
+            future: Future[R] = self.session.start_instance(self, args, kwargs)
+            self._future = future
+            return future
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Ask the task to stop: ``tc.should_stop`` becomes True.
@@ -349,8 +404,46 @@ class TaskInstance:
         return f"<TaskInstance {self.id} of {self.task.name!r} status={self.status}>"
 
 
+class _TaskDecorator:
+    """What ``@task(...)`` with options returns: applied to a function, makes the Task."""
+
+    def __init__(
+        self, max_parallel: int, size: str, name: Optional[str], timeout: Optional[float], fresh_process: bool,
+        capture_output: bool = False,
+    ) -> None:
+        self.capture_output = capture_output
+        self.max_parallel = max_parallel
+        self.size = size
+        self.name = name
+        self.timeout = timeout
+        self.fresh_process = fresh_process
+
+    @overload
+    def __call__(self, function: Callable[Concatenate[TaskControl, P], R]) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, function: Callable[P, R]) -> Task[P, R]: ...
+
+    def __call__(self, function: Callable[..., R]) -> Task[..., R]:
+        return Task(
+            function,
+            max_parallel=self.max_parallel,
+            size=self.size,
+            name=self.name,
+            timeout=self.timeout,
+            fresh_process=self.fresh_process,
+            capture_output=self.capture_output,
+        )
+
+
+# A function whose first parameter takes a TaskControl: callers pass the rest.
 @overload
-def task(function: F) -> Task: ...
+def task(function: Callable[Concatenate[TaskControl, P], R]) -> Task[P, R]: ...
+
+
+# Any other function: callers pass all of its parameters.
+@overload
+def task(function: Callable[P, R]) -> Task[P, R]: ...
 
 
 @overload
@@ -362,7 +455,8 @@ def task(
     name: Optional[str] = None,
     timeout: Optional[float] = None,
     fresh_process: bool = False,
-) -> Callable[[F], Task]: ...
+    capture_output: bool = False,
+) -> _TaskDecorator: ...
 
 
 def task(
@@ -373,8 +467,12 @@ def task(
     name: Optional[str] = None,
     timeout: Optional[float] = None,
     fresh_process: bool = False,
-) -> Union[Task, Callable[[Callable[..., Any]], Task]]:
+    capture_output: bool = False,
+) -> Any:
     """Make a function a task: ``@task`` or ``@task(max_parallel=3, size="medium", name=...)``.
+
+    Type checkers see ``Task[P, R]``: the function's parameters less a first TaskControl
+    one, and its return type (see the module docstring).
 
     Args:
         max_parallel: how many instances may run at once in one session (an int ≥ 1).
@@ -384,20 +482,26 @@ def task(
             :class:`~numerous.tasks.TaskTimeoutError` (default: no limit).
         fresh_process: give every instance a new process of its own, never reused
             (default False: a session reuses its clean idle workers).
+        capture_output: log what the task writes to ``sys.stdout`` (at info) and
+            ``sys.stderr`` (at warning), line by line, like ``tc.log`` records with a
+            ``stream`` extra, instead of letting it reach the terminal (default False;
+            output written to the file descriptors themselves is not captured).
 
     Raises:
         TypeError, ValueError: a parameter has the wrong type or value (checked here, at
             decoration time).
     """
-    options: Dict[str, Any] = dict(
-        max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process
-    )
+    decorator = _TaskDecorator(max_parallel, size, name, timeout, fresh_process, capture_output)
     if function is not None:
-        return Task(function, **options)
+        return decorator(function)
     # Validate now, so a bad @task(...) fails where it is written.
-    Task(lambda: None, **{**options, "name": "check" if name is None else name})
-
-    def decorate(fn: Callable[..., Any]) -> Task:
-        return Task(fn, **options)
-
-    return decorate
+    Task(
+        lambda: None,
+        max_parallel=max_parallel,
+        size=size,
+        name="check" if name is None else name,
+        timeout=timeout,
+        fresh_process=fresh_process,
+        capture_output=capture_output,
+    )
+    return decorator

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
 from ..exceptions import UnknownBackendError
 from ..timing import InstanceTimes
@@ -31,6 +31,10 @@ BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
 #: Backend names and the module that provides each (``module:factory``).
 BACKENDS: Dict[str, str] = {
     "local": "numerous.tasks.backends.local.backend:LocalBackend",
+    "inline": "numerous.tasks.backends.inline:InlineBackend",
+    # A Dask distributed cluster at $NUMEROUS_DASK_ADDRESS; "remote" is the spec's name.
+    "dask": "numerous.tasks.backends.dask.backend:DaskBackend",
+    "remote": "numerous.tasks.backends.dask.backend:DaskBackend",
 }
 
 
@@ -51,6 +55,9 @@ class Job:
     stop_requested: bool = False  # set by whoever asks it to stop, never cleared
     times: InstanceTimes = field(default_factory=InstanceTimes)
     backend_state: Any = field(default=None, repr=False)
+    #: The arguments as given, ``(args, kwargs)``, for a backend whose ``pickles_calls``
+    #: is False (``payload`` is then empty); None otherwise.
+    call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = field(default=None, repr=False)
 
     @property
     def description(self) -> str:
@@ -59,7 +66,11 @@ class Job:
 
 
 class Backend(Protocol):
-    """What a session needs from a backend."""
+    """What a session needs from a backend.
+
+    A backend may also have a ``pickles_calls`` attribute: when it is False, ``start()``
+    does not pickle the call and hands the arguments over in ``job.call`` instead.
+    """
 
     def prepare(self, job: Job) -> None:
         """Allocate what the job needs to run; raise if that fails."""

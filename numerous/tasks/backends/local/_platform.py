@@ -89,9 +89,9 @@ def signal_process_tree(pid: int, signum: int, descendants: List["psutil.Process
     """
     import psutil
 
-    for target in (lambda: os.killpg(pid, signum), lambda: os.kill(pid, signum)):
+    for send in (os.killpg, os.kill):  # the group, then the worker (it may have left it)
         try:
-            target()
+            send(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
     for process in descendants:

@@ -37,7 +37,7 @@ import time
 import types
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import _protocol
+from . import _protocol, _worker_logging
 from ._platform import open_exit_handle, set_parent_death_signal
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from ._shm import ControlBlock, unlink_block
@@ -331,10 +331,14 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
             return _protocol.ERROR, error, isinstance(exc, Exception)
         control = WorkerTaskControl(task.name, job["instance_id"], sink)
         block.mark_running()  # the parent reads it from the block: no message, no wake-up
+        # stdlib logging (and print() with capture_output) into the task's log, body only
+        output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
         try:
             value = task.call_with_control(control, args, kwargs)
         except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
             return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
+        finally:
+            output.close()
         try:
             return _protocol.RESULT, _dumps_result(value), True
         except BaseException as exc:  # noqa: B902

@@ -1,0 +1,299 @@
+"""The parent's dispatcher thread for the Dask backend: one per session.
+
+Everything that touches handlers and futures happens here, in arrival order: topic
+messages from the workers (``running``, logs, progress, status), the Dask futures'
+outcomes, the scheduler's ``remove-worker`` announcements, and the stop deadlines
+(when an instance's grace is over, its kill Event is set). Other threads hand it work
+with :meth:`Dispatcher.call_soon`; the Dask client's event loop only enqueues.
+
+A future is resolved once its Dask task returned *and* every topic message that task
+said it sent has been handed to the handler (or :data:`MESSAGE_GRACE` passed), so
+records always arrive before ``result()`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from ...control import get_task_control_handler
+from ...exceptions import TaskError
+from ..base import Job
+from ..local._execution import decode_error
+from ._errors import DaskWorkerDiedError
+from ._messages import Item, decode_batch, kill_event_name, stop_event_name
+
+__all__ = ["Dispatcher", "Remote"]
+
+logger = logging.getLogger("numerous.tasks")
+
+#: Seconds to wait, after a Dask task returned, for topic messages it sent but that
+#: have not arrived. They travel ahead of the result on the same streams, so this is
+#: only a bound for a cluster that loses messages (a scheduler restart).
+MESSAGE_GRACE = 5.0
+_INF = float("inf")
+_CLOSE = object()
+
+
+@dataclass(eq=False)
+class Remote:
+    """The parent's record of one instance on the cluster."""
+
+    job: Job
+    dask_future: Any = None
+    scattered: Any = None  # the payload, when it was scattered ahead of the task
+    received: int = 0  # topic messages handed to the handler
+    expected: Optional[int] = None  # topic messages the task said it sent
+    outcome: Optional[Tuple[str, Any]] = None
+    worker: Optional[str] = None  # the Dask worker that runs it, once it reported
+    worker_pid: Optional[int] = None
+    kill_at: float = _INF  # monotonic: set the kill Event then
+    resolve_by: float = _INF  # monotonic: resolve then even if messages are missing
+    finished: bool = False
+    events_set: Set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Dispatcher:
+    """Delivers what workers report and resolves futures, on one thread."""
+
+    def __init__(self, client: Any, session_id: str) -> None:
+        self._client = client
+        self._session_id = session_id
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._remotes: Dict[str, Remote] = {}
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="numerous-dask-dispatcher", daemon=True)
+        self._thread.start()
+
+    # -- called from other threads ---------------------------------------------------------
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the dispatcher thread."""
+        self._queue.put(fn)
+
+    def add(self, remote: Remote) -> None:
+        """Track an instance (before its Dask task is submitted)."""
+        self._remotes[remote.job.instance_id] = remote
+
+    def on_topic(self, event: Tuple[float, Any]) -> None:
+        """The session's topic handler (runs on the client's event loop: enqueue only)."""
+        message = event[1]
+        self._queue.put(lambda: self._on_batch(message))
+
+    def on_cluster_event(self, event: Tuple[float, Any]) -> None:
+        """The scheduler's ``all`` topic handler: notice workers that left."""
+        message = event[1]
+        if isinstance(message, dict) and message.get("action") == "remove-worker":
+            address = message.get("worker")
+            self._queue.put(lambda: self._on_worker_removed(address))
+
+    def on_done(self, remote: Remote) -> None:
+        """The Dask future of ``remote`` finished (called on a Dask callback thread)."""
+        self._queue.put(lambda: self._on_done(remote))
+
+    def request_stop(self, job: Job, grace: float) -> None:
+        """Set the stop Event now, and the kill Event after ``grace`` seconds."""
+        remote = self._remotes.get(job.instance_id)
+        if remote is None:
+            return
+        deadline = time.monotonic() + max(0.0, grace)
+        self._set_event(remote, stop_event_name(self._session_id, job.instance_id))
+        if grace <= 0:
+            self._set_event(remote, kill_event_name(self._session_id, job.instance_id))
+        else:
+            self.call_soon(lambda: setattr(remote, "kill_at", min(remote.kill_at, deadline)))
+
+    def close(self) -> None:
+        """Stop the thread (every instance has finished by now)."""
+        self._queue.put(_CLOSE)
+        self._thread.join()
+
+    # -- on the dispatcher thread ------------------------------------------------------------
+    def _event(self, name: str) -> Any:
+        """The Dask ``Event`` called ``name``, through this session's client."""
+        import distributed
+
+        factory: Any = distributed.Event
+        return factory(name, client=self._client)
+
+    def _set_event(self, remote: Remote, name: str) -> None:
+        with remote.lock:  # never after the instance finished: the Event would stay set
+            if remote.finished or name in remote.events_set:
+                return
+            remote.events_set.add(name)
+            try:
+                self._event(name).set()
+            except Exception:
+                logger.exception("numerous.tasks: could not ask %s to stop", remote.job.description)
+
+    def _on_batch(self, message: Any) -> None:
+        instance_id, items = decode_batch(message)
+        remote = self._remotes.get(instance_id)
+        if remote is None or remote.finished:
+            return
+        remote.received += 1
+        for item in items:
+            self._deliver(remote, item)
+        self._maybe_resolve(remote)
+
+    def _deliver(self, remote: Remote, item: Item) -> None:
+        job, handler = remote.job, get_task_control_handler()
+        kind = item[0]
+        try:
+            if kind == "running":
+                _, remote.worker, remote.worker_pid, job.sink.process_id = item
+                job.times.running_ns = time.monotonic_ns()
+                job.future.set_running()
+            elif kind == "log":
+                _, message, level, extra = item
+                if extra:
+                    handler.log(job.control, message, level, **extra)
+                else:
+                    handler.log(job.control, message, level)
+            elif kind == "progress":
+                handler.update_progress(job.control, item[1], item[2])
+            elif kind == "status":
+                handler.update_status(job.control, item[1])
+        except Exception:
+            logger.exception("the task control handler raised")
+
+    def _on_done(self, remote: Remote) -> None:
+        if remote.finished:
+            return
+        future = remote.dask_future
+        status = future.status
+        if status == "finished":
+            try:
+                kind, body, sent = future.result()
+            except Exception as exc:  # the outcome could not be fetched or unpickled
+                self._finish(remote, "error", TaskError(f"the outcome of {remote.job.description} was lost: {exc}"))
+                return
+            remote.outcome, remote.expected = (kind, body), sent
+            remote.resolve_by = time.monotonic() + MESSAGE_GRACE
+            self._maybe_resolve(remote)
+        elif status == "error":
+            self._finish(remote, "error", self._dask_error(remote))
+        else:  # cancelled: the scheduler restarted, or lost the client
+            self._finish(remote, "error", TaskError(f"the Dask cluster dropped {remote.job.description} ({status})"))
+
+    def _dask_error(self, remote: Remote) -> BaseException:
+        """The error of a Dask task that raised (run_instance itself, or KilledWorker)."""
+        future = remote.dask_future
+        exc: BaseException = future.exception()
+        if type(exc).__name__ == "KilledWorker":
+            last = getattr(exc, "last_worker", None)
+            address = remote.worker or getattr(last, "address", None) or "?"
+            return DaskWorkerDiedError(remote.job.task.name, remote.job.description, address, remote.worker_pid)
+        try:
+            return exc.with_traceback(future.traceback())
+        except Exception:
+            return exc
+
+    def _on_worker_removed(self, address: Any) -> None:
+        for remote in list(self._remotes.values()):
+            if remote.finished or remote.worker != address:
+                continue
+            if remote.outcome is not None:  # its result is in: only messages were lost
+                self._resolve(remote)
+                continue
+            # Stop a rerun Dask may already have started elsewhere, and let go of it.
+            self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
+            try:
+                remote.dask_future.cancel()
+            except Exception:
+                pass
+            job = remote.job
+            self._finish(remote, "error", DaskWorkerDiedError(job.task.name, job.description, address, remote.worker_pid))
+
+    def _maybe_resolve(self, remote: Remote) -> None:
+        if remote.outcome is None or remote.finished:
+            return
+        assert remote.expected is not None
+        if remote.received >= remote.expected:
+            self._resolve(remote)
+
+    def _resolve(self, remote: Remote) -> None:
+        assert remote.outcome is not None
+        kind, body = remote.outcome
+        if remote.received < (remote.expected or 0):
+            logger.warning(
+                "numerous.tasks: %d of %d messages of %s did not arrive",
+                remote.expected - remote.received,  # type: ignore[operator]
+                remote.expected,
+                remote.job.description,
+            )
+        if kind == "result":
+            self._finish(remote, "result", body)
+        elif kind == "cancelled":
+            self._finish(remote, "cancelled", None)
+        else:
+            self._finish(remote, "error", decode_error(body, remote.job))
+
+    def _finish(self, remote: Remote, kind: str, value: Any) -> None:
+        """Resolve the future, release what the instance held on the cluster, free its slot."""
+        with remote.lock:
+            remote.finished = True
+            events = list(remote.events_set)
+        future = remote.job.future
+        if kind == "result":
+            future.set_result(value)
+        elif kind == "cancelled":
+            future.set_cancelled()
+        else:
+            future.set_error(value)
+        self._release(remote, events)
+        self._remotes.pop(remote.job.instance_id, None)
+        remote.job.on_finished(remote.job)
+
+    def _release(self, remote: Remote, events: List[str]) -> None:
+        for held in (remote.dask_future, remote.scattered):
+            if held is not None:
+                try:
+                    held.release()
+                except Exception:
+                    pass
+        remote.dask_future = remote.scattered = None
+        for name in events:  # a set Event stays on the scheduler until cleared
+            try:
+                self._event(name).clear()
+            except Exception:
+                pass
+
+    def _check_deadlines(self) -> float:
+        """Act on passed deadlines; return the next one."""
+        now, upcoming = time.monotonic(), _INF
+        for remote in list(self._remotes.values()):
+            if remote.finished:
+                continue
+            if remote.kill_at <= now:
+                remote.kill_at = _INF
+                self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
+            if remote.resolve_by <= now:
+                self._resolve(remote)
+                continue
+            upcoming = min(upcoming, remote.kill_at, remote.resolve_by)
+        return upcoming
+
+    def _run(self) -> None:
+        upcoming = _INF
+        while True:
+            timeout = None if upcoming == _INF else max(0.0, upcoming - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _CLOSE:
+                return
+            if item is not None:
+                try:
+                    item()
+                except Exception:  # the dispatcher must outlive any one instance's trouble
+                    logger.exception("numerous.tasks dask dispatcher: unexpected error")
+            try:
+                upcoming = self._check_deadlines()
+            except Exception:
+                logger.exception("numerous.tasks dask dispatcher: unexpected error")

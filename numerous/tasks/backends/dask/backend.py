@@ -1,0 +1,97 @@
+"""The Dask backend's face: :class:`DaskBackend`, one per session (see the package doc)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict
+
+from ..base import Job
+from ._connect import connect
+from ._dispatcher import Dispatcher, Remote
+from ._messages import WORKER_EVENTS_TOPIC, topic_name
+from ._runner import close_session, run_instance
+
+__all__ = ["DaskBackend", "SCATTER_THRESHOLD"]
+
+logger = logging.getLogger("numerous.tasks")
+
+#: Payloads (the pickled function and arguments) larger than this many bytes are
+#: scattered to the cluster first instead of riding in the task graph, which Dask
+#: warns about past a few MB and which would pass through the scheduler.
+SCATTER_THRESHOLD = 1 << 20
+
+
+class DaskBackend:
+    """Runs each instance as one Dask task that runs it through the local backend.
+
+    Connecting happens here, so a missing or unreachable ``NUMEROUS_DASK_ADDRESS`` is
+    an error at the session's first ``instance()``.
+
+    Raises:
+        DaskUnavailableError: see :func:`~._connect.connect`.
+    """
+
+    def __init__(self) -> None:
+        self._client = connect()
+        self._session_id = os.urandom(8).hex()
+        self._launched = False
+        try:
+            self._dispatcher = Dispatcher(self._client, self._session_id)
+            self._client.subscribe_topic(topic_name(self._session_id), self._dispatcher.on_topic)
+            self._client.subscribe_topic(WORKER_EVENTS_TOPIC, self._dispatcher.on_cluster_event)
+        except BaseException:
+            self._client.close()
+            raise
+
+    def prepare(self, job: Job) -> None:
+        """Describe the job for the worker; scatter a large payload ahead of it."""
+        spec: Dict[str, Any] = {
+            "session": self._session_id,
+            "instance_id": job.instance_id,
+            "task_name": job.task.name,
+            "timeout": job.timeout,
+            "fresh_process": job.fresh_process,
+            "stop_grace": job.stop_grace,
+        }
+        remote = Remote(job)
+        if len(job.payload) > SCATTER_THRESHOLD:
+            remote.scattered = self._client.scatter(job.payload, hash=False)
+        job.backend_state = (spec, remote)
+
+    def launch(self, job: Job) -> None:
+        """Submit the job's Dask task; returns at once."""
+        spec, remote = job.backend_state
+        self._dispatcher.add(remote)
+        self._launched = True
+        remote.dask_future = self._client.submit(
+            run_instance,
+            spec,
+            remote.scattered if remote.scattered is not None else job.payload,
+            key=f"numerous-{job.task.name}-{job.instance_id}",
+            pure=False,
+            retries=0,
+        )
+        remote.dask_future.add_done_callback(lambda _future: self._dispatcher.on_done(remote))
+        if job.stop_requested:  # asked to stop between leaving the queue and now
+            self._dispatcher.request_stop(job, job.stop_grace)
+
+    def request_stop(self, job: Job, grace: float) -> None:
+        """Set the instance's stop Event now and its kill Event after ``grace`` seconds."""
+        self._dispatcher.request_stop(job, grace)
+
+    def shutdown(self) -> None:
+        """End the session's warm task processes on the workers, then close the client."""
+        try:
+            if self._launched:
+                self._client.run(close_session, self._session_id)
+        except Exception as exc:  # a worker gone or going: its processes went with it
+            logger.debug("numerous.tasks: closing the session on the Dask workers: %s", exc)
+        finally:
+            for topic in (topic_name(self._session_id), WORKER_EVENTS_TOPIC):
+                try:
+                    self._client.unsubscribe_topic(topic)
+                except Exception:
+                    pass
+            self._dispatcher.close()
+            self._client.close()

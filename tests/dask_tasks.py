@@ -1,0 +1,57 @@
+"""Tasks for the Dask-specific tests (module level: Dask workers import them by
+reference, with tests/ on their PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from numerous.tasks import TaskControl, task
+
+WAIT_LIMIT = 30.0
+
+
+@task(max_parallel=4)
+def report_and_hold(tc: TaskControl) -> str:
+    """Reports ``ready <its Dask worker's pid> <its own pid>``, then runs until stopped."""
+    tc.update_status(f"ready {os.getppid()} {os.getpid()}")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while time.monotonic() < deadline:
+        if tc.should_stop:
+            return "stopped"
+        time.sleep(0.005)
+    return "gave up"
+
+
+@task(max_parallel=2)
+def count_company(directory: str, name: str, hold: float) -> int:
+    """How many instances (itself included) run at this moment, judged by marker files."""
+    marker = os.path.join(directory, name)
+    with open(marker, "w"):
+        pass
+    try:
+        seen = len(os.listdir(directory))
+        time.sleep(hold)
+        return max(seen, len(os.listdir(directory)))
+    finally:
+        os.unlink(marker)
+
+
+@task
+def size_of(data: bytes) -> int:
+    """The length of ``data``."""
+    return len(data)
+
+
+@task
+def stop_marker(tc: TaskControl, pid_file: str, stopped_file: str) -> str:
+    """Writes its pid, runs until asked to stop, then leaves ``stopped_file``."""
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(pid_file + ".tmp", pid_file)
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not tc.should_stop and time.monotonic() < deadline:
+        time.sleep(0.005)
+    with open(stopped_file, "w") as f:
+        f.write("stopped" if tc.should_stop else "timed out")
+    return "stopped"

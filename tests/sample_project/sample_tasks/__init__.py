@@ -1,0 +1,1 @@
+"""The sample project's tasks (the README's "Testing your tasks" example)."""
