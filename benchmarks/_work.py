@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-
 from numerous.tasks import TaskControl, task
 
 
@@ -32,7 +31,7 @@ def spin_until_file(path: str, limit: float = 60.0) -> None:
         pass
 
 
-def log_through_queue(queue: "object", count: int) -> None:
+def log_through_queue(queue: object, count: int) -> None:
     """The stdlib way to get a worker's logs home: logging + QueueHandler."""
     import logging
     import logging.handlers
@@ -80,8 +79,6 @@ def nt_ignore_stop(tc: TaskControl, child: bool) -> None:
 @task
 def nt_log_lines(tc: TaskControl, count: int) -> int:
     log = tc.log
-    for i in range(count):
+    for _ in range(count):
         log("line", "info")
     return count
-
-

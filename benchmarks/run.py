@@ -50,7 +50,7 @@ def peer_versions() -> Dict[str, str]:
     for name in ("numerous.tasks", "pebble", "loky", "cloudpickle", "tblib", "psutil"):
         module = _optional(name)
         if name == "numerous.tasks":
-            import numerous.tasks as module  # noqa: F811
+            import numerous.tasks as module
         versions[name] = getattr(module, "__version__", "not installed") if module else "not installed"
     return versions
 
@@ -222,11 +222,11 @@ def in_worker_costs(report: Report, reps: int) -> None:
             event.is_set()
         rows["event"].append((time.perf_counter_ns() - t0) / n)
         t0 = time.perf_counter_ns()
-        for i in range(n):
+        for _ in range(n):
             tc.update_progress(50.0, "halfway there")
         rows["progress"].append((time.perf_counter_ns() - t0) / n)
         t0 = time.perf_counter_ns()
-        for i in range(n // 10):
+        for _ in range(n // 10):
             queue.put((50.0, "halfway there"))
         rows["queue"].append((time.perf_counter_ns() - t0) / (n // 10))
         for _ in range(n // 10):
@@ -330,8 +330,7 @@ def start_latency_warm(report: Report, reps: int) -> None:
         "start() → body running, warm worker",
         "µs",
         [("numerous.tasks", ours)] + list(peers.items()),
-        note="Target p50 ≤ 300 µs. From start()/submit() to the body's first line (the worker's "
-        "monotonic clock).",
+        note="Target p50 ≤ 300 µs. From start()/submit() to the body's first line (the worker's monotonic clock).",
     )
 
 

@@ -93,8 +93,10 @@ def run(instances: int, batch: int) -> int:
     elapsed = time.perf_counter() - started
     after = census()
     print(file=sys.stderr)
-    print(f"{instances} instances in {elapsed:.1f} s ({instances / elapsed:.0f}/s); outcomes {outcomes}; "
-          f"{handler.logs} log records delivered")
+    print(
+        f"{instances} instances in {elapsed:.1f} s ({instances / elapsed:.0f}/s); outcomes {outcomes}; "
+        f"{handler.logs} log records delivered"
+    )
     print(f"{'':12}{'before':>10}{'after':>10}{'growth':>10}")
     failed = False
     for key in before:

@@ -80,9 +80,7 @@ class RecordingHandler(TaskControlHandler):
     def update_status(self, task_control: TaskControl, status: str) -> None:
         self._record("status", task_control, status)
 
-    def instance_state_changed(
-        self, task_control: TaskControl, state: str, error: Optional[BaseException]
-    ) -> None:
+    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         self._record("state", task_control, state)
 
     # -- for tests ----------------------------------------------------------------------

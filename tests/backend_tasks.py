@@ -85,6 +85,7 @@ class Recorder(TaskControlHandler):
 
     def wait_for_statuses(self, status: str, count: int, timeout: float = WAIT_LIMIT) -> None:
         """Wait until ``count`` distinct instances reported ``status``."""
+
         def enough() -> bool:
             return len({i for i, s in self.statuses if s == status}) >= count
 
@@ -244,6 +245,7 @@ def raise_base(kind: str) -> None:
     if kind == "keyboard":
         raise KeyboardInterrupt("pressed in the task")
     if kind == "recursion":
+
         def recurse(n: int) -> int:
             return recurse(n + 1) + 1
 
@@ -376,4 +378,3 @@ def whoami() -> Dict[str, Any]:
         "cwd": os.getcwd(),
         "sys_path": list(sys.path),
     }
-

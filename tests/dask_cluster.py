@@ -32,11 +32,11 @@ class DaskCluster:
     """The processes of a test cluster and where to reach them."""
 
     address: str
-    scheduler: "subprocess.Popen[bytes]"
-    workers: Dict[str, "subprocess.Popen[bytes]"] = field(default_factory=dict)  # by worker address
+    scheduler: subprocess.Popen[bytes]
+    workers: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by worker address
     directory: Optional[Path] = None
 
-    def worker_processes(self) -> List["subprocess.Popen[bytes]"]:
+    def worker_processes(self) -> List[subprocess.Popen[bytes]]:
         """The worker processes, in start order."""
         return list(self.workers.values())
 
@@ -46,7 +46,7 @@ class DaskCluster:
             _terminate(process)
 
 
-def _terminate(process: "subprocess.Popen[bytes]") -> None:
+def _terminate(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -59,15 +59,20 @@ def _terminate(process: "subprocess.Popen[bytes]") -> None:
     process.wait()
 
 
-def _start(command: List[str], log: Path, env: Dict[str, str]) -> "subprocess.Popen[bytes]":
+def _start(command: List[str], log: Path, env: Dict[str, str]) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-            cwd=str(TESTS_DIR), start_new_session=True,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(TESTS_DIR),
+            start_new_session=True,
         )
 
 
-def _wait_for_file(path: Path, process: "subprocess.Popen[bytes]", log: Path) -> None:
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while not path.exists():
         if process.poll() is not None:
@@ -88,9 +93,20 @@ def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2) -> DaskC
     scheduler_file = directory / "scheduler.json"
     log = directory / "scheduler.log"
     scheduler = _start(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-        log, env,
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        log,
+        env,
     )
     cluster = DaskCluster("", scheduler, directory=directory)
     try:
@@ -108,10 +124,24 @@ def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2) -> DaskC
         started = cluster.workers  # by name until the addresses are known
         for number in range(workers):
             started[f"w{number}"] = _start(
-                [sys.executable, "-m", "distributed.cli.dask_worker", cluster.address, "--name", f"w{number}",
-                 "--nthreads", str(nthreads), "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
-                 "--local-directory", str(directory / f"w{number}")],
-                directory / f"w{number}.log", env,
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    cluster.address,
+                    "--name",
+                    f"w{number}",
+                    "--nthreads",
+                    str(nthreads),
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--local-directory",
+                    str(directory / f"w{number}"),
+                ],
+                directory / f"w{number}.log",
+                env,
             )
         with Client(cluster.address, timeout=READY_TIMEOUT, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=READY_TIMEOUT)

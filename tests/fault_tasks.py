@@ -51,7 +51,9 @@ def child_fds() -> List[int]:
     """The descriptors a subprocess of the task inherits."""
     out = subprocess.run(
         [sys.executable, "-c", "import os; print(' '.join(os.listdir('/proc/self/fd')))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return sorted(int(fd) for fd in out.split())
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import pytest
-
 from api_tasks import RecordingHandler
-from numerous.tasks import Future, Session, TaskCancelledError, TaskControl, set_task_control_handler
 from waiting_tasks import GateError, echo, fail, gate, gate_fail, single
+
+from numerous.tasks import Future, Session, TaskCancelledError, TaskControl, set_task_control_handler
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,7 +78,7 @@ def test_await_returns_the_value_without_blocking_the_loop(handler: ReadyHandler
 
 def test_await_raises_the_task_exception() -> None:
     async def main() -> None:
-        with pytest.raises(ValueError, match="^async failure$"):
+        with pytest.raises(ValueError, match=r"^async failure$"):
             await fail.instance().start("async failure")
 
     with Session():
@@ -117,9 +117,7 @@ def test_gather_collects_results_in_order() -> None:
 def test_gather_with_return_exceptions(tmp_path: Path) -> None:
     async def main() -> List[Any]:
         return list(
-            await asyncio.gather(
-                echo.instance().start(1), fail.instance().start("bad"), return_exceptions=True
-            )
+            await asyncio.gather(echo.instance().start(1), fail.instance().start("bad"), return_exceptions=True)
         )
 
     with Session():
@@ -127,9 +125,7 @@ def test_gather_with_return_exceptions(tmp_path: Path) -> None:
     assert ok == 1 and isinstance(error, ValueError) and str(error) == "bad"
 
 
-def test_cancelling_the_awaiting_task_asks_a_running_instance_to_stop(
-    handler: ReadyHandler, tmp_path: Path
-) -> None:
+def test_cancelling_the_awaiting_task_asks_a_running_instance_to_stop(handler: ReadyHandler, tmp_path: Path) -> None:
     async def main() -> None:
         handler.attach()
         instance = gate.instance()
@@ -147,9 +143,7 @@ def test_cancelling_the_awaiting_task_asks_a_running_instance_to_stop(
         asyncio.run(main())
 
 
-def test_cancelling_the_awaiting_task_cancels_a_pending_instance(
-    handler: ReadyHandler, tmp_path: Path
-) -> None:
+def test_cancelling_the_awaiting_task_cancels_a_pending_instance(handler: ReadyHandler, tmp_path: Path) -> None:
     async def main() -> str:
         handler.attach()
         first = single.instance()

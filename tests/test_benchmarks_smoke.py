@@ -24,7 +24,11 @@ def run_script(args: List[str], timeout: float, cwd: Optional[Path] = None) -> T
     their parent is gone: wait for them (they keep the script's process group).
     """
     with subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
         start_new_session=True,
     ) as script:
         try:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-
 from cli_tasks import screen
 
 TESTS = Path(__file__).resolve().parent
@@ -263,7 +262,7 @@ def test_demo_in_a_terminal_finishes_within_20_s_with_every_state_and_records_an
     assert text.count("Traceback (most recent call last):") == 1
     assert "ValueError: invalid literal for int() with base 10: 'N/A'" in lines
     words = " ".join(text.split())  # rich wraps long frame lines at spaces; the path's length varies
-    assert "_demo.py\", line" in words and "in _parse_line" in words  # the worker's own frames
+    assert '_demo.py", line' in words and "in _parse_line" in words  # the worker's own frames
     rows = {}
     for line in lines:
         words = line.split()

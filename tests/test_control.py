@@ -11,10 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import pytest
-
 import api_tasks
+import pytest
 from api_tasks import RecordingHandler
+
 from numerous.tasks import Session, TaskControl, TaskFailedError, set_task_control_handler, task
 from numerous.tasks.control import (
     LoggingTaskControlHandler,
@@ -45,9 +45,7 @@ class SpecHandler(TaskControlHandler):
 
     def log(self, task_control, message, level, **extra_data):  # type: ignore[no-untyped-def]
         with self.lock:
-            self.logs.append(
-                (task_control.task_definition_name, task_control.instance_id, message, level, extra_data)
-            )
+            self.logs.append((task_control.task_definition_name, task_control.instance_id, message, level, extra_data))
 
     def update_progress(self, task_control, progress, status):  # type: ignore[no-untyped-def]
         with self.lock:
@@ -131,7 +129,11 @@ def test_progress_outside_0_to_100_is_clamped_in_a_direct_call() -> None:
     assert api_tasks.progress_to(-5) == -5
     assert api_tasks.progress_to(150) == 150
     assert api_tasks.progress_to(42.5) == 42.5
-    assert [e.payload for e in handler.events] == [(0.0, "reported -5"), (100.0, "reported 150"), (42.5, "reported 42.5")]
+    assert [e.payload for e in handler.events] == [
+        (0.0, "reported -5"),
+        (100.0, "reported 150"),
+        (42.5, "reported 42.5"),
+    ]
 
 
 @pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend

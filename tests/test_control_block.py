@@ -245,9 +245,7 @@ with Session():
 )
 def test_no_resource_tracker_is_started_and_nothing_is_printed(body: str) -> None:
     code = _NO_TRACKER.format(body=body.format(tests=os.path.dirname(__file__)))
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=30
-    )
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stdout, result.stderr) == (0, "clean\n", "")
 
 

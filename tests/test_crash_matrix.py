@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
-
-from numerous.tasks import Future, Session, TaskFailedError, WorkerDiedError
-
 from crash_tasks import (
     EXIT_CODE,
     HOWS,
@@ -31,6 +28,8 @@ from crash_tasks import (
     sibling,
     takes_argument,
 )
+
+from numerous.tasks import Future, Session, TaskFailedError, WorkerDiedError
 
 
 def start_load_args(how: str, stamp: str) -> Future[Any]:

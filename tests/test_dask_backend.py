@@ -23,12 +23,13 @@ import pytest
 
 pytest.importorskip("distributed")
 
-import api_tasks  # noqa: E402
-from backend_tasks import Recorder, is_dead, wait_for_file, wait_until  # noqa: E402
-from dask_cluster import DaskCluster, running_cluster  # noqa: E402
-from dask_tasks import count_company, report_and_hold, size_of  # noqa: E402
-from numerous.tasks import Session, WorkerDiedError, set_task_control_handler  # noqa: E402
-from numerous.tasks.backends.dask._errors import DaskUnavailableError, DaskWorkerDiedError  # noqa: E402
+import api_tasks
+from backend_tasks import Recorder, is_dead, wait_for_file, wait_until
+from dask_cluster import DaskCluster, running_cluster
+from dask_tasks import count_company, report_and_hold, size_of
+
+from numerous.tasks import Session, WorkerDiedError, set_task_control_handler
+from numerous.tasks.backends.dask._errors import DaskUnavailableError, DaskWorkerDiedError
 
 RESULT_WAIT = 30.0
 
@@ -94,7 +95,7 @@ def test_a_stop_reaches_running_work_on_the_worker(on_dask: DaskCluster) -> None
         instance = report_and_hold.instance()
         future = instance.start()
         assert wait_until(lambda: bool(recorder.statuses), RESULT_WAIT)
-        _, worker_pid, task_pid = recorder.statuses[0][1].split()
+        _, worker_pid, _task_pid = recorder.statuses[0][1].split()
         assert int(worker_pid) in {p.pid for p in on_dask.worker_processes()}  # it ran there
         asked = time.monotonic()
         instance.stop()
@@ -216,7 +217,8 @@ def test_a_worker_that_dies_fails_its_instance_naming_the_worker(lone_worker_clu
 def test_work_does_not_outlive_a_parent_that_was_killed(on_dask: DaskCluster, tmp_path: Path) -> None:
     pid_file, stopped_file = tmp_path / "pid", tmp_path / "stopped"
     script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import os, time
         from numerous.tasks import Session
         from dask_tasks import stop_marker
@@ -225,7 +227,8 @@ def test_work_does_not_outlive_a_parent_that_was_killed(on_dask: DaskCluster, tm
             while not os.path.exists({str(pid_file)!r}):
                 time.sleep(0.01)
             os._exit(3)  # no goodbye: the scheduler sees the client vanish
-    """))
+    """)
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     parent = subprocess.run([sys.executable, str(script)], env=env, timeout=60, capture_output=True, text=True)
     assert parent.returncode == 3, parent.stderr
@@ -253,7 +256,10 @@ def test_the_dask_benchmark_smoke_run_writes_its_table(tmp_path: Path) -> None:
     bench = Path(__file__).resolve().parent.parent / "benchmarks" / "dask_bench.py"
     result = subprocess.run(
         [sys.executable, str(bench), "--smoke", "--output", str(output)],
-        capture_output=True, text=True, timeout=170, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = output.read_text()

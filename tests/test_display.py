@@ -10,9 +10,9 @@ import time
 from typing import Any, List, Optional, Tuple
 
 import pytest
+from cli_tasks import screen, wait_for_stop
 from rich.console import Console
 
-from cli_tasks import screen, wait_for_stop
 from numerous.tasks import Session, TaskControl, TaskFailedError
 from numerous.tasks.control import TaskControlHandler, get_task_control_handler, set_task_control_handler
 from numerous.tasks.display import TaskDisplay, default_enabled, set_default
@@ -292,7 +292,7 @@ def test_every_call_reaches_the_users_handler_too_and_it_is_restored_on_exit() -
 def test_the_previous_handler_is_restored_when_the_block_raises_and_a_nested_display_stays_quiet() -> None:
     mine = Recorder()
     set_task_control_handler(mine)
-    console, out = terminal()
+    console, _ = terminal()
     outer = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
     inner_out = io.StringIO()
     inner = TaskDisplay(console=Console(file=inner_out, force_terminal=True), refresh_interval=None)

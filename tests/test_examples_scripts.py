@@ -15,9 +15,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.timeout(45)
 def test_quickstart_runs_and_shows_results_stop_and_traceback(tmp_path: Path) -> None:
     script = EXAMPLES / "quickstart.py"
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "result: alpha finished 5 steps" in out
@@ -51,9 +49,7 @@ def test_readme_snippets_run_and_print_what_they_say(index: int, tmp_path: Path)
 
     code = readme_python_blocks()[index]
     (tmp_path / "snippet.py").write_text(code)
-    result = subprocess.run(
-        [sys.executable, "snippet.py"], capture_output=True, text=True, timeout=50, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, "snippet.py"], capture_output=True, text=True, timeout=50, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     promised = [ast.literal_eval(m) for m in re.findall(r"print\(.*\)\s+#\s*(?:.*: )?(.+)$", code, re.M)]
     assert [ast.literal_eval(line) for line in result.stdout.splitlines()] == promised

@@ -13,8 +13,16 @@ import numerous.tasks.session
 import numerous.tasks.task
 
 SPEC_NAMES = {
-    "task", "Task", "TaskInstance", "TaskControl", "Session", "Future",
-    "TaskError", "MaxInstancesReachedError", "SessionNotFoundError", "TaskCancelledError",
+    "task",
+    "Task",
+    "TaskInstance",
+    "TaskControl",
+    "Session",
+    "Future",
+    "TaskError",
+    "MaxInstancesReachedError",
+    "SessionNotFoundError",
+    "TaskCancelledError",
 }
 
 
@@ -59,7 +67,7 @@ def test_importing_the_package_imports_no_heavy_dependency() -> None:
 
 def test_unknown_attributes_raise_attribute_error() -> None:
     try:
-        numerous.tasks.no_such_name  # type: ignore[attr-defined]
+        numerous.tasks.no_such_name  # type: ignore[attr-defined]  # noqa: B018
     except AttributeError as error:
         assert "no_such_name" in str(error)
     else:

@@ -14,10 +14,7 @@ from typing import Any, Dict, List
 
 import psutil
 import pytest
-
-from numerous.tasks import Session, TaskCancelledError, TaskError, set_task_control_handler
-from numerous.tasks.backends.local._shm import STATUS_CAPACITY
-
+from api_tasks import RecordingHandler
 from fault_tasks import (
     child_fds,
     closes_stdio,
@@ -27,7 +24,9 @@ from fault_tasks import (
     returns_soon,
     runs_subprocess,
 )
-from api_tasks import RecordingHandler
+
+from numerous.tasks import Session, TaskCancelledError, TaskError, set_task_control_handler
+from numerous.tasks.backends.local._shm import STATUS_CAPACITY
 
 
 @pytest.mark.timeout(60)
@@ -257,9 +256,9 @@ def test_second_ctrl_c_terminates_at_once(tmp_path: Path) -> None:
 def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from numerous.tasks.backends.local._shm import linked_blocks
-
     from backend_tasks import wait_for_go
+
+    from numerous.tasks.backends.local._shm import linked_blocks
 
     handler = RecordingHandler()
     set_task_control_handler(handler)

@@ -12,10 +12,10 @@ import traceback
 from pathlib import Path
 from typing import Any, List, Tuple
 
-import pytest
-
 import api_tasks
+import pytest
 from api_tasks import CustomError, RecordingHandler
+
 from numerous.tasks import Future, Session, TaskCancelledError, set_task_control_handler
 
 RESULT_WAIT = 30.0
@@ -290,7 +290,7 @@ def test_a_custom_exception_comes_back_as_its_own_class_with_the_worker_frames()
 def test_a_builtin_exception_comes_back_as_itself_with_the_worker_frames() -> None:
     with Session():
         future = api_tasks.fail_value_error.instance().start("bad value")
-        with pytest.raises(ValueError, match="^bad value$") as caught:
+        with pytest.raises(ValueError, match=r"^bad value$") as caught:
             future.result(timeout=RESULT_WAIT)
     error = caught.value
     assert type(error) is ValueError

@@ -6,11 +6,11 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from numerous.tasks import Session, TaskControl, set_task_control_handler
-from numerous.tasks.control import TaskControlHandler
-
 from api_tasks import fail_custom, identity_of
 from backend_tasks import wait_for_go
+
+from numerous.tasks import Session, TaskControl, set_task_control_handler
+from numerous.tasks.control import TaskControlHandler
 
 
 class StateRecorder(TaskControlHandler):
@@ -21,7 +21,9 @@ class StateRecorder(TaskControlHandler):
 
     def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         with self.lock:
-            self.states.setdefault(task_control.instance_id, []).append((state, type(error).__name__ if error else None))
+            self.states.setdefault(task_control.instance_id, []).append(
+                (state, type(error).__name__ if error else None)
+            )
             if state == "running":
                 self.pids[task_control.instance_id] = task_control.process_id
 

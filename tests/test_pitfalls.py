@@ -16,9 +16,6 @@ from typing import Any, Dict, List, Set
 
 import psutil
 import pytest
-
-from numerous.tasks import Session, set_task_control_handler
-
 from backend_tasks import (
     Recorder,
     big_result,
@@ -34,13 +31,14 @@ from backend_tasks import (
     whoami,
 )
 
+from numerous.tasks import Session, set_task_control_handler
+from numerous.tasks.exceptions import WorkerDiedError
 
-def run_script(tmp_path: Path, code: str, timeout: float = 60) -> "subprocess.CompletedProcess[str]":
+
+def run_script(tmp_path: Path, code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(code))
-    return subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=timeout
-    )
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
 
 
 def open_fd_count() -> int:
@@ -211,7 +209,7 @@ def test_thirty_sequential_instances_leave_the_fd_count_at_its_baseline() -> Non
     with Session():
         for n in range(30):
             if n == 15:
-                with pytest.raises(Exception):
+                with pytest.raises(WorkerDiedError):
                     exit_hard.instance().start(9).result(timeout=30)
             fresh = n % 6 == 0  # some in new processes, most in the warm one
             assert double.instance(fresh_process=fresh).start(n).result(timeout=30) == 2 * n

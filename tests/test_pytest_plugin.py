@@ -14,7 +14,7 @@ pytest_plugins = ["pytester"]
 INNER_TIMEOUT = 120
 
 TASKS = textwrap.dedent(
-    '''
+    """
     import subprocess, sys, threading, time
     from numerous.tasks import TaskControl, task
 
@@ -38,7 +38,7 @@ TASKS = textwrap.dedent(
         tc.update_status("ready")
         time.sleep(seconds)
         return "late"
-    '''
+    """
 )
 
 
@@ -59,7 +59,7 @@ def test_the_plugin_is_registered_through_its_entry_point(request: pytest.Fixtur
 @pytest.mark.timeout(INNER_TIMEOUT)
 def test_fixtures_run_a_test_once_per_backend_and_record_what_tasks_report(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_ok='''
+        test_ok="""
         import os
         from mytasks import count
 
@@ -77,17 +77,19 @@ def test_fixtures_run_a_test_once_per_backend_and_record_what_tasks_report(proje
 
         def test_no_fixture_no_parametrization():
             pass
-        '''
+        """
     )
     result = project.runpytest_subprocess("--task-backend", "local,inline", "-v")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines_random(["*test_count?local? PASSED*", "*test_count?inline? PASSED*", "*task backends local, inline*"])
+    result.stdout.fnmatch_lines_random(
+        ["*test_count?local? PASSED*", "*test_count?inline? PASSED*", "*task backends local, inline*"]
+    )
 
 
 @pytest.mark.timeout(INNER_TIMEOUT)
 def test_the_leak_check_fails_each_test_that_leaks(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_leaks='''
+        test_leaks="""
         import os, subprocess, sys, time
         import pytest
         from mytasks import count, deaf, until_stopped
@@ -116,7 +118,7 @@ def test_the_leak_check_fails_each_test_that_leaks(project: pytest.Pytester) -> 
             recorded_task_control.wait_for_status(future, "ready")
             instance.stop(timeout=0.01)
             future.wait_done(30)
-        '''
+        """
     )
     result = project.runpytest_subprocess("--task-backend", "local")
     result.assert_outcomes(passed=6, errors=5)
@@ -135,7 +137,7 @@ def test_the_leak_check_fails_each_test_that_leaks(project: pytest.Pytester) -> 
 @pytest.mark.timeout(INNER_TIMEOUT)
 def test_the_marker_pins_backends_and_passes_the_pickle_option(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_pinned='''
+        test_pinned="""
         import os, threading
         import pytest
         from numerous.tasks import task
@@ -158,7 +160,7 @@ def test_the_marker_pins_backends_and_passes_the_pickle_option(project: pytest.P
         @pytest.mark.parametrize("task_backend", ["inline"], indirect=True)
         def test_parametrized_by_hand(task_backend):
             assert task_backend == "inline"
-        '''
+        """
     )
     result = project.runpytest_subprocess("--task-backend", "local", "-v")
     result.assert_outcomes(passed=4)
@@ -197,7 +199,7 @@ def test_the_ini_setting_and_the_environment_choose_the_default(
 @pytest.mark.timeout(INNER_TIMEOUT)
 def test_it_runs_under_xdist_with_two_workers(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_many='''
+        test_many="""
         import pytest
         from mytasks import count, until_stopped
 
@@ -211,7 +213,7 @@ def test_it_runs_under_xdist_with_two_workers(project: pytest.Pytester) -> None:
             recorded_task_control.wait_for_status(future, "ready")
             instance.stop()
             assert future.result(timeout=30) == "stopped"
-        '''
+        """
     )
     result = project.runpytest_subprocess("-n", "2", "--task-backend", "local,inline")
     result.assert_outcomes(passed=10)
@@ -220,7 +222,7 @@ def test_it_runs_under_xdist_with_two_workers(project: pytest.Pytester) -> None:
 @pytest.mark.timeout(60)
 def test_recorded_task_control_forwards_to_the_previous_handler_and_restores_it(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_forward='''
+        test_forward="""
         import logging
         from numerous.tasks import get_task_control_handler
         from mytasks import count
@@ -235,6 +237,6 @@ def test_recorded_task_control_forwards_to_the_previous_handler_and_restores_it(
         def test_restored():
             from numerous.tasks.testing import RecordingTaskControlHandler
             assert not isinstance(get_task_control_handler(), RecordingTaskControlHandler)
-        '''
+        """
     )
     project.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)

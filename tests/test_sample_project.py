@@ -65,7 +65,9 @@ def _backends() -> str:
 @pytest.mark.timeout(600)
 def test_the_sample_project_is_installed_in_its_own_venv(sample_venv: Tuple[Path, Path]) -> None:
     python, _ = sample_venv
-    where = _run([str(python), "-c", "import sys, sample_tasks; print(sample_tasks.__file__); print(sys.prefix)"], python.parent)
+    where = _run(
+        [str(python), "-c", "import sys, sample_tasks; print(sample_tasks.__file__); print(sys.prefix)"], python.parent
+    )
     assert where.returncode == 0, where.stderr
     module_file, prefix = where.stdout.split()
     assert Path(module_file).is_relative_to(Path(prefix))
@@ -76,7 +78,17 @@ def test_the_sample_project_is_installed_in_its_own_venv(sample_venv: Tuple[Path
 def test_the_sample_project_passes_on_every_backend(sample_venv: Tuple[Path, Path]) -> None:
     python, project = sample_venv
     result = _run(
-        [str(python), "-m", "pytest", "-v", "-p", "no:cacheprovider", "--task-backend", _backends(), str(project / "tests")],
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "--task-backend",
+            _backends(),
+            str(project / "tests"),
+        ],
         project.parent,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -90,7 +102,9 @@ def test_the_sample_project_passes_on_every_backend(sample_venv: Tuple[Path, Pat
 @pytest.mark.timeout(600)
 def test_the_sample_project_passes_under_xdist(sample_venv: Tuple[Path, Path]) -> None:
     python, project = sample_venv
-    result = _run([str(python), "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", str(project / "tests")], project.parent)
+    result = _run(
+        [str(python), "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", str(project / "tests")], project.parent
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7 passed" in result.stdout  # the ini setting: local and inline
 

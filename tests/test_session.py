@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import pytest
-
 import api_tasks
+import pytest
 from api_tasks import RecordingHandler
+
 from numerous.tasks import (
     MaxInstancesReachedError,
     Session,

@@ -29,8 +29,8 @@ import builtins
 import os
 import re
 import subprocess
-import sys
 import symtable
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -116,9 +116,7 @@ STATED_VALUES: Dict[str, Dict[str, Any]] = {
     "3-remote-execution-production": {"result": 1000},  # the prelude's task
     "task-cancellation": {"result": "Cancelled"},  # 'Will be "Cancelled"'
     "error-handling": {"result1": "Task completed successfully"},
-    "batch-processing": {
-        "results": [{"batch_id": "batch_0", "processed": 3}, {"batch_id": "batch_1", "processed": 2}]
-    },
+    "batch-processing": {"results": [{"batch_id": "batch_0", "processed": 3}, {"batch_id": "batch_1", "processed": 2}]},
     "pipeline-processing": {
         "final_result": {
             "stored": {"transformed": {"validated": {"rows": 3}, "stage": 1}, "stage": 2},
@@ -194,9 +192,7 @@ def run_block(
     else:  # run the script as is, then print the named globals
         command = [sys.executable, "-i", str(script)]
         stdin = f"print('__GLOBALS__', repr({{n: globals().get(n) for n in {read_globals!r}}}))\n"
-    return subprocess.run(
-        command, input=stdin, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
-    )
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
 
 
 def test_spec_has_the_examples_we_check() -> None:

@@ -13,12 +13,12 @@ import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import pytest
-from rich.console import Console
-
 import logging_free_tasks
 import logging_tasks
+import pytest
 from api_tasks import RecordingHandler
+from rich.console import Console
+
 from numerous.tasks import Session, TaskControl, set_task_control_handler
 from numerous.tasks.backends.local._worker_logging import forward_task_output
 from numerous.tasks.control import FROM_LOGGING, LoggingTaskControlHandler, level_name
@@ -140,7 +140,13 @@ def test_extra_fields_and_records_from_other_threads_arrive() -> None:
         threaded = logging_tasks.logs_from_a_thread.instance()
         threaded.start().result(timeout=RESULT_WAIT)
     ((message, level, extra),) = _from_logging(handler, with_extra.id)
-    assert (message, level, extra["user"], extra["obj"], extra["items"]) == ("with extra", "warning", "bob", "object", "[1, 2]")
+    assert (message, level, extra["user"], extra["obj"], extra["items"]) == (
+        "with extra",
+        "warning",
+        "bob",
+        "object",
+        "[1, 2]",
+    )
     assert [m for m, _, _ in _from_logging(handler, threaded.id)] == ["from a thread"]
 
 
@@ -189,7 +195,9 @@ def test_logging_imported_inside_the_body_is_forwarded_and_never_imported_otherw
         late = logging_free_tasks.logging_imported_in_body.instance()
         outcome = late.start().result(timeout=RESULT_WAIT)
         untouched = logging_free_tasks.logging_never_imported.instance().start().result(timeout=RESULT_WAIT)
-    assert [(m, e[FROM_LOGGING]) for m, _, e in _from_logging(handler, late.id)] == [("imported in the body", "late.import")]
+    assert [(m, e[FROM_LOGGING]) for m, _, e in _from_logging(handler, late.id)] == [
+        ("imported in the body", "late.import")
+    ]
     if sys.version_info >= (3, 11):  # below, numerous.tasks imports concurrent.futures, which imports logging
         assert outcome["was_imported"] is False
         assert untouched is False  # a task that does not use logging does not pay for it
@@ -322,9 +330,7 @@ def test_basic_config_in_a_script_prints_the_workers_record(tmp_path: Path) -> N
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=str(tmp_path)
-    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "3\n"
     assert done.stderr == "WARNING|numerous.tasks|shout|script.lib|hello 3 from the worker\n"

@@ -10,9 +10,6 @@ from typing import List
 
 import psutil
 import pytest
-
-from numerous.tasks import Session, TaskCancelledError, TaskTimeoutError, set_task_control_handler
-
 from backend_tasks import (
     Recorder,
     cooperative,
@@ -27,6 +24,8 @@ from backend_tasks import (
     wait_for_file,
     wait_until,
 )
+
+from numerous.tasks import Session, TaskCancelledError, TaskTimeoutError, set_task_control_handler
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])
@@ -241,7 +240,9 @@ def test_stop_with_timeout_zero_terminates_at_once() -> None:
     assert time.monotonic() - asked < 1.0
 
 
-@pytest.mark.parametrize("bad, error", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError), (True, TypeError)]
+)
 def test_stop_timeout_must_be_a_sane_number(bad: object, error: type) -> None:
     with Session():
         instance = double.instance()

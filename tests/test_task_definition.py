@@ -7,11 +7,11 @@ import os
 import threading
 from typing import Any, List
 
-import pytest
-
 import api_tasks
 import api_tasks_future_annotations as future_module
+import pytest
 from api_tasks import RecordingHandler
+
 from numerous.tasks import (
     Session,
     SessionNotFoundError,

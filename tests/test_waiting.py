@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Iterator, List, Set
 
 import pytest
-
 from api_tasks import RecordingHandler
+from waiting_tasks import GateError, cancelled_future, echo, fail, finished, gate, gate_fail, single
+
 from numerous.tasks import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -28,7 +29,6 @@ from numerous.tasks import (
     set_task_control_handler,
     wait,
 )
-from waiting_tasks import GateError, cancelled_future, echo, fail, finished, gate, gate_fail, single
 
 pytestmark = pytest.mark.timeout(60)
 

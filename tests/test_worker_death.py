@@ -12,10 +12,6 @@ from typing import Optional
 
 import psutil
 import pytest
-
-from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_control_handler
-from numerous.tasks.backends.local._shm import linked_blocks
-
 from backend_tasks import (
     NeedsArgs,
     Recorder,
@@ -35,6 +31,9 @@ from backend_tasks import (
     wait_until,
     whoami,
 )
+
+from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_control_handler
+from numerous.tasks.backends.local._shm import linked_blocks
 
 
 def test_os_exit_fails_the_future_naming_the_exit_code() -> None:
@@ -129,7 +128,7 @@ def test_exits_and_interrupts_in_a_task_are_reported_not_raised(kind: str, type_
         raised: Optional[BaseException] = None
         try:
             future.result(timeout=30)
-        except BaseException as exc:  # noqa: B902 - SystemExit here would end the test run
+        except BaseException as exc:
             raised = exc
         assert double.instance().start(1).result(timeout=30) == 2  # the session goes on
     assert isinstance(raised, TaskFailedError), repr(raised)

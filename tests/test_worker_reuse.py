@@ -7,9 +7,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from numerous.tasks import Session, TaskFailedError
-
 from reuse_tasks import (
     changes_cwd,
     exits_via_systemexit,
@@ -20,6 +17,8 @@ from reuse_tasks import (
     pid_of_worker,
     reports_cwd,
 )
+
+from numerous.tasks import Session, TaskFailedError
 
 
 def test_a_clean_worker_runs_the_next_instance() -> None:

@@ -21,13 +21,13 @@ import threading
 from typing import Any, Dict, Optional, Protocol, Tuple
 
 __all__ = [
+    "FROM_LOGGING",
     "LOG_LEVELS",
+    "LoggingTaskControlHandler",
     "TaskControl",
     "TaskControlHandler",
-    "LoggingTaskControlHandler",
-    "set_task_control_handler",
     "get_task_control_handler",
-    "FROM_LOGGING",
+    "set_task_control_handler",
 ]
 
 #: The levels ``tc.log`` accepts, mapped to the stdlib ``logging`` levels (the values of
@@ -75,9 +75,7 @@ class ControlSink(Protocol):
 def check_level(level: str) -> str:
     """Return ``level`` if ``tc.log`` accepts it, else raise ValueError listing the levels."""
     if level not in LOG_LEVELS:
-        raise ValueError(
-            f"log level must be one of {', '.join(map(repr, LOG_LEVELS))}, not {level!r}"
-        )
+        raise ValueError(f"log level must be one of {', '.join(map(repr, LOG_LEVELS))}, not {level!r}")
     return level
 
 
@@ -105,9 +103,7 @@ def check_progress(percentage: float) -> float:
         ValueError: ``percentage`` is NaN or infinite.
     """
     if isinstance(percentage, bool) or not isinstance(percentage, numbers.Real):
-        raise TypeError(
-            f"progress must be a number from 0 to 100, not {type(percentage).__name__}"
-        )
+        raise TypeError(f"progress must be a number from 0 to 100, not {type(percentage).__name__}")
     value = float(percentage)
     if not math.isfinite(value):
         raise ValueError(f"progress must be a finite number from 0 to 100, not {value!r}")
@@ -132,7 +128,7 @@ class TaskControl:
         sink: where the calls go; supplied by the library, never by users.
     """
 
-    __slots__ = ("_task_definition_name", "_instance_id", "_sink")
+    __slots__ = ("_instance_id", "_sink", "_task_definition_name")
 
     def __init__(self, task_definition_name: str, instance_id: str, sink: ControlSink) -> None:
         self._task_definition_name = task_definition_name
@@ -207,17 +203,13 @@ class TaskControlHandler:
     def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
         """A task logged ``message`` at ``level`` (debug, info, warning or error)."""
 
-    def update_progress(
-        self, task_control: TaskControl, progress: float, status: Optional[str]
-    ) -> None:
+    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
         """A task reported ``progress`` (0-100) and its current ``status``."""
 
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """A task reported a new status text."""
 
-    def instance_state_changed(
-        self, task_control: TaskControl, state: str, error: Optional[BaseException]
-    ) -> None:
+    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         """An instance entered ``state``: ``"pending"`` (started, waiting for a slot),
         ``"running"``, then one of ``"completed"``, ``"failed"`` (with ``error``) or
         ``"cancelled"``.
@@ -295,9 +287,7 @@ class LoggingTaskControlHandler(TaskControlHandler):
         record.exc_text = extra_data.get("exc_text") or None
         logger.handle(record)
 
-    def update_progress(
-        self, task_control: TaskControl, progress: float, status: Optional[str]
-    ) -> None:
+    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
         """Log the progress at DEBUG."""
         self._logger.debug("%.1f%% %s", progress, status or "", extra=self._extra(task_control))
 
@@ -322,9 +312,7 @@ def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskContr
     if handler is None:
         handler = LoggingTaskControlHandler()
     if not isinstance(handler, TaskControlHandler):
-        raise TypeError(
-            f"handler must be a TaskControlHandler instance, not {type(handler).__name__}"
-        )
+        raise TypeError(f"handler must be a TaskControlHandler instance, not {type(handler).__name__}")
     get_task_control_handler()  # the default exists from here on, so previous is set
     with _handler_lock:
         previous, _handler = _handler, handler
@@ -353,7 +341,7 @@ class HandlerSink:
 
     __slots__ = ("_control", "_stop_flag", "process_id")
 
-    def __init__(self, stop_flag: Optional["StopFlag"] = None, process_id: Optional[int] = None) -> None:
+    def __init__(self, stop_flag: Optional[StopFlag] = None, process_id: Optional[int] = None) -> None:
         self._control: Optional[TaskControl] = None
         self._stop_flag = stop_flag
         self.process_id = process_id

@@ -61,7 +61,7 @@ from .control import (
 
 logger = logging.getLogger("numerous.tasks")
 
-__all__ = ["TaskDisplay", "set_default", "default_enabled"]
+__all__ = ["TaskDisplay", "default_enabled", "set_default"]
 
 #: Seconds between redraws on a terminal: smooth enough for bars, cheap for the CPU.
 REFRESH_INTERVAL = 0.125
@@ -97,7 +97,7 @@ _default_lock = threading.Lock()
 _default_options: Optional[Dict[str, Any]] = None
 # Displays currently drawing. A display entered while another draws stays passive: the
 # outer one already shows every instance of the process.
-_live: List["TaskDisplay"] = []
+_live: List[TaskDisplay] = []
 
 
 def set_default(enabled: bool, **options: Any) -> None:
@@ -120,7 +120,7 @@ def default_enabled() -> bool:
     return _default_options is not None
 
 
-def session_display() -> "TaskDisplay":
+def session_display() -> TaskDisplay:
     """A new display with the process default options (used by ``Session``)."""
     with _default_lock:
         options = dict(_default_options or {})
@@ -225,7 +225,7 @@ class TaskDisplay(TaskControlHandler):
         self._show_resources = True
 
     # -- context manager ----------------------------------------------------------------
-    def __enter__(self) -> "TaskDisplay":
+    def __enter__(self) -> TaskDisplay:
         with _default_lock:
             if _live:  # another display already shows this process's instances
                 return self
@@ -335,9 +335,7 @@ class TaskDisplay(TaskControlHandler):
         finally:
             self._previous.update_status(task_control, status)
 
-    def instance_state_changed(
-        self, task_control: TaskControl, state: str, error: Optional[BaseException]
-    ) -> None:
+    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         """Move the row to ``state``; print a failure's traceback once; pass it on."""
         try:
             row = self._row(task_control)
@@ -469,16 +467,10 @@ class TaskDisplay(TaskControlHandler):
         configured, Python's last-resort handler would print warnings and errors a second
         time, raw, through the display. Passed on when logging is configured.
         """
-        return (
-            self._active
-            and type(self._previous) is LoggingTaskControlHandler
-            and not logger.hasHandlers()
-        )
+        return self._active and type(self._previous) is LoggingTaskControlHandler and not logger.hasHandlers()
 
     def _prefix(self, control: TaskControl) -> Text:
-        return Text.assemble(
-            (control.task_definition_name, "bold"), " ", (control.instance_id[:SHORT_ID], "dim")
-        )
+        return Text.assemble((control.task_definition_name, "bold"), " ", (control.instance_id[:SHORT_ID], "dim"))
 
     def _log_line(self, control: TaskControl, message: str, level: str, extra: Dict[str, Any]) -> Text:
         style = _LEVEL_STYLES.get(level, "")

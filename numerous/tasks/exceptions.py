@@ -12,15 +12,15 @@ import sys
 from typing import Optional
 
 __all__ = [
-    "TaskError",
     "MaxInstancesReachedError",
+    "ResultTimeoutError",
     "SessionNotFoundError",
     "TaskCancelledError",
+    "TaskError",
     "TaskFailedError",
-    "WorkerDiedError",
-    "UnknownBackendError",
     "TaskTimeoutError",
-    "ResultTimeoutError",
+    "UnknownBackendError",
+    "WorkerDiedError",
 ]
 
 
@@ -65,8 +65,7 @@ class TaskFailedError(TaskError):
 
     def __str__(self) -> str:
         return (
-            f"{self.type_name}: {self.message}\n({self.reason})\n"
-            f"Traceback in the worker:\n{self.formatted_traceback}"
+            f"{self.type_name}: {self.message}\n({self.reason})\nTraceback in the worker:\n{self.formatted_traceback}"
         )
 
 
@@ -94,10 +93,7 @@ class WorkerDiedError(TaskError):
             how = f"was killed by {self.signal_name}"
         else:
             how = f"exited with code {self.returncode}"
-        return (
-            f"the worker process (pid {self.pid}) running task {self.task_name!r} {how} "
-            "before sending a result"
-        )
+        return f"the worker process (pid {self.pid}) running task {self.task_name!r} {how} before sending a result"
 
 
 class TaskTimeoutError(TaskError):
@@ -106,11 +102,7 @@ class TaskTimeoutError(TaskError):
     def __init__(self, description: str, timeout: float, terminated: bool) -> None:
         self.timeout = timeout
         self.terminated = terminated
-        how = (
-            "it ignored the stop request and was terminated"
-            if terminated
-            else "it stopped when asked"
-        )
+        how = "it ignored the stop request and was terminated" if terminated else "it stopped when asked"
         super().__init__(f"{description} timed out after {timeout:g} s; {how}")
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, List, Optio
 
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
-__all__ = ["Future", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+__all__ = ["CANCELLED", "COMPLETED", "FAILED", "PENDING", "RUNNING", "Future"]
 
 R = TypeVar("R")
 
@@ -58,7 +58,7 @@ class Future(Generic[R]):
         self._result: Any = None
         self._error: Optional[BaseException] = None
         self._error_traceback: Optional[TracebackType] = None
-        self._callbacks: List[Callable[["Future[R]"], object]] = []
+        self._callbacks: List[Callable[[Future[R]], object]] = []
         self._finishing = False
         #: Told of every state change before anyone waiting on the future sees it
         #: (the session reports them to the task control handler).
@@ -130,7 +130,7 @@ class Future(Generic[R]):
             return False
         return self._canceller.request_cancel()
 
-    def add_done_callback(self, fn: Callable[["Future[R]"], object]) -> None:
+    def add_done_callback(self, fn: Callable[[Future[R]], object]) -> None:
         """Call ``fn(future)`` when the instance finishes (at once if it already has).
 
         Callbacks run in the thread that finishes the future: the backend's dispatcher
@@ -243,7 +243,7 @@ class Future(Generic[R]):
             except Exception:
                 logger.exception("state listener of %s raised", self._description)
 
-    def _run_callback(self, fn: Callable[["Future[R]"], object]) -> None:
+    def _run_callback(self, fn: Callable[[Future[R]], object]) -> None:
         try:
             fn(self)
         except Exception:

@@ -31,21 +31,19 @@ from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskErro
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance, check_timeout
 
-__all__ = ["Session", "current_session", "DEFAULT_STOP_GRACE"]
+__all__ = ["DEFAULT_STOP_GRACE", "Session", "current_session"]
 
 #: Seconds a task gets to return after a stop request before it is terminated. Long
 #: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
 DEFAULT_STOP_GRACE = 5.0
 
-_current: "contextvars.ContextVar[Optional[Session]]" = contextvars.ContextVar(
-    "numerous_tasks_session", default=None
-)
-_open_sessions: List["Session"] = []
+_current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("numerous_tasks_session", default=None)
+_open_sessions: List[Session] = []
 _open_lock = threading.Lock()
 _session_numbers = itertools.count(1)
 
 
-def current_session() -> "Session":
+def current_session() -> Session:
     """The session new instances join.
 
     Raises:
@@ -66,7 +64,7 @@ def current_session() -> "Session":
 class _Canceller:
     """What a Future calls on ``cancel()``; bound to its job once the job exists."""
 
-    def __init__(self, session: "Session") -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.job: Optional[Job] = None
 
@@ -115,7 +113,7 @@ class Session:
         self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Set[Job] = set()
-        self._token: Optional["contextvars.Token[Optional[Session]]"] = None
+        self._token: Optional[contextvars.Token[Optional[Session]]] = None
 
     @property
     def is_open(self) -> bool:
@@ -123,7 +121,7 @@ class Session:
         return self._state == "open"
 
     # -- the with block ---------------------------------------------------------------
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         with self._lock:
             if self._state != "new":
                 raise TaskError(f"session {self.name!r} was already entered; make a new Session()")
@@ -220,7 +218,9 @@ class Session:
             if self._backend is None:
                 self._backend = create_backend(backend_name(self._requested_backend))
 
-    def start_instance(self, instance: TaskInstance[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future[Any]:
+    def start_instance(
+        self, instance: TaskInstance[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> Future[Any]:
         """Queue or launch ``instance`` with these arguments; return its future."""
         started_ns = time.monotonic_ns()
         task = instance.task
@@ -231,9 +231,7 @@ class Session:
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
         job: Job  # made below; the stop flag reads it only once it exists
-        control, sink = handler_task_control(
-            task.name, instance.id, stop_flag=lambda: job.stop_requested
-        )
+        control, sink = handler_task_control(task.name, instance.id, stop_flag=lambda: job.stop_requested)
         job = Job(
             instance.id,
             task,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # imported where used: a worker importing a task module needs
     from .future import Future
     from .timing import InstanceTimes
 
-__all__ = ["task", "Task", "TaskInstance", "SIZES"]
+__all__ = ["SIZES", "Task", "TaskInstance", "task"]
 
 #: The parameters callers pass (without the TaskControl) and the function's return type.
 P = ParamSpec("P")
@@ -76,7 +76,7 @@ def _resolved_annotation(function: Callable[..., Any], parameter: Any, hints: Di
     annotation = parameter.annotation
     if isinstance(annotation, str):
         try:  # one parameter at a time: another's unresolvable name must not matter
-            return eval(annotation, dict(getattr(function, "__globals__", {})))  # noqa: S307
+            return eval(annotation, dict(getattr(function, "__globals__", {})))
         except Exception:
             return annotation
     return annotation
@@ -200,7 +200,9 @@ class Task(Generic[P, R]):
         control, _ = handler_task_control(self.name, "direct", process_id=os.getpid())
         return self.call_with_control(control, args, kwargs)
 
-    def bind_arguments(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+    def bind_arguments(
+        self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
         """Insert ``control`` where the function expects its TaskControl."""
         parameter = self._control_parameter
         if parameter is None:
@@ -264,7 +266,12 @@ class Task(Generic[P, R]):
             if target is self:
                 return _import_task, (module.__name__, self.function.__qualname__)
         return _rebuild_task, (
-            self.function, self.max_parallel, self.size, self.name, self.timeout, self.fresh_process,
+            self.function,
+            self.max_parallel,
+            self.size,
+            self.name,
+            self.timeout,
+            self.fresh_process,
             self.capture_output,
         )
 
@@ -307,7 +314,12 @@ def _rebuild_task(
     capture_output: bool = False,
 ) -> Task[..., Any]:
     return Task(
-        function, max_parallel=max_parallel, size=size, name=name, timeout=timeout, fresh_process=fresh_process,
+        function,
+        max_parallel=max_parallel,
+        size=size,
+        name=name,
+        timeout=timeout,
+        fresh_process=fresh_process,
         capture_output=capture_output,
     )
 
@@ -408,7 +420,12 @@ class _TaskDecorator:
     """What ``@task(...)`` with options returns: applied to a function, makes the Task."""
 
     def __init__(
-        self, max_parallel: int, size: str, name: Optional[str], timeout: Optional[float], fresh_process: bool,
+        self,
+        max_parallel: int,
+        size: str,
+        name: Optional[str],
+        timeout: Optional[float],
+        fresh_process: bool,
         capture_output: bool = False,
     ) -> None:
         self.capture_output = capture_output

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, NamedT
 from .exceptions import ResultTimeoutError
 from .future import FAILED, Future
 
-__all__ = ["wait", "as_completed", "DoneAndNotDoneFutures", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"]
+__all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "DoneAndNotDoneFutures", "as_completed", "wait"]
 
 R = TypeVar("R")
 

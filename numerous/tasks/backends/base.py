@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..future import Future
     from ..task import Task
 
-__all__ = ["BACKEND_ENV", "BACKENDS", "Backend", "Job", "backend_name", "create_backend"]
+__all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job", "backend_name", "create_backend"]
 
 BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
 #: Backend names and the module that provides each (``module:factory``).
@@ -43,12 +43,12 @@ class Job:
     """One started instance, as the session hands it to its backend."""
 
     instance_id: str
-    task: "Task[..., Any]"
+    task: Task[..., Any]
     payload: bytes
-    future: "Future[Any]"
-    on_finished: Callable[["Job"], None]
-    control: "TaskControl"  # what handlers are given for this instance
-    sink: "HandlerSink"  # the backend sets ``sink.process_id`` when a process runs it
+    future: Future[Any]
+    on_finished: Callable[[Job], None]
+    control: TaskControl  # what handlers are given for this instance
+    sink: HandlerSink  # the backend sets ``sink.process_id`` when a process runs it
     timeout: Optional[float] = None  # seconds it may run; then stopped, then failed
     fresh_process: bool = False  # run in a new process, not reused afterwards
     stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
@@ -98,9 +98,7 @@ def backend_name(requested: Optional[str] = None) -> str:
         if not name:
             return "local"
     if name not in BACKENDS:
-        raise UnknownBackendError(
-            f"{source}={name!r} names no backend; valid backends: {', '.join(sorted(BACKENDS))}"
-        )
+        raise UnknownBackendError(f"{source}={name!r} names no backend; valid backends: {', '.join(sorted(BACKENDS))}")
     return name
 
 

@@ -45,7 +45,7 @@ from ..control import TaskControl, get_task_control_handler
 from ..exceptions import TaskFailedError, TaskTimeoutError
 from .base import Job
 
-__all__ = ["InlineBackend", "PICKLE_ENV"]
+__all__ = ["PICKLE_ENV", "InlineBackend"]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -83,7 +83,7 @@ class _InlineSink:
 
     __slots__ = ("_run", "process_id")
 
-    def __init__(self, run: "_Run") -> None:
+    def __init__(self, run: _Run) -> None:
         self._run = run
         self.process_id: Optional[int] = os.getpid()
 
@@ -134,9 +134,7 @@ class _Run:
         self.timeout_deadline = _INF  # monotonic: stop request when passed
         self.stop_deadline = _INF  # monotonic: give up on the thread when passed
         self.sink = _InlineSink(self)
-        self.thread = threading.Thread(
-            target=self._main, name=f"numerous-inline-{job.instance_id}", daemon=True
-        )
+        self.thread = threading.Thread(target=self._main, name=f"numerous-inline-{job.instance_id}", daemon=True)
 
     # -- stopping (any thread) -----------------------------------------------------------
     def request_stop(self, grace: float) -> None:
@@ -204,7 +202,7 @@ class _Run:
         if self.pickle:
             try:
                 task, args, kwargs = pickle.loads(job.payload)
-            except BaseException as exc:  # noqa: B902
+            except BaseException as exc:
                 return False, self._error(exc, "while loading the task's arguments")
         else:
             assert job.call is not None
@@ -212,17 +210,17 @@ class _Run:
         job.times.running_ns = time.monotonic_ns()
         try:
             value = task.call_with_control(TaskControl(task.name, job.instance_id, self.sink), args, kwargs)
-        except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
+        except BaseException as exc:
             return False, self._error(exc, "in the task")
         if not self.pickle:
             return True, value
         try:
             body = _dumps_result(value)
-        except BaseException as exc:  # noqa: B902
+        except BaseException as exc:
             return False, self._error(exc, "while pickling the task's result")
         try:
             return True, pickle.loads(body)
-        except BaseException as exc:  # noqa: B902
+        except BaseException as exc:
             reason = f"the result of {job.description} could not be unpickled"
             return False, TaskFailedError(type(exc).__name__, _safe_str(exc), "", reason)
 
@@ -267,11 +265,11 @@ def _round_trip_error(exc: BaseException) -> Tuple[Optional[BaseException], str]
 
         pickling_support.install(exc)
         body = dumps(exc)
-    except BaseException as problem:  # noqa: B902 - anything may come out of a reducer
+    except BaseException as problem:
         return None, f"it could not be pickled ({type(problem).__name__}: {_safe_str(problem)})"
     try:
         return pickle.loads(body), ""
-    except BaseException as problem:  # noqa: B902
+    except BaseException as problem:
         return None, f"it could not be unpickled ({type(problem).__name__}: {_safe_str(problem)})"
 
 
@@ -366,9 +364,7 @@ class InlineBackend:
     def _ensure_supervisor(self) -> None:
         """Start the supervisor (call with ``_changed`` held)."""
         if self._supervisor is None:
-            self._supervisor = threading.Thread(
-                target=self._supervise, name="numerous-inline-supervisor", daemon=True
-            )
+            self._supervisor = threading.Thread(target=self._supervise, name="numerous-inline-supervisor", daemon=True)
             self._supervisor.start()
 
     def _supervise(self) -> None:

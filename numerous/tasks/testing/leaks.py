@@ -111,7 +111,9 @@ class ResourceSnapshot:
         if "fds" in checks:
             fds = sorted(_fds() - self.fds)
             if fds:
-                problems.append(f"file descriptors left open: {{{', '.join(f'{fd}: {_describe_fd(fd)!r}' for fd in fds)}}}")
+                problems.append(
+                    f"file descriptors left open: {{{', '.join(f'{fd}: {_describe_fd(fd)!r}' for fd in fds)}}}"
+                )
         if "threads" in checks:
             threads = sorted(name for ident, name in _threads().items() if ident not in self.threads)
             if threads:

@@ -77,8 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "task_leak_checks",
         type="args",
         default=["instances", "children", "shm", "fds", "threads"],
-        help="numerous-tasks: what task_session checks at the end of a test "
-        "(instances children shm fds threads)",
+        help="numerous-tasks: what task_session checks at the end of a test (instances children shm fds threads)",
     )
 
 
@@ -181,7 +180,7 @@ def task_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
-def task_session(task_backend: str, request: pytest.FixtureRequest) -> Iterator["Session"]:
+def task_session(task_backend: str, request: pytest.FixtureRequest) -> Iterator[Session]:
     """An open Session on ``task_backend``, leak-checked at the end of the test."""
     from ..session import Session
     from .leaks import take_snapshot
@@ -216,7 +215,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[_CALL_FAILED] = report.failed
 
 
-def close_checked(session: "Session", check_instances: bool = True) -> List[str]:
+def close_checked(session: Session, check_instances: bool = True) -> List[str]:
     """Leave ``session``; first stop what it still runs, and say so if ``check_instances``."""
     if not session.is_open:  # the test closed it itself
         return []
@@ -239,7 +238,7 @@ def close_checked(session: "Session", check_instances: bool = True) -> List[str]
 
 
 @pytest.fixture
-def recorded_task_control() -> Iterator["RecordingTaskControlHandler"]:
+def recorded_task_control() -> Iterator[RecordingTaskControlHandler]:
     """A RecordingTaskControlHandler installed for the test (the previous handler gets
     every call too, and is back in place afterwards)."""
     from ..control import set_task_control_handler

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from ..control import TaskControl, TaskControlHandler
 
-__all__ = ["RecordingTaskControlHandler", "TaskEvent", "Target", "instance_id_of"]
+__all__ = ["RecordingTaskControlHandler", "Target", "TaskEvent", "instance_id_of"]
 
 #: Seconds ``wait_for`` waits by default: a bound on a failure, never a normal wait.
 DEFAULT_WAIT = 30.0
@@ -74,9 +74,7 @@ def instance_id_of(target: Union[str, Any]) -> str:
         return target.id
     if isinstance(target, Future) and target.instance_id:
         return target.instance_id
-    raise TypeError(
-        f"expected a Future, TaskInstance, TaskControl or instance id, not {type(target).__name__}"
-    )
+    raise TypeError(f"expected a Future, TaskInstance, TaskControl or instance id, not {type(target).__name__}")
 
 
 class RecordingTaskControlHandler(TaskControlHandler):

@@ -64,7 +64,7 @@ class Dispatcher:
     def __init__(self, client: Any, session_id: str) -> None:
         self._client = client
         self._session_id = session_id
-        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._remotes: Dict[str, Remote] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="numerous-dask-dispatcher", daemon=True)
@@ -207,7 +207,9 @@ class Dispatcher:
             except Exception:
                 pass
             job = remote.job
-            self._finish(remote, "error", DaskWorkerDiedError(job.task.name, job.description, address, remote.worker_pid))
+            self._finish(
+                remote, "error", DaskWorkerDiedError(job.task.name, job.description, address, remote.worker_pid)
+            )
 
     def _maybe_resolve(self, remote: Remote) -> None:
         if remote.outcome is None or remote.finished:

@@ -22,9 +22,9 @@ import pickle
 from typing import Any, Dict, List, Tuple
 
 __all__ = [
+    "WORKER_EVENTS_TOPIC",
     "Envelope",
     "Item",
-    "WORKER_EVENTS_TOPIC",
     "decode_batch",
     "encode_batch",
     "kill_event_name",

@@ -35,7 +35,7 @@ from ..base import Job
 from ..local.backend import LocalBackend
 from ._messages import Envelope, Item, encode_batch, kill_event_name, stop_event_name, topic_name
 
-__all__ = ["run_instance", "close_session"]
+__all__ = ["close_session", "run_instance"]
 
 #: Seconds a topic message waits for more items to ride along: batches a burst of log
 #: records into one message without delaying any record noticeably.

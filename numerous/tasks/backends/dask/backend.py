@@ -12,7 +12,7 @@ from ._dispatcher import Dispatcher, Remote
 from ._messages import WORKER_EVENTS_TOPIC, topic_name
 from ._runner import close_session, run_instance
 
-__all__ = ["DaskBackend", "SCATTER_THRESHOLD"]
+__all__ = ["SCATTER_THRESHOLD", "DaskBackend"]
 
 logger = logging.getLogger("numerous.tasks")
 

@@ -18,6 +18,7 @@ or left a thread or a process behind is never reused (it exits); a task asking f
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import pickle
@@ -279,11 +280,7 @@ class Dispatcher:
 
     def _finished(self) -> bool:
         return (
-            self._closing
-            and not self._workers
-            and not self._spawning
-            and not self._orphan_groups
-            and not self._killed
+            self._closing and not self._workers and not self._spawning and not self._orphan_groups and not self._killed
         )
 
     def _run(self) -> None:
@@ -301,14 +298,14 @@ class Dispatcher:
                 self._guarded(self._inbox.popleft())
             now = time.monotonic()
             if self._orphan_groups or self._killed:
-                self._guarded(lambda: self._reap(now))
+                self._guarded(functools.partial(self._reap, now))
             for worker in list(self._workers.values()):
                 execution = worker.execution
                 if execution is not None:
                     execution.deliver_progress()
                     execution.escalate(now)
                 if worker.exit_handle is None and worker.popen.poll() is not None:
-                    self._guarded(lambda: self._on_exit(worker))  # no pidfd: polled
+                    self._guarded(functools.partial(self._on_exit, worker))  # no pidfd: polled
 
     @staticmethod
     def _guarded(fn: Callable[[], None]) -> None:

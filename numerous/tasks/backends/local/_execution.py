@@ -171,7 +171,7 @@ class Execution:
         elif kind == _protocol.RESULT:
             try:
                 value = pickle.loads(body)
-            except BaseException as exc:  # noqa: B902
+            except BaseException as exc:
                 future.set_error(
                     TaskFailedError(
                         type(exc).__name__,
@@ -209,7 +209,7 @@ def decode_error(body: bytes, job: Job) -> BaseException:
     if info["exception"] is not None:
         try:
             exc = pickle.loads(info["exception"])
-        except BaseException as load_exc:  # noqa: B902
+        except BaseException as load_exc:
             reason += f"; it could not be unpickled in the parent ({type(load_exc).__name__}: {load_exc})"
     else:
         reason += f"; it could not be pickled in the worker ({info['pickle_error']})"

@@ -17,13 +17,13 @@ import signal
 from typing import Dict, List, Optional
 
 __all__ = [
-    "set_parent_death_signal",
     "become_child_subreaper",
-    "open_exit_handle",
-    "snapshot_tree",
-    "signal_process_tree",
-    "reap_orphans",
     "group_has_members",
+    "open_exit_handle",
+    "reap_orphans",
+    "set_parent_death_signal",
+    "signal_process_tree",
+    "snapshot_tree",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -70,7 +70,7 @@ def open_exit_handle(pid: int) -> Optional[int]:
         return None
 
 
-def snapshot_tree(pid: int) -> List["psutil.Process"]:  # type: ignore[name-defined]  # noqa: F821
+def snapshot_tree(pid: int) -> List[psutil.Process]:  # type: ignore[name-defined]  # noqa: F821
     """The descendants of ``pid`` now, as psutil handles that detect pid reuse."""
     import psutil
 
@@ -80,7 +80,7 @@ def snapshot_tree(pid: int) -> List["psutil.Process"]:  # type: ignore[name-defi
         return []
 
 
-def signal_process_tree(pid: int, signum: int, descendants: List["psutil.Process"]) -> None:  # type: ignore[name-defined]  # noqa: F821
+def signal_process_tree(pid: int, signum: int, descendants: List[psutil.Process]) -> None:  # type: ignore[name-defined]  # noqa: F821
     """Send ``signum`` to the worker ``pid``, its process group and ``descendants``.
 
     ``pid`` must be an unreaped child of ours, so it cannot have been reused. The worker
@@ -130,7 +130,7 @@ def _own_children() -> List[int]:
     return pids
 
 
-def reap_orphans(groups: Dict[int, float], killed: Dict[int, "psutil.Process"]) -> bool:  # type: ignore[name-defined]  # noqa: F821
+def reap_orphans(groups: Dict[int, float], killed: Dict[int, psutil.Process]) -> bool:  # type: ignore[name-defined]  # noqa: F821
     """Kill and reap the children that are ours to reap; never any other child.
 
     Ours are: members of a finished worker's process group (``groups`` maps the

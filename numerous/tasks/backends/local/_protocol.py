@@ -25,16 +25,16 @@ import struct
 from typing import List, Optional, Tuple
 
 __all__ = [
-    "JOB",
+    "ERROR",
     "EXIT",
     "IDLE",
+    "JOB",
     "LOGS",
     "RESULT",
-    "ERROR",
+    "FrameReader",
+    "read_frame_blocking",
     "write_frame",
     "write_frames",
-    "read_frame_blocking",
-    "FrameReader",
 ]
 
 JOB = b"J"

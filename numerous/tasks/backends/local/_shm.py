@@ -33,7 +33,6 @@ instance ends, so no ``/dev/shm`` entry outlives it, whoever dies first.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from typing import Any, NamedTuple, Optional
@@ -45,8 +44,8 @@ __all__ = [
     "STATUS_CAPACITY",
     "ControlBlock",
     "ProgressSnapshot",
-    "unlink_block",
     "linked_blocks",
+    "unlink_block",
 ]
 
 BLOCK_SIZE = 4096  # one page: the smallest segment the kernel hands out anyway
@@ -151,7 +150,7 @@ class ControlBlock:
 
     # -- lifetime -----------------------------------------------------------------------
     @classmethod
-    def create(cls) -> "ControlBlock":
+    def create(cls) -> ControlBlock:
         """Create a fresh, zeroed block with a random, unguessable name (mode 0600).
 
         Raises:
@@ -165,7 +164,7 @@ class ControlBlock:
         return cls(segment, owner=True)
 
     @classmethod
-    def attach(cls, name: str) -> "ControlBlock":
+    def attach(cls, name: str) -> ControlBlock:
         """Map an existing block (in the worker)."""
         return cls(_Mapping(name, create=False), owner=False)
 

@@ -28,7 +28,7 @@ from ._worker import BOOTSTRAP
 if TYPE_CHECKING:
     from ._execution import Execution
 
-__all__ = ["WorkerProcess", "start_worker_process", "run_on_spawner_thread"]
+__all__ = ["WorkerProcess", "run_on_spawner_thread", "start_worker_process"]
 
 _F_SETPIPE_SZ = 1031  # Linux: bigger pipes let a typical job be written without waiting
 _JOB_PIPE_SIZE = 1 << 20
@@ -38,13 +38,13 @@ _JOB_PIPE_SIZE = 1 << 20
 class WorkerProcess:
     """A started worker, the parent's ends of its pipes, and what it is doing."""
 
-    popen: "subprocess.Popen[bytes]"
+    popen: subprocess.Popen[bytes]
     job_fd: int  # parent writes jobs here
     result_fd: int  # parent reads frames here
     exit_handle: Optional[int]  # readable once the worker exited (pidfd), or None
     reusable: bool  # may run another job after this one
     reader: FrameReader = field(init=False)
-    execution: Optional["Execution"] = None  # the job it runs; None while idle
+    execution: Optional[Execution] = None  # the job it runs; None while idle
     jobs_run: int = 0
 
     def __post_init__(self) -> None:
@@ -106,7 +106,7 @@ class _SpawnerThread:
         # What a dying worker's tree orphans comes to us, not to pid 1 (which may
         # never reap): see _platform.reap_orphans for what we reap of it.
         become_child_subreaper()
-        self._queue: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         thread = threading.Thread(target=self._run, name="numerous-spawner", daemon=True)
         thread.start()
 

@@ -37,9 +37,9 @@ import time
 import types
 from typing import Any, Dict, List, Optional, Tuple
 
+from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
 from ._platform import open_exit_handle, set_parent_death_signal
-from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from ._shm import ControlBlock, unlink_block
 
 BOOTSTRAP = (
@@ -52,7 +52,6 @@ EXIT_PARENT_GONE = 75  # the parent died before we could even start
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
 _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 
 _unmapped_block: Optional[str] = None  # the job's block, between reading it and unlinking it
@@ -185,7 +184,7 @@ def _pickle_logs(batch: List[Tuple[str, str, Optional[Dict[str, Any]], float]]) 
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "stop_view", "_channel", "process_id")
+    __slots__ = ("_block", "_channel", "process_id", "stop_view")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
@@ -287,7 +286,7 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
 
         pickling_support.install(exc)
         info["exception"] = dumps(exc)
-    except BaseException as pickle_exc:  # noqa: B902 - anything may come out of a reducer
+    except BaseException as pickle_exc:
         info["pickle_error"] = f"{type(pickle_exc).__name__}: {_safe_str(pickle_exc)}"
     return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -326,7 +325,7 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
             # Plain pickle: cloudpickle is imported only if the payload needs it (a
             # function sent by value), which keeps a fresh worker's start short.
             task, args, kwargs = pickle.loads(job["payload"])
-        except BaseException as exc:  # noqa: B902
+        except BaseException as exc:
             error = encode_error(exc, "while loading the task's arguments in the worker")
             return _protocol.ERROR, error, isinstance(exc, Exception)
         control = WorkerTaskControl(task.name, job["instance_id"], sink)
@@ -335,13 +334,13 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
         output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
         try:
             value = task.call_with_control(control, args, kwargs)
-        except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are outcomes too
+        except BaseException as exc:
             return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
         finally:
             output.close()
         try:
             return _protocol.RESULT, _dumps_result(value), True
-        except BaseException as exc:  # noqa: B902
+        except BaseException as exc:
             error = encode_error(exc, "while pickling the task's result")
             return _protocol.ERROR, error, isinstance(exc, Exception)
     finally:
@@ -374,9 +373,7 @@ def main() -> None:
     if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
         _unlink_block_of_unread_job(job_fd)
         os._exit(EXIT_PARENT_GONE)
-    threading.Thread(
-        target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True
-    ).start()
+    threading.Thread(target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True).start()
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:

@@ -47,7 +47,7 @@ _HANDLER_PARAMETERS = frozenset({"self", "task_control", "message", "level"})
 LogFunction = Callable[[str, str, Dict[str, Any]], None]
 
 
-def forward_task_output(sink: Any, capture_output: bool) -> "TaskOutput":
+def forward_task_output(sink: Any, capture_output: bool) -> TaskOutput:
     """Start forwarding ``logging`` records (and, if asked, stdout/stderr) to ``sink``."""
     return TaskOutput(sink.log, capture_output)
 
