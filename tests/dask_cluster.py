@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 TESTS_DIR = Path(__file__).resolve().parent
 #: Seconds the scheduler and every worker get to come up: a cold start imports dask,
@@ -82,13 +82,14 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> N
         time.sleep(0.02)
 
 
-def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2) -> DaskCluster:
-    """Start a scheduler and ``workers`` workers; return once all have registered."""
+def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2, python_path: Sequence[str] = ()) -> DaskCluster:
+    """Start a scheduler and ``workers`` workers; return once all have registered.
+    ``python_path``: directories the workers import from, besides ``tests/``."""
     from distributed import Client
 
     directory.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*python_path, str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
     env.pop("NUMEROUS_TASK_BACKEND", None)
     scheduler_file = directory / "scheduler.json"
     log = directory / "scheduler.log"
@@ -154,9 +155,11 @@ def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2) -> DaskC
 
 
 @contextlib.contextmanager
-def running_cluster(directory: Path, workers: int = 2, nthreads: int = 2) -> Iterator[DaskCluster]:
+def running_cluster(
+    directory: Path, workers: int = 2, nthreads: int = 2, python_path: Sequence[str] = ()
+) -> Iterator[DaskCluster]:
     """A started cluster that is torn down however the block ends."""
-    cluster = start_cluster(directory, workers, nthreads)
+    cluster = start_cluster(directory, workers, nthreads, python_path)
     try:
         yield cluster
     finally:

@@ -11,7 +11,7 @@ import subprocess
 import sysconfig
 import venv
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -21,17 +21,19 @@ README = SAMPLE.parent.parent / "README.md"
 STEP_TIMEOUT = 240
 
 
-def _env() -> dict:
+def _env(dask_address: Optional[str] = None) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMEROUS_", "PYTEST_", "PIP_"))}
     env.pop("PYTHONPATH", None)
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    if os.environ.get("NUMEROUS_DASK_ADDRESS"):
-        env["NUMEROUS_DASK_ADDRESS"] = os.environ["NUMEROUS_DASK_ADDRESS"]
+    if dask_address:
+        env["NUMEROUS_DASK_ADDRESS"] = dask_address
     return env
 
 
-def _run(command: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=STEP_TIMEOUT)
+def _run(command: List[str], cwd: Path, dask_address: Optional[str] = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, env=_env(dask_address), capture_output=True, text=True, timeout=STEP_TIMEOUT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,16 @@ def sample_venv(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
     return python, project
 
 
-def _backends() -> str:
-    return "local,inline,dask" if os.environ.get("NUMEROUS_DASK_ADDRESS") else "local,inline"
+@pytest.fixture(scope="module")
+def sample_cluster(sample_venv: Tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a real Dask cluster whose workers import the sample project, as a
+    user's cluster would have it installed."""
+    pytest.importorskip("distributed")
+    from dask_cluster import running_cluster
+
+    _, project = sample_venv
+    with running_cluster(tmp_path_factory.mktemp("sample-cluster"), python_path=[str(project)]) as cluster:
+        yield cluster.address
 
 
 @pytest.mark.timeout(600)
@@ -75,8 +85,9 @@ def test_the_sample_project_is_installed_in_its_own_venv(sample_venv: Tuple[Path
 
 
 @pytest.mark.timeout(600)
-def test_the_sample_project_passes_on_every_backend(sample_venv: Tuple[Path, Path]) -> None:
+def test_the_sample_project_passes_on_every_backend(sample_venv: Tuple[Path, Path], sample_cluster: str) -> None:
     python, project = sample_venv
+    backends = ["local", "inline", "dask"]
     result = _run(
         [
             str(python),
@@ -86,13 +97,13 @@ def test_the_sample_project_passes_on_every_backend(sample_venv: Tuple[Path, Pat
             "-p",
             "no:cacheprovider",
             "--task-backend",
-            _backends(),
+            ",".join(backends),
             str(project / "tests"),
         ],
         project.parent,
+        dask_address=sample_cluster,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    backends = _backends().split(",")
     for backend in backends:
         assert f"test_watch_stops_when_asked[{backend}] PASSED" in result.stdout
     passed = int(re.search(r"(\d+) passed", result.stdout).group(1))  # type: ignore[union-attr]

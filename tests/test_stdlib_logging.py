@@ -45,6 +45,7 @@ def _task_records(caplog: pytest.LogCaptureFixture, instance_id: str) -> List[lo
 
 
 # -- records reach the parent's default handler, and caplog --------------------------------------
+@pytest.mark.usefixtures("backend")
 def test_a_workers_logging_records_reach_caplog_with_the_task_fields(caplog: pytest.LogCaptureFixture) -> None:
     set_task_control_handler(None)
     caplog.set_level(logging.WARNING, logger="numerous.tasks")
