@@ -13,20 +13,10 @@ import threading
 import time
 from typing import Any, List, Optional, Tuple
 
+from api_tasks import _POLL, WAIT_LIMIT
+from api_tasks import wait_for_file as _wait_for
+
 from numerous.tasks import TaskControl, task
-
-#: Seconds a task waits for the test before giving up (a failure, never a normal path).
-WAIT_LIMIT = 20.0
-_POLL = 0.002
-
-
-def _wait_for(path: str, limit: float = WAIT_LIMIT) -> bool:
-    deadline = time.monotonic() + limit
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(_POLL)
-    return True
 
 
 @task

@@ -280,6 +280,21 @@ def _blocks_mapped_by(pids: List[int]) -> Set[str]:
     return names
 
 
+def _alive(process: psutil.Process) -> bool:
+    """Running and not a zombie; by handle, so a reused pid is not mistaken for it."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid} {process.cmdline()} {process.status()} parent {process.ppid()}"
+    except psutil.Error as error:
+        return f"{process.pid} ({error})"
+
+
 def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
     """Run a parent with two running instances (``running``) and a pending one, SIGKILL
     it, and report what is left of its tree and blocks one second later."""
@@ -294,12 +309,12 @@ def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
         blocks = set(info["blocks"]) | _blocks_mapped_by([group[0] for group in workers])
         parent.kill()
         parent.wait()
-        wait_until(lambda: all(is_dead(p.pid) for p in processes), 1.0)
+        wait_until(lambda: not any(_alive(p) for p in processes), 1.0)
         # pid 1 here may never reap: a zombie is dead, but the report says which were left so.
         return {
             "processes": len(processes),
-            "alive": [p.pid for p in processes if not is_dead(p.pid)],
-            "zombies": [p.pid for p in processes if psutil.pid_exists(p.pid) and is_dead(p.pid)],
+            "alive": [_describe(p) for p in processes if _alive(p)],
+            "zombies": [p.pid for p in processes if p.is_running() and not _alive(p)],
             "blocks_left": sorted(name for name in blocks if os.path.exists(f"/dev/shm/{name}")),
         }
     finally:
