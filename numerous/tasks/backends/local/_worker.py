@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import types
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
@@ -305,9 +305,11 @@ def _dumps_result(value: Any) -> bytes:
         return dumps(value)
 
 
-def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
+def run_job(job: Dict[str, Any], channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
     """Run one instance; return its outcome frame (not yet sent) and whether the task
-    ended normally (returned or raised an ``Exception``), which reuse requires."""
+    ended normally (returned or raised an ``Exception``), which reuse requires; and what
+    releases its control block, to call once the outcome is sent (unmapping takes tens of
+    microseconds the parent need not wait for)."""
     if os.getcwd() != job["cwd"]:
         os.chdir(job["cwd"])
     sys.path[:] = job["sys_path"]
@@ -316,35 +318,42 @@ def run_job(job: Dict[str, Any], channel: _Channel) -> Outcome:
     try:
         block = ControlBlock.attach(job["block_name"])
     except OSError as exc:  # its name was removed before we could map it
-        return _protocol.ERROR, encode_error(exc, "while mapping its control block in the worker"), True
+        error = encode_error(exc, "while mapping its control block in the worker")
+        return (_protocol.ERROR, error, True), _nothing_to_release
     block.unlink()
     _unmapped_block = None  # mapped now: the name is not needed, and cannot outlive anyone
     sink = WorkerSink(block, channel)
+    return _run_body(job, block, sink), sink.release
+
+
+def _nothing_to_release() -> None:
+    """No control block was mapped."""
+
+
+def _run_body(job: Dict[str, Any], block: ControlBlock, sink: WorkerSink) -> Outcome:
+    """Load the call, run the task's body, pickle what it returned or raised."""
     try:
-        try:
-            # Plain pickle: cloudpickle is imported only if the payload needs it (a
-            # function sent by value), which keeps a fresh worker's start short.
-            task, args, kwargs = pickle.loads(job["payload"])
-        except BaseException as exc:
-            error = encode_error(exc, "while loading the task's arguments in the worker")
-            return _protocol.ERROR, error, isinstance(exc, Exception)
-        control = WorkerTaskControl(task.name, job["instance_id"], sink)
-        block.mark_running()  # the parent reads it from the block: no message, no wake-up
-        # stdlib logging (and print() with capture_output) into the task's log, body only
-        output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
-        try:
-            value = task.call_with_control(control, args, kwargs)
-        except BaseException as exc:
-            return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
-        finally:
-            output.close()
-        try:
-            return _protocol.RESULT, _dumps_result(value), True
-        except BaseException as exc:
-            error = encode_error(exc, "while pickling the task's result")
-            return _protocol.ERROR, error, isinstance(exc, Exception)
+        # Plain pickle: cloudpickle is imported only if the payload needs it (a
+        # function sent by value), which keeps a fresh worker's start short.
+        task, args, kwargs = pickle.loads(job["payload"])
+    except BaseException as exc:
+        error = encode_error(exc, "while loading the task's arguments in the worker")
+        return _protocol.ERROR, error, isinstance(exc, Exception)
+    control = WorkerTaskControl(task.name, job["instance_id"], sink)
+    block.mark_running()  # the parent reads it from the block: no message, no wake-up
+    # stdlib logging (and print() with capture_output) into the task's log, body only
+    output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
+    try:
+        value = task.call_with_control(control, args, kwargs)
+    except BaseException as exc:
+        return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
     finally:
-        sink.release()
+        output.close()
+    try:
+        return _protocol.RESULT, _dumps_result(value), True
+    except BaseException as exc:
+        error = encode_error(exc, "while pickling the task's result")
+        return _protocol.ERROR, error, isinstance(exc, Exception)
 
 
 def _nothing_left_running(baseline_threads: int) -> bool:
@@ -388,12 +397,14 @@ def main() -> None:
         if kind == _protocol.EXIT:
             break
         job = pickle.loads(body)
-        kind, body, ended_normally = run_job(job, channel)
+        (kind, body, ended_normally), release_block = run_job(job, channel)
         reuse = job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)
         if reuse:  # outcome and IDLE in one write: the parent wakes once
             channel.send((kind, body), (_protocol.IDLE, b""))
+            release_block()
         else:
             channel.send((kind, body))
+            release_block()
             break
     # Exit now, without waiting for threads the task may have left running: the
     # parent resolves the future once we are reaped. atexit handlers still run.
