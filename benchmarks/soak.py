@@ -89,10 +89,12 @@ def run(instances: int, batch: int) -> int:
                     outcome = f"unplanned {type(future.error).__name__}: {str(future.error)[:80]}"
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
             done += len(futures)
-            print(f"\r{done}/{instances} instances", end="", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():  # a counter redrawn in place; a log gets only the summary
+                print(f"\r{done}/{instances} instances", end="", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
     after = census()
-    print(file=sys.stderr)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     print(
         f"{instances} instances in {elapsed:.1f} s ({instances / elapsed:.0f}/s); outcomes {outcomes}; "
         f"{handler.logs} log records delivered"
