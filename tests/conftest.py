@@ -75,6 +75,14 @@ def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
     return uses_dask_backend or "dask_cluster" in request.fixturenames
 
 
+def _describe(process: psutil.Process) -> str:
+    """A leaked process, for the report: pid, status, parent and command line."""
+    try:
+        return f"{process.pid} {process.status()} parent {process.ppid()}: {' '.join(process.cmdline())[:200]}"
+    except psutil.Error as error:
+        return f"{process.pid} ({type(error).__name__})"
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test if it leaves child processes, /dev/shm blocks, fds or threads."""
@@ -85,6 +93,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     fds_before = open_fds()
     yield
     leaked_children = [p for p in child_processes() if p.pid not in children_before]
+    leaked_described = [_describe(p) for p in leaked_children]
     for process in leaked_children:  # clean up so one leak does not fail every later test
         try:
             process.kill()
@@ -96,7 +105,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     leaked_fds = open_fds() - fds_before
     problems = []
     if leaked_children:
-        problems.append(f"child processes left running: {[(p.pid, p.name()) for p in leaked_children]}")
+        problems.append(f"child processes left running: {leaked_described}")
     if leaked_blocks:
         problems.append(f"/dev/shm blocks left behind: {sorted(leaked_blocks)}")
     if leaked_fds:

@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator, List
 
+import psutil
 import pytest
 
 pytest.importorskip("distributed")
@@ -235,6 +236,9 @@ def test_work_does_not_outlive_a_parent_that_was_killed(on_dask: DaskCluster, tm
     task_pid = int(wait_for_file(str(pid_file)))
     assert wait_for_file(str(stopped_file), 20) == "stopped"  # it was asked to stop
     assert wait_until(lambda: is_dead(task_pid), 10)
+    # ...and reaped by the Dask worker's session, which closes when Dask drops the task:
+    # nothing of it is left on the worker's machine, not even a zombie.
+    assert wait_until(lambda: not psutil.pid_exists(task_pid), 10)
 
 
 def test_handler_calls_happen_on_the_dispatcher_thread(on_dask: DaskCluster) -> None:
