@@ -10,7 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import psutil
 import pytest
@@ -285,7 +285,7 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
 def test_a_worker_that_cannot_be_started_fails_only_its_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     from numerous.tasks.backends.local import _dispatcher
 
-    def cannot_spawn(reusable: bool) -> None:
+    def cannot_spawn(reusable: bool, first_block: Optional[str] = None) -> None:
         raise OSError(11, "Resource temporarily unavailable")
 
     with Session():

@@ -375,6 +375,10 @@ def never_gets_to_run():
 
 
 os.environ["SLOW_WORKER_START"] = "1.0"
+if os.environ.get("HOLD_THE_JOB"):  # the parent dies before it hands the job over
+    from numerous.tasks.backends.local._dispatcher import Dispatcher
+
+    Dispatcher._write_job = staticmethod(lambda worker, execution: None)
 with Session():
     never_gets_to_run.instance().start()
     with open("parent.json.tmp", "w") as f:
@@ -385,11 +389,14 @@ with Session():
 
 
 @pytest.mark.timeout(60)
-def test_killing_the_parent_while_its_worker_starts_leaves_no_block(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", ["in the pipe", "never written"])
+def test_killing_the_parent_while_its_worker_starts_leaves_no_block(tmp_path: Path, job: str) -> None:
     # A sitecustomize that holds every worker of this parent in its start-up for 1 s.
     (tmp_path / "sitecustomize.py").write_text(SLOW_START)
     (tmp_path / "parent.py").write_text(PARENT_OF_A_SLOW_WORKER)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    if job == "never written":  # the worker knows its block from its environment alone
+        env["HOLD_THE_JOB"] = "1"
     parent = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path, env=env)
     blocks: List[str] = []
     workers: List[psutil.Process] = []

@@ -131,7 +131,7 @@ class Dispatcher:
 
         def spawn() -> None:  # on the spawner thread
             try:
-                worker = start_worker_process(reusable)
+                worker = start_worker_process(reusable, execution.block.name)
             except Exception as exc:
                 error = exc  # `exc` is unbound when the except block ends; the lambda runs later
                 self.call_soon(lambda: self._spawn_failed(execution, error))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from ._platform import become_child_subreaper, open_exit_handle
 from ._protocol import FrameReader
-from ._worker import BOOTSTRAP
+from ._worker import BOOTSTRAP, FIRST_BLOCK_ENV
 
 if TYPE_CHECKING:
     from ._execution import Execution
@@ -67,8 +67,12 @@ class WorkerProcess:
         self.exit_handle = None
 
 
-def start_worker_process(reusable: bool) -> WorkerProcess:
+def start_worker_process(reusable: bool, first_block: Optional[str] = None) -> WorkerProcess:
     """Spawn one worker; call only on the spawner thread.
+
+    ``first_block`` names the control block of the job the worker is started for. It
+    travels in the environment (readable by the owner only, unlike the command line), so
+    a worker whose parent dies before the job reaches it can still remove that block.
 
     Raises:
         OSError: the process could not be started.
@@ -82,6 +86,8 @@ def start_worker_process(reusable: bool) -> WorkerProcess:
             pass
         env = dict(os.environ)
         env["NUMEROUS_TASKS_SYS_PATH"] = json.dumps(sys.path)
+        if first_block is not None:
+            env[FIRST_BLOCK_ENV] = first_block
         popen = subprocess.Popen(
             [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid())],
             pass_fds=(job_r, result_w),

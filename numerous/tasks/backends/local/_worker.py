@@ -49,6 +49,8 @@ BOOTSTRAP = (
 )
 
 EXIT_PARENT_GONE = 75  # the parent died before we could even start
+#: The environment variable naming the block of the job a new worker is started for.
+FIRST_BLOCK_ENV = "NUMEROUS_TASKS_FIRST_BLOCK"
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
 _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -371,6 +373,9 @@ def main() -> None:
     """Entry point of a worker process (called by BOOTSTRAP)."""
     job_fd, result_fd, parent_pid = (int(value) for value in sys.argv[1:4])
     sys.argv = sys.argv[:1]
+    global _unmapped_block
+    # Ours to remove until we map it: the parent may die before its job reaches us.
+    _unmapped_block = os.environ.pop(FIRST_BLOCK_ENV, None)
     for fd in (job_fd, result_fd):  # inherited to reach us; the task's children get neither
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
@@ -381,6 +386,7 @@ def main() -> None:
     set_parent_death_signal(signal.SIGHUP)
     if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
         _unlink_block_of_unread_job(job_fd)
+        _unlink_unmapped_block()
         os._exit(EXIT_PARENT_GONE)
     threading.Thread(target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True).start()
     for stream in (sys.stdout, sys.stderr):
@@ -393,6 +399,7 @@ def main() -> None:
         try:
             kind, body = _protocol.read_frame_blocking(job_fd)
         except EOFError:  # the parent closed the pipe before a whole job arrived
+            _unlink_unmapped_block()
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
