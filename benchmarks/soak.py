@@ -22,6 +22,7 @@ from typing import Dict
 import psutil
 
 from numerous.tasks import Session, TaskControl, task
+from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.control import TaskControlHandler, set_task_control_handler
 
 RSS_LIMIT_MB = 20.0
@@ -56,7 +57,8 @@ def census() -> Dict[str, float]:
         "fds": me.num_fds(),
         "threads": threading.active_count(),
         "children": len(me.children(recursive=True)),
-        "shm_blocks": len([n for n in os.listdir("/dev/shm") if n.startswith("nt_")]),
+        # This process's blocks still in /dev/shm (others on the machine make their own).
+        "shm_blocks": len(linked_blocks() & set(os.listdir("/dev/shm"))),
         "rss_mb": me.memory_info().rss / 2**20,
     }
 
