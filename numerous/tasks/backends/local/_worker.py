@@ -56,24 +56,14 @@ _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missin
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-_unmapped_block: Optional[str] = None  # the job's block, between reading it and unlinking it
+_unmapped_block: Optional[str] = (
+    None  # the block of the job we were started for or just read, until mapped and unlinked
+)
 
 
 def _unlink_unmapped_block() -> None:
     if _unmapped_block is not None:
         unlink_block(_unmapped_block)
-
-
-def _unlink_block_of_unread_job(job_fd: int) -> None:
-    """The parent died before we read our job: remove its block's name, which only the
-    job (still in the pipe) tells, so nothing is left in /dev/shm."""
-    try:
-        os.set_blocking(job_fd, False)
-        kind, body = _protocol.read_frame_blocking(job_fd)
-        if kind == _protocol.JOB:
-            unlink_block(pickle.loads(body)["block_name"])
-    except Exception:  # nothing (whole) was written: nothing to remove
-        pass
 
 
 def _die_with_group() -> None:
@@ -385,8 +375,7 @@ def main() -> None:
     signal.signal(signal.SIGHUP, _on_parent_death)
     set_parent_death_signal(signal.SIGHUP)
     if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
-        _unlink_block_of_unread_job(job_fd)
-        _unlink_unmapped_block()
+        _unlink_unmapped_block()  # its first job's, which may already wait in the pipe
         os._exit(EXIT_PARENT_GONE)
     threading.Thread(target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True).start()
     for stream in (sys.stdout, sys.stderr):
