@@ -61,6 +61,14 @@ def is_dead(pid: int) -> bool:
         return True
 
 
+def describe_process(process: psutil.Process) -> str:
+    """A process for a failure report: pid, status, parent and command line."""
+    try:
+        return f"{process.pid} {process.status()} parent {process.ppid()}: {' '.join(process.cmdline())[:200]}"
+    except psutil.Error as error:
+        return f"{process.pid} ({type(error).__name__})"
+
+
 class Recorder(TaskControlHandler):
     """Records statuses and instance states in the parent; lets a test wait for them."""
 

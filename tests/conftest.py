@@ -8,6 +8,7 @@ from typing import Any, Iterator, List, Set
 
 import psutil
 import pytest
+from backend_tasks import describe_process
 
 from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.control import get_task_control_handler, set_task_control_handler
@@ -75,14 +76,6 @@ def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
     return uses_dask_backend or "dask_cluster" in request.fixturenames
 
 
-def _describe(process: psutil.Process) -> str:
-    """A leaked process, for the report: pid, status, parent and command line."""
-    try:
-        return f"{process.pid} {process.status()} parent {process.ppid()}: {' '.join(process.cmdline())[:200]}"
-    except psutil.Error as error:
-        return f"{process.pid} ({type(error).__name__})"
-
-
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test if it leaves child processes, /dev/shm blocks, fds or threads."""
@@ -93,7 +86,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     fds_before = open_fds()
     yield
     leaked_children = [p for p in child_processes() if p.pid not in children_before]
-    leaked_described = [_describe(p) for p in leaked_children]
+    leaked_described = [describe_process(p) for p in leaked_children]
     for process in leaked_children:  # clean up so one leak does not fail every later test
         try:
             process.kill()

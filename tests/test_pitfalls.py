@@ -19,6 +19,7 @@ import pytest
 from backend_tasks import (
     Recorder,
     big_result,
+    describe_process,
     double,
     exit_hard,
     forks_and_returns,
@@ -288,13 +289,6 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-def _describe(process: psutil.Process) -> str:
-    try:
-        return f"{process.pid} {process.cmdline()} {process.status()} parent {process.ppid()}"
-    except psutil.Error as error:
-        return f"{process.pid} ({error})"
-
-
 def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
     """Run a parent with two running instances (``running``) and a pending one, SIGKILL
     it, and report what is left of its tree and blocks one second later."""
@@ -313,7 +307,7 @@ def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
         # pid 1 here may never reap: a zombie is dead, but the report says which were left so.
         return {
             "processes": len(processes),
-            "alive": [_describe(p) for p in processes if _alive(p)],
+            "alive": [describe_process(p) for p in processes if _alive(p)],
             "zombies": [p.pid for p in processes if p.is_running() and not _alive(p)],
             "blocks_left": sorted(name for name in blocks if os.path.exists(f"/dev/shm/{name}")),
         }
