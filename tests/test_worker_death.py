@@ -8,7 +8,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import psutil
 import pytest
@@ -33,7 +33,9 @@ from backend_tasks import (
 )
 
 from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_control_handler
+from numerous.tasks.backends.local._dispatcher import Dispatcher
 from numerous.tasks.backends.local._shm import linked_blocks
+from numerous.tasks.backends.local._spawn import WorkerProcess
 
 
 def test_os_exit_fails_the_future_naming_the_exit_code() -> None:
@@ -111,6 +113,35 @@ def test_an_idle_worker_that_died_is_not_given_the_next_instance() -> None:
             assert future.wait_done(30)
             outcomes.append((future.status, repr(future.error)))
     assert outcomes == [("completed", "None")] * 5
+
+
+@pytest.mark.timeout(30)
+def test_a_warm_worker_dying_between_being_taken_and_given_its_job_reruns_the_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The caller's thread takes an idle worker and writes it the job; the dispatcher
+    # thread reaps a dead worker and closes its pipes. Force the worst order: the worker
+    # dies and is closed after it was taken but before the job is written.
+    closed = threading.Event()
+    original_close, original_write_job = WorkerProcess.close, Dispatcher._write_job
+
+    def close(worker: WorkerProcess) -> None:
+        original_close(worker)
+        closed.set()
+
+    def write_job(worker: WorkerProcess, execution: Any) -> None:
+        if threading.current_thread().name != "numerous-dispatcher":  # a warm start
+            os.kill(worker.pid, signal.SIGKILL)
+            assert closed.wait(10), "the dead worker was never reaped"
+        original_write_job(worker, execution)
+
+    monkeypatch.setattr(WorkerProcess, "close", close)
+    monkeypatch.setattr(Dispatcher, "_write_job", staticmethod(write_job))
+    with Session():
+        first = whoami.instance().start().result(timeout=30)["pid"]  # its worker is kept warm
+        future = double.instance().start(21)  # taken the warm worker, which then died
+        assert future.result(timeout=30) == 42  # ran on a new worker, nothing written to a closed pipe
+        assert closed.is_set() and is_dead(first)
 
 
 @pytest.mark.parametrize(

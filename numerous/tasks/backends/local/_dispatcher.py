@@ -176,10 +176,7 @@ class Dispatcher:
             },
             protocol=pickle.HIGHEST_PROTOCOL,
         )
-        try:
-            _protocol.write_frame(worker.job_fd, _protocol.JOB, body)
-        except BrokenPipeError:
-            pass  # it died already: its exit handle will tell
+        worker.send(_protocol.JOB, body)  # if it has died, its exit handler reruns or fails the job
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
     def _on_readable(self, worker: WorkerProcess) -> None:
@@ -202,11 +199,9 @@ class Dispatcher:
             self._retire(worker)
         execution.finish(None)
 
-    def _retire(self, worker: WorkerProcess) -> None:
-        try:
-            _protocol.write_frame(worker.job_fd, _protocol.EXIT, b"")
-        except BrokenPipeError:
-            pass
+    @staticmethod
+    def _retire(worker: WorkerProcess) -> None:
+        worker.send(_protocol.EXIT, b"")
 
     def _on_exit(self, worker: WorkerProcess) -> None:
         del self._workers[worker.pid]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
 from ._platform import become_child_subreaper, open_exit_handle
-from ._protocol import FrameReader
+from ._protocol import FrameReader, write_frame
 from ._worker import BOOTSTRAP, FIRST_BLOCK_ENV
 
 if TYPE_CHECKING:
@@ -46,9 +46,24 @@ class WorkerProcess:
     reader: FrameReader = field(init=False)
     execution: Optional[Execution] = None  # the job it runs; None while idle
     jobs_run: int = 0
+    # A caller's thread writes a job to a warm worker while the dispatcher may be
+    # closing that worker's descriptors because it just died: the lock orders the two,
+    # so a write never reaches a closed (or since reused) descriptor number.
+    _job_pipe_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.reader = FrameReader(self.result_fd)
+
+    def send(self, kind: bytes, body: bytes) -> bool:
+        """Write one frame to the worker's job pipe; False if the worker has gone."""
+        with self._job_pipe_lock:
+            if self.job_fd < 0:  # reaped and closed: its exit handler saw to the job
+                return False
+            try:
+                write_frame(self.job_fd, kind, body)
+            except BrokenPipeError:  # it died already: its exit handle will tell
+                return False
+            return True
 
     @property
     def pid(self) -> int:
@@ -57,14 +72,15 @@ class WorkerProcess:
 
     def close(self) -> None:
         """Close the parent's descriptors of a worker that has been reaped (idempotent)."""
-        for fd in (self.job_fd, self.result_fd, self.exit_handle):
-            if fd is not None and fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.job_fd = self.result_fd = -1
-        self.exit_handle = None
+        with self._job_pipe_lock:
+            for fd in (self.job_fd, self.result_fd, self.exit_handle):
+                if fd is not None and fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.job_fd = self.result_fd = -1
+            self.exit_handle = None
 
 
 def start_worker_process(reusable: bool, first_block: Optional[str] = None) -> WorkerProcess:
