@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
@@ -28,6 +30,7 @@ from backend_tasks import (
     nested_session,
     sigint_survivor,
     wait_for_file,
+    wait_for_go,
     wait_until,
     whoami,
 )
@@ -417,3 +420,38 @@ def test_killing_the_parent_while_its_worker_starts_leaves_no_block(tmp_path: Pa
                     os.waitpid(worker.pid, 0)
             except (psutil.NoSuchProcess, ChildProcessError):
                 pass
+
+
+# -- finished instances are freed by reference counting ----------------------------------------------
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["local", "inline"])
+def test_a_finished_instance_is_freed_without_the_garbage_collector(backend: str) -> None:
+    # Thousands of short instances must not pile up in reference cycles that only a
+    # full collection frees (memory, and long collection pauses in the user's program).
+    gc.collect()
+    gc.disable()
+    try:
+        with Session(backend=backend):
+            instance = double.instance()
+            future = instance.start(4)
+            assert future.result(timeout=30) == 8
+            stopped = wait_for_go.instance()
+            stopped_future = stopped.start(str(Path("/nonexistent") / "never"))
+            stopped.stop()
+            stopped_future.wait_done(30)
+            refs = [
+                weakref.ref(obj)
+                for obj in (
+                    future,
+                    instance.job,
+                    instance.job.control,
+                    stopped_future,
+                    stopped.job,
+                    stopped.job.control,
+                )
+            ]
+            del instance, future, stopped, stopped_future
+        alive = [ref() for ref in refs if ref() is not None]
+        assert alive == []
+    finally:
+        gc.enable()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+import weakref
 from typing import Any, Dict, Optional, Protocol, Tuple
 
 __all__ = [
@@ -128,7 +129,7 @@ class TaskControl:
         sink: where the calls go; supplied by the library, never by users.
     """
 
-    __slots__ = ("_instance_id", "_sink", "_task_definition_name")
+    __slots__ = ("__weakref__", "_instance_id", "_sink", "_task_definition_name")
 
     def __init__(self, task_definition_name: str, instance_id: str, sink: ControlSink) -> None:
         self._task_definition_name = task_definition_name
@@ -339,16 +340,23 @@ class HandlerSink:
     callable, for the parent-side view of a running instance.
     """
 
-    __slots__ = ("_control", "_stop_flag", "process_id")
+    __slots__ = ("_control_ref", "_stop_flag", "process_id")
 
     def __init__(self, stop_flag: Optional[StopFlag] = None, process_id: Optional[int] = None) -> None:
-        self._control: Optional[TaskControl] = None
+        self._control_ref: Optional[weakref.ReferenceType[TaskControl]] = None
         self._stop_flag = stop_flag
         self.process_id = process_id
 
     def bind(self, control: TaskControl) -> None:
-        """Remember the TaskControl that handlers should be given."""
-        self._control = control
+        """Remember the TaskControl that handlers should be given (weakly: the control
+        holds this sink, and calls reach the sink only through it)."""
+        self._control_ref = weakref.ref(control)
+
+    @property
+    def _control(self) -> TaskControl:
+        control = self._control_ref() if self._control_ref is not None else None
+        assert control is not None, "the sink is used only through its TaskControl"
+        return control
 
     def should_stop(self) -> bool:
         """Whether the bound instance was asked to stop (never, for a direct call)."""
@@ -356,17 +364,14 @@ class HandlerSink:
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Call the handler's ``log``."""
-        assert self._control is not None
         get_task_control_handler().log(self._control, message, level, **extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
         """Call the handler's ``update_progress``."""
-        assert self._control is not None
         get_task_control_handler().update_progress(self._control, progress, status)
 
     def update_status(self, status: str) -> None:
         """Call the handler's ``update_status``."""
-        assert self._control is not None
         get_task_control_handler().update_status(self._control, status)
 
 

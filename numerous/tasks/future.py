@@ -50,7 +50,7 @@ class Future(Generic[R]):
     """
 
     def __init__(self, canceller: _Canceller, description: str, instance_id: str = "") -> None:
-        self._canceller = canceller
+        self._canceller: Optional[_Canceller] = canceller
         self._description = description
         self._instance_id = instance_id
         self._condition = threading.Condition(threading.Lock())
@@ -126,9 +126,10 @@ class Future(Generic[R]):
         returns False: the task decides, and ``status`` tells what happened. A finished
         instance is left alone (False).
         """
-        if self.done:
+        canceller = self._canceller  # dropped once the future is final
+        if self.done or canceller is None:
             return False
-        return self._canceller.request_cancel()
+        return canceller.request_cancel()
 
     def add_done_callback(self, fn: Callable[[Future[R]], object]) -> None:
         """Call ``fn(future)`` when the instance finishes (at once if it already has).
@@ -227,6 +228,10 @@ class Future(Generic[R]):
                 return False
             self._finishing = True  # from here on, this call alone decides the outcome
         self._tell_listener(status, error)
+        # The listener and the canceller refer back to the instance's job, which refers
+        # to this future: dropped once final, the cycle goes with the last reference
+        # instead of waiting for a full garbage collection.
+        self.listener = self._canceller = None
         with self._condition:
             self._status, self._result, self._error = status, value, error
             self._error_traceback = None if error is None else error.__traceback__

@@ -22,6 +22,7 @@ import itertools
 import sys
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
@@ -230,8 +231,9 @@ class Session:
         payload = b"" if raw_call else _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
-        job: Job  # made below; the stop flag reads it only once it exists
-        control, sink = handler_task_control(task.name, instance.id, stop_flag=lambda: job.stop_requested)
+        job_ref: weakref.ReferenceType[Job]  # made below; the stop flag reads it only once it exists
+        # A weak reference: the job holds the control, whose flag must not hold the job.
+        control, sink = handler_task_control(task.name, instance.id, stop_flag=lambda: _stop_requested(job_ref))
         job = Job(
             instance.id,
             task,
@@ -245,6 +247,7 @@ class Session:
             stop_grace=self.stop_grace,
             call=(args, kwargs) if raw_call else None,
         )
+        job_ref = weakref.ref(job)
         job.times.started_ns = started_ns
         canceller.job = job
 
@@ -363,6 +366,12 @@ def _open_display(requested: Optional[bool]) -> Any:
     from .display import session_display
 
     return session_display().__enter__()
+
+
+def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:
+    """Whether the job (if it still exists) was asked to stop."""
+    job = job_ref()
+    return job is not None and job.stop_requested
 
 
 def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:

@@ -39,6 +39,7 @@ import pickle
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..control import TaskControl, get_task_control_handler
@@ -81,19 +82,22 @@ class _InlineSink:
     """What a task's TaskControl calls, in its runner thread: straight to the handler,
     guarded like the local backend's dispatcher, and silent once the instance ended."""
 
-    __slots__ = ("_run", "process_id")
+    __slots__ = ("_run_ref", "process_id")
 
     def __init__(self, run: _Run) -> None:
-        self._run = run
+        # Weakly: the run holds this sink; while the task runs, its thread holds the run.
+        self._run_ref = weakref.ref(run)
         self.process_id: Optional[int] = os.getpid()
 
     def should_stop(self) -> bool:
-        """Whether the instance was asked to stop."""
-        return self._run.job.stop_requested
+        """Whether the instance was asked to stop (or is over)."""
+        run = self._run_ref()
+        return run is None or run.job.stop_requested
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Hand the record to the handler (extras round-trip through pickle when on)."""
-        if extra and self._run.pickle:
+        run = self._run_ref()
+        if extra and run is not None and run.pickle:
             extra = _round_trip_extras(extra)
         self._call("log", message, level, **extra)
 
@@ -106,10 +110,11 @@ class _InlineSink:
         self._call("update_status", status)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if self._run.finished:  # abandoned: its future has ended, so it reports no more
+        run = self._run_ref()
+        if run is None or run.finished:  # ended (or abandoned): it reports no more
             return
         try:
-            getattr(get_task_control_handler(), method)(self._run.job.control, *args, **kwargs)
+            getattr(get_task_control_handler(), method)(run.job.control, *args, **kwargs)
         except Exception:  # a handler's bug must not fail the task (as on the local backend)
             logger.exception("the task control handler's %s() raised", method)
 
@@ -177,6 +182,7 @@ class _Run:
             job.future.set_error(TaskTimeoutError(job.description, job.timeout, True))
         else:
             job.future.set_cancelled()
+        job.backend_state = None  # the job no longer refers back to this run: no cycle left
         job.on_finished(job)
 
     # -- the runner thread -----------------------------------------------------------------
@@ -194,6 +200,7 @@ class _Run:
             job.future.set_result(outcome)
         else:
             job.future.set_error(outcome)
+        job.backend_state = None  # the job no longer refers back to this run: no cycle left
         job.on_finished(job)
 
     def _execute(self) -> Tuple[bool, Any]:
@@ -359,6 +366,8 @@ class InlineBackend:
             run.thread.join(JOIN_LIMIT)
             if run.thread.is_alive():
                 logger.warning("%s: its thread did not end after its future resolved", run.job.description)
+        with self._changed:
+            self._runs = []  # each holds its job: let them go with the session
 
     # -- the supervisor thread: timeouts and stop deadlines ----------------------------------
     def _ensure_supervisor(self) -> None:

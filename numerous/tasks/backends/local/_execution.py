@@ -159,6 +159,7 @@ class Execution:
         # Resolve first, then free the slot: the next instance is reported running
         # only after this one's final state, so no one sees max_parallel exceeded.
         self._resolve(returncode)
+        self.job.backend_state = None  # the job no longer refers back to us: no cycle left
         self.job.on_finished(self.job)
 
     def _resolve(self, returncode: Optional[int]) -> None:
@@ -193,11 +194,15 @@ class Execution:
         """The worker could not be started: fail the future, free the slot."""
         self.release()
         self.job.future.set_error(error)
+        self.job.backend_state = None
         self.job.on_finished(self.job)
 
     def release(self) -> None:
         """Unlink and unmap the control block (idempotent)."""
-        self.block.unlink()
+        if self.job.times.running_ns is not None:  # the worker removed the name before that
+            self.block.name_removed_elsewhere()  # (tens of microseconds saved on a cold path)
+        else:
+            self.block.unlink()
         self.block.close()
 
 

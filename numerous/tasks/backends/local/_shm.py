@@ -33,9 +33,10 @@ instance ends, so no ``/dev/shm`` entry outlives it, whoever dies first.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 from ..._ids import random_hex
 
@@ -84,6 +85,11 @@ class ProgressSnapshot(NamedTuple):
     last_kind: int
 
 
+#: Python 3.13+ maps without the duplicate descriptor ``mmap`` otherwise keeps open until
+#: the mapping is closed (two system calls fewer per block on each side).
+_NO_DESCRIPTOR_KEPT: Dict[str, Any] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+
+
 class _Mapping:
     """One mapping of a POSIX shared memory segment: the ``shm_open`` + ``mmap`` that
     ``multiprocessing.shared_memory.SharedMemory`` makes, minus its resource tracker
@@ -106,7 +112,7 @@ class _Mapping:
                 except OSError:
                     _posixshmem.shm_unlink("/" + name)
                     raise
-            self._mmap = mmap.mmap(fd, BLOCK_SIZE)
+            self._mmap = mmap.mmap(fd, BLOCK_SIZE, **_NO_DESCRIPTOR_KEPT)
         finally:
             os.close(fd)
         self.name = name
@@ -173,6 +179,14 @@ class ControlBlock:
         if not self._unlinked:
             self._unlinked = True
             unlink_block(self.name)
+            with _linked_lock:
+                _linked.discard(self.name)
+
+    def name_removed_elsewhere(self) -> None:
+        """Record that the name is gone already, removed by the process that mapped the
+        block (the worker does so before it marks the body running): no system call."""
+        if not self._unlinked:
+            self._unlinked = True
             with _linked_lock:
                 _linked.discard(self.name)
 
