@@ -14,7 +14,7 @@ import logging
 import pickle
 import signal
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ...control import get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
@@ -45,7 +45,7 @@ class Execution:
         self.control = job.control
         self.worker: Optional[WorkerProcess] = None
         self.worker_idle = False  # the worker said IDLE after the outcome: it is reusable
-        self.outcome: Optional[Tuple[bytes, bytes]] = None
+        self.outcome: Optional[_protocol.ReceivedFrame] = None
         self.timeout_deadline = _INF  # monotonic: stop request when passed
         self.stop_deadline = _INF  # monotonic: SIGTERM when passed
         self.exit_deadline = _INF  # monotonic: SIGTERM when passed (result in, no exit)
@@ -106,7 +106,7 @@ class Execution:
         return min(self.kill_deadline, self.stop_deadline, self.timeout_deadline)
 
     # -- what the worker sends ------------------------------------------------------------
-    def handle_frames(self, frames: List[Tuple[bytes, bytes]]) -> None:
+    def handle_frames(self, frames: List[_protocol.ReceivedFrame]) -> None:
         """Act on frames the worker sent for this instance."""
         for kind, body in frames:
             if kind == _protocol.LOGS:
@@ -117,7 +117,7 @@ class Execution:
             elif kind == _protocol.IDLE:
                 self.worker_idle = True
 
-    def _deliver_logs(self, body: bytes) -> None:
+    def _deliver_logs(self, body: Union[bytes, bytearray]) -> None:
         log, control = get_task_control_handler().log, self.control
         for message, level, extra, _created in pickle.loads(body):
             try:
@@ -206,7 +206,7 @@ class Execution:
         self.block.close()
 
 
-def decode_error(body: bytes, job: Job) -> BaseException:
+def decode_error(body: Union[bytes, bytearray], job: Job) -> BaseException:
     """Turn an ERROR frame into the exception ``result()`` raises."""
     info: Dict[str, Any] = pickle.loads(body)
     reason = f"{job.description} raised it {info['phase']}"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 __all__ = [
     "ERROR",
@@ -45,6 +45,9 @@ ERROR = b"E"
 IDLE = b"I"
 
 _HEADER = struct.Struct("<Qc")
+#: A frame as the parent receives it: its kind and body (a large body stays the
+#: bytearray it was read into; pickle reads either).
+ReceivedFrame = Tuple[bytes, Union[bytes, bytearray]]
 _CHUNK = 1 << 18  # read size for small frames
 _DIRECT_READ_THRESHOLD = 1 << 20  # larger bodies are read straight into their buffer
 
@@ -114,12 +117,12 @@ class FrameReader:
         self._body_kind = b""
         self._body_got = 0
 
-    def read_available(self) -> List[Tuple[bytes, bytes]]:
+    def read_available(self) -> List[ReceivedFrame]:
         """Read what the pipe holds now and return the frames it completed.
 
         Sets :attr:`eof` when the writer has closed its end.
         """
-        frames: List[Tuple[bytes, bytes]] = []
+        frames: List[ReceivedFrame] = []
         while not self.eof:
             try:
                 if self._body is not None:
@@ -128,7 +131,9 @@ class FrameReader:
                     if n:
                         self._body_got += n
                         if self._body_got == len(self._body):
-                            frames.append((self._body_kind, bytes(self._body)))
+                            # Handed over as it is (pickle reads a bytearray alike): a
+                            # copy of a large body would cost as much as reading it.
+                            frames.append((self._body_kind, self._body))
                             self._body = None
                         continue
                 else:
@@ -143,7 +148,7 @@ class FrameReader:
             self.eof = True
         return frames
 
-    def _parse(self, frames: List[Tuple[bytes, bytes]]) -> None:
+    def _parse(self, frames: List[ReceivedFrame]) -> None:
         staged = self._staged
         pos = 0
         while len(staged) - pos >= _HEADER.size:
