@@ -442,7 +442,7 @@ def main() -> None:
     log_throughput(report, reps(5), 200_000 if not args.smoke else 10_000)
     start_latency_warm(report, reps(300))
     start_latency_fresh(report, reps(20))
-    throughput(report, reps(3), 2_000 if not args.smoke else 100)
+    throughput(report, reps(7), 2_000 if not args.smoke else 100)
     big_result_round_trip(report, reps(5), 100 * 2**20 if not args.smoke else 2**20)
     args.output.write_text(report.render(header), encoding="utf-8")
     print(f"wrote {args.output}")
