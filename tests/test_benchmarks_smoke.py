@@ -58,6 +58,7 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     code, _, err = run_script([str(BENCHMARKS / "run.py"), "--smoke", "--output", str(output)], 230, tmp_path)
     assert code == 0, err[-3000:]
     text = output.read_text()
+    assert "Traceback" not in err, err[-3000:]
     for figure in (
         "stop() → result() returns",
         "hard stop of a task ignoring should_stop",
@@ -72,7 +73,6 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         assert figure in text, figure
     assert text.count("\n### ") == 9
     assert "| pebble" in text and "| ProcessPoolExecutor (spawn)" in text and "| loky" in text
-    assert "Traceback" not in err
 
 
 @pytest.mark.timeout(300)
