@@ -3,7 +3,8 @@
 Each way of dying — an error, ``os._exit``, a segfault, a SIGKILL — at each phase of an
 instance — loading its arguments in the worker, running its body, pickling its result —
 fails that instance's future, with an error naming what happened, within a second of the
-death; sibling instances finish normally; the session stays usable.
+death; sibling instances finish normally; the session stays usable. Each cell runs on a
+fresh worker and on a warm one (a worker that has already run a task).
 
 Loading the result happens in *your* process (on the dispatcher thread): an error there
 fails the future, but an ``os._exit``, segfault or SIGKILL there would be your process
@@ -65,13 +66,19 @@ CASES = [(phase, how) for phase in PHASES for how in HOWS if phase != "load-resu
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("worker", ["fresh", "warm"])
 @pytest.mark.parametrize("phase, how", CASES, ids=[f"{p}-{h}" for p, h in CASES])
-def test_a_death_fails_only_its_own_future(phase: str, how: str, tmp_path: Path) -> None:
+def test_a_death_fails_only_its_own_future(phase: str, how: str, worker: str, tmp_path: Path) -> None:
     stamp = tmp_path / "died-at"
     finished_at: List[float] = []
     with Session():
-        siblings = [sibling.instance().start(i) for i in range(2)]
-        future = PHASES[phase](how, str(stamp))
+        if worker == "warm":  # the instance is given the worker this one leaves idle
+            assert sibling.instance().start(-1).result(timeout=30) == 0
+            future = PHASES[phase](how, str(stamp))
+            siblings = [sibling.instance().start(i) for i in range(2)]
+        else:
+            siblings = [sibling.instance().start(i) for i in range(2)]
+            future = PHASES[phase](how, str(stamp))
         future.add_done_callback(lambda f: finished_at.append(time.time()))
         assert future.wait_done(30)
         assert future.status == "failed"

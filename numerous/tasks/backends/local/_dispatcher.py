@@ -318,10 +318,15 @@ def _still_there(process: Any) -> bool:
 
 
 def _never_started(execution: Execution, worker: WorkerProcess) -> bool:
-    """Whether ``execution`` was bound to a reused worker that died before running it."""
+    """Whether ``execution`` was bound to a reused worker that died before taking it.
+
+    A worker takes a job by mapping its control block and removing the block's name; a
+    death after that (while loading the arguments, say) is the job's own failure, and a
+    rerun could not map the block anyway."""
     return (
         worker.jobs_run > 1
         and execution.outcome is None
         and execution.block.running_ns is None
         and not execution.job.stop_requested
+        and execution.block.name_is_linked()
     )

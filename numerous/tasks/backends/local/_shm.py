@@ -182,6 +182,18 @@ class ControlBlock:
             with _linked_lock:
                 _linked.discard(self.name)
 
+    def name_is_linked(self) -> bool:
+        """Whether the block's name is still in ``/dev/shm``: a worker that took the
+        block's job removed it right after mapping the block (one system call)."""
+        import _posixshmem
+
+        try:
+            fd = _posixshmem.shm_open("/" + self.name, os.O_RDONLY, mode=0o600)
+        except FileNotFoundError:
+            return False
+        os.close(fd)
+        return True
+
     def name_removed_elsewhere(self) -> None:
         """Record that the name is gone already, removed by the process that mapped the
         block (the worker does so before it marks the body running): no system call."""
