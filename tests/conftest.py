@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from typing import Any, Iterator, List, Set
 
@@ -121,3 +122,19 @@ def restore_handler() -> Iterator[None]:
     handler = get_task_control_handler()
     yield
     set_task_control_handler(handler)
+
+
+@pytest.fixture
+def sigint_reaches_children() -> Iterator[None]:
+    """Processes the test starts get SIGINT at its default disposition, so the Ctrl-C it
+    sends them lands, even when this test run ignores SIGINT (pytest started in the
+    background by a non-interactive shell or ``nohup``): an ignored signal stays ignored
+    across ``exec``, while a handled one is reset to the default."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -170,6 +170,7 @@ def test_run_a_script_shows_the_display_for_its_sessions(tmp_path: Path) -> None
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_ctrl_c_stops_the_task_gracefully_and_exits_130_without_a_traceback() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "numerous.tasks", "run", "cli_tasks:wait_for_stop"],

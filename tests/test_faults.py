@@ -222,6 +222,7 @@ def _worker_pids(parent: int) -> List[int]:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_first_ctrl_c_stops_gracefully_and_cancels_pending(tmp_path: Path) -> None:
     process = _run_until_ready(tmp_path, grace=0.5)
     try:
@@ -237,6 +238,7 @@ def test_first_ctrl_c_stops_gracefully_and_cancels_pending(tmp_path: Path) -> No
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.usefixtures("sigint_reaches_children")
 def test_second_ctrl_c_terminates_at_once(tmp_path: Path) -> None:
     process = _run_until_ready(tmp_path, grace=60.0)
     try:
