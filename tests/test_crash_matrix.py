@@ -30,26 +30,34 @@ from crash_tasks import (
     takes_argument,
 )
 
-from numerous.tasks import Future, Session, TaskFailedError, WorkerDiedError
+from numerous.tasks import Session, TaskFailedError, TaskInstance, WorkerDiedError
 
 
-def start_load_args(how: str, stamp: str) -> Future[Any]:
-    return takes_argument.instance().start(CrashOnLoad(how, stamp))
+def start_load_args(how: str, stamp: str) -> TaskInstance[..., Any]:
+    instance = takes_argument.instance()
+    instance.start(CrashOnLoad(how, stamp))
+    return instance
 
 
-def start_body(how: str, stamp: str) -> Future[Any]:
-    return crashes_in_body.instance().start(how, stamp)
+def start_body(how: str, stamp: str) -> TaskInstance[..., Any]:
+    instance = crashes_in_body.instance()
+    instance.start(how, stamp)
+    return instance
 
 
-def start_dump_result(how: str, stamp: str) -> Future[Any]:
-    return returns_crash_on_dump.instance().start(how, stamp)
+def start_dump_result(how: str, stamp: str) -> TaskInstance[..., Any]:
+    instance = returns_crash_on_dump.instance()
+    instance.start(how, stamp)
+    return instance
 
 
-def start_load_result(how: str, stamp: str) -> Future[Any]:
-    return returns_crash_on_load.instance().start(how, stamp)
+def start_load_result(how: str, stamp: str) -> TaskInstance[..., Any]:
+    instance = returns_crash_on_load.instance()
+    instance.start(how, stamp)
+    return instance
 
 
-PHASES: Dict[str, Callable[[str, str], Future[Any]]] = {
+PHASES: Dict[str, Callable[[str, str], TaskInstance[..., Any]]] = {
     "load-args": start_load_args,
     "body": start_body,
     "dump-result": start_dump_result,
@@ -71,17 +79,24 @@ CASES = [(phase, how) for phase in PHASES for how in HOWS if phase != "load-resu
 def test_a_death_fails_only_its_own_future(phase: str, how: str, worker: str, tmp_path: Path) -> None:
     stamp = tmp_path / "died-at"
     finished_at: List[float] = []
+    warm_pid = None
     with Session():
         if worker == "warm":  # the instance is given the worker this one leaves idle
-            assert sibling.instance().start(-1).result(timeout=30) == 0
-            future = PHASES[phase](how, str(stamp))
+            warm_up = sibling.instance()
+            assert warm_up.start(-1).result(timeout=30) == 0
+            warm_pid = warm_up.job.sink.process_id
+            assert warm_pid is not None
+            instance = PHASES[phase](how, str(stamp))
             siblings = [sibling.instance().start(i) for i in range(2)]
         else:
             siblings = [sibling.instance().start(i) for i in range(2)]
-            future = PHASES[phase](how, str(stamp))
+            instance = PHASES[phase](how, str(stamp))
+        future = instance.future
+        assert future is not None
         future.add_done_callback(lambda f: finished_at.append(time.time()))
         assert future.wait_done(30)
         assert future.status == "failed"
+        assert (instance.job.sink.process_id == warm_pid) == (worker == "warm")
         error = future.error
         if how in WORKER_DEATHS:
             assert isinstance(error, WorkerDiedError)
