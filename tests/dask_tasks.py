@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import time
 
+from backend_tasks import write_atomically
+
 from numerous.tasks import TaskControl, task
 
 WAIT_LIMIT = 30.0
@@ -46,12 +48,9 @@ def size_of(data: bytes) -> int:
 @task
 def stop_marker(tc: TaskControl, pid_file: str, stopped_file: str) -> str:
     """Writes its pid, runs until asked to stop, then leaves ``stopped_file``."""
-    with open(pid_file + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.rename(pid_file + ".tmp", pid_file)
+    write_atomically(pid_file, str(os.getpid()))
     deadline = time.monotonic() + WAIT_LIMIT
     while not tc.should_stop and time.monotonic() < deadline:
         time.sleep(0.005)
-    with open(stopped_file, "w") as f:
-        f.write("stopped" if tc.should_stop else "timed out")
+    write_atomically(stopped_file, "stopped" if tc.should_stop else "timed out")  # the test reads it once it exists
     return "stopped"
