@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 from crash_tasks import (
@@ -30,39 +30,24 @@ from crash_tasks import (
     takes_argument,
 )
 
-from numerous.tasks import Session, TaskFailedError, TaskInstance, WorkerDiedError
+from numerous.tasks import Session, Task, TaskFailedError, TaskInstance, WorkerDiedError
 
-
-def start_load_args(how: str, stamp: str) -> TaskInstance[..., Any]:
-    instance = takes_argument.instance()
-    instance.start(CrashOnLoad(how, stamp))
-    return instance
-
-
-def start_body(how: str, stamp: str) -> TaskInstance[..., Any]:
-    instance = crashes_in_body.instance()
-    instance.start(how, stamp)
-    return instance
-
-
-def start_dump_result(how: str, stamp: str) -> TaskInstance[..., Any]:
-    instance = returns_crash_on_dump.instance()
-    instance.start(how, stamp)
-    return instance
-
-
-def start_load_result(how: str, stamp: str) -> TaskInstance[..., Any]:
-    instance = returns_crash_on_load.instance()
-    instance.start(how, stamp)
-    return instance
-
-
-PHASES: Dict[str, Callable[[str, str], TaskInstance[..., Any]]] = {
-    "load-args": start_load_args,
-    "body": start_body,
-    "dump-result": start_dump_result,
-    "load-result": start_load_result,
+# What each phase starts: the task, and its arguments from (how, stamp).
+PHASES: Dict[str, Tuple[Task[..., Any], Callable[[str, str], Tuple[Any, ...]]]] = {
+    "load-args": (takes_argument, lambda how, stamp: (CrashOnLoad(how, stamp),)),
+    "body": (crashes_in_body, lambda how, stamp: (how, stamp)),
+    "dump-result": (returns_crash_on_dump, lambda how, stamp: (how, stamp)),
+    "load-result": (returns_crash_on_load, lambda how, stamp: (how, stamp)),
 }
+
+
+def start_phase(phase: str, how: str, stamp: str) -> TaskInstance[..., Any]:
+    """Start the instance that dies ``how`` during ``phase``."""
+    task, arguments = PHASES[phase]
+    instance = task.instance()
+    instance.start(*arguments(how, stamp))
+    return instance
+
 
 WORKER_DEATHS = {"exit": f"exited with code {EXIT_CODE}", "segfault": "SIGSEGV", "sigkill": "SIGKILL"}
 ERROR_WORDS = {
@@ -86,11 +71,11 @@ def test_a_death_fails_only_its_own_future(phase: str, how: str, worker: str, tm
             assert warm_up.start(-1).result(timeout=30) == 0
             warm_pid = warm_up.job.sink.process_id
             assert warm_pid is not None
-            instance = PHASES[phase](how, str(stamp))
+            instance = start_phase(phase, how, str(stamp))
             siblings = [sibling.instance().start(i) for i in range(2)]
         else:
             siblings = [sibling.instance().start(i) for i in range(2)]
-            instance = PHASES[phase](how, str(stamp))
+            instance = start_phase(phase, how, str(stamp))
         future = instance.future
         assert future is not None
         future.add_done_callback(lambda f: finished_at.append(time.time()))
