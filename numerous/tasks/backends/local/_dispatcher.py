@@ -326,7 +326,6 @@ def _never_started(execution: Execution, worker: WorkerProcess) -> bool:
     return (
         worker.jobs_run > 1
         and execution.outcome is None
-        and execution.block.running_ns is None
         and not execution.job.stop_requested
-        and execution.block.name_is_linked()
+        and execution.block.name_is_linked()  # removed before the body is marked running
     )
