@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import threading
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -129,17 +130,18 @@ def test_progress_outside_0_to_100_is_clamped_in_a_direct_call() -> None:
     assert api_tasks.progress_to(-5) == -5
     assert api_tasks.progress_to(150) == 150
     assert api_tasks.progress_to(42.5) == 42.5
-    assert [e.payload for e in handler.events] == [
-        (0.0, "reported -5"),
-        (100.0, "reported 150"),
-        (42.5, "reported 42.5"),
-    ]
+    # Numbers beyond float's range are clamped too, not an OverflowError.
+    assert api_tasks.progress_to(10**400) == 10**400
+    assert api_tasks.progress_to(-(10**400)) == -(10**400)
+    assert api_tasks.progress_to(Fraction(10**400, 3)) == Fraction(10**400, 3)
+    assert [e.payload[0] for e in handler.events] == [0.0, 100.0, 42.5, 100.0, 0.0, 100.0]
+    assert handler.events[1].payload == (100.0, "reported 150")
 
 
 @pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
 def test_progress_outside_0_to_100_is_clamped_in_a_worker() -> None:
     handler = _use_handler()
-    values = [-5, 150, -0.5, 100.5, 42.5]
+    values = [-5, 150, -0.5, 100.5, 42.5, 10**400, -(10**400)]
     with Session():
         instances = [api_tasks.progress_to.instance() for _ in values]
         for instance, value in zip(instances, values):
@@ -151,6 +153,8 @@ def test_progress_outside_0_to_100_is_clamped_in_a_worker() -> None:
         [(0.0, "reported -0.5")],
         [(100.0, "reported 100.5")],
         [(42.5, "reported 42.5")],
+        [(100.0, f"reported {10**400}")],
+        [(0.0, f"reported {-(10**400)}")],
     ]
 
 

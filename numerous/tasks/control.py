@@ -105,7 +105,10 @@ def check_progress(percentage: float) -> float:
     """
     if isinstance(percentage, bool) or not isinstance(percentage, numbers.Real):
         raise TypeError(f"progress must be a number from 0 to 100, not {type(percentage).__name__}")
-    value = float(percentage)
+    try:
+        value = float(percentage)
+    except OverflowError:  # an int or Fraction beyond float's range: clamped like any other
+        return 100.0 if percentage > 0 else 0.0
     if not math.isfinite(value):
         raise ValueError(f"progress must be a finite number from 0 to 100, not {value!r}")
     # Out-of-range values are clamped, not refused: a task that overshoots by
