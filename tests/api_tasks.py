@@ -8,6 +8,7 @@ wait for the test wait for a file whose path the test passes in (bounded by
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -169,6 +170,32 @@ class CustomError(Exception):
     def __init__(self, message: str, code: int = 0) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenError(Exception):
+    """An exception whose class refuses attribute assignment (so ``exc.__traceback__ = tb``
+    and pickle's way of restoring state both raise FrozenInstanceError)."""
+
+    code: int
+
+
+class ReadOnlyError(Exception):
+    """Refuses every attribute assignment after construction."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+
+@task(max_parallel=4)
+def raise_blocking_assignment(kind: str) -> None:
+    """Raise a FrozenError(7), or a ReadOnlyError caused by a FrozenError(1)."""
+    if kind == "frozen":
+        raise FrozenError(7)  # marker: the frozen raise
+    try:
+        raise FrozenError(1)
+    except FrozenError as inner:
+        raise ReadOnlyError("read-only outer") from inner
 
 
 def _raise_custom(message: str, code: int) -> None:

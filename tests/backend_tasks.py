@@ -168,6 +168,15 @@ def deaf_to_sigterm(tc: TaskControl, ready_file: str, how: str) -> None:
     sum(range(10**15))  # hours of C code without a bytecode boundary
 
 
+@task(max_parallel=8)
+def exits_on_sigterm(tc: TaskControl) -> str:
+    """Ignores stop requests; its own SIGTERM handler ends it with ``sys.exit(0)``."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    tc.update_status("ready")
+    while True:
+        time.sleep(0.005)
+
+
 @task(max_parallel=16)
 def ignores_stop(tc: TaskControl) -> None:
     """Never looks at should_stop."""

@@ -71,9 +71,19 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
+@pytest.fixture(params=["local", "inline", "dask"])
+def every_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per backend, the inline one included."""
+    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", request.param)
+    if request.param == "dask":
+        monkeypatch.setenv("NUMEROUS_DASK_ADDRESS", request.getfixturevalue("dask_cluster").address)
+    return str(request.param)
+
+
 def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
     callspec = getattr(request.node, "callspec", None)
-    uses_dask_backend = callspec is not None and callspec.params.get("backend") == "dask"
+    params = callspec.params if callspec is not None else {}
+    uses_dask_backend = "dask" in (params.get("backend"), params.get("every_backend"))
     return uses_dask_backend or "dask_cluster" in request.fixturenames
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import inspect
 import logging
+import math
 import threading
 import time
 import traceback
@@ -284,6 +285,36 @@ def test_a_custom_exception_comes_back_as_its_own_class_with_the_worker_frames()
     assert "in fail_custom" in text  # the task function's frame
     assert "in _raise_custom" in text  # the helper that raised
     assert _raise_line(api_tasks._raise_custom) in text  # its source line
+
+
+@pytest.mark.usefixtures("every_backend")
+def test_an_exception_whose_class_refuses_attribute_assignment_comes_back_as_itself() -> None:
+    with Session():
+        frozen = api_tasks.raise_blocking_assignment.instance().start("frozen")
+        chained = api_tasks.raise_blocking_assignment.instance().start("chained")
+        with pytest.raises(api_tasks.FrozenError) as caught:
+            frozen.result(timeout=RESULT_WAIT)
+        with pytest.raises(api_tasks.ReadOnlyError) as caught_chained:
+            chained.result(timeout=RESULT_WAIT)
+    assert caught.value.code == 7
+    text = "".join(traceback.format_exception(type(caught.value), caught.value, caught.value.__traceback__))
+    assert "marker: the frozen raise" in text  # the worker's frames came along
+    assert caught_chained.value.args == ("read-only outer",)
+    cause = caught_chained.value.__cause__
+    assert type(cause) is api_tasks.FrozenError and cause.code == 1
+
+
+@pytest.mark.parametrize("timeout", [math.nan, -1, -0.001, -math.inf])
+def test_a_wait_timeout_that_is_nan_or_negative_is_a_value_error_naming_it(timeout: float) -> None:
+    with Session():
+        future = api_tasks.double.instance().start(2)
+        for wait_for in (future.result, future.wait_done):
+            with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
+                wait_for(timeout)
+        assert future.result(timeout=RESULT_WAIT) == 4
+    with pytest.raises(TypeError, match="timeout must be a number"):
+        future.result(timeout="1")  # type: ignore[arg-type]
+    assert future.result(timeout=0) == 4 and future.result(timeout=math.inf) == 4
 
 
 @pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend

@@ -15,6 +15,7 @@ from backend_tasks import (
     cooperative,
     deaf_to_sigterm,
     double,
+    exits_on_sigterm,
     flag_at_start,
     ignores_stop,
     ignores_stop_with_children,
@@ -160,6 +161,26 @@ def test_a_task_deaf_to_sigterm_is_killed_after_the_terminate_grace(tmp_path: Pa
         assert future.status == "cancelled"
         assert is_dead(worker)
     assert 0.6 <= took < 1.5, took  # grace 0.2 s, SIGTERM, SIGKILL 0.5 s later
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+def test_a_task_that_exits_on_sigterm_ends_cancelled_once_terminated() -> None:
+    """Once the library has sent the terminate signal, the outcome is "cancelled",
+    whatever the worker reports (here: SystemExit(0) from the task's own handler)."""
+    recorder = Recorder()
+    set_task_control_handler(recorder)
+    with Session():
+        instances = [
+            exits_on_sigterm.instance() for _ in range(4)
+        ]  # a race: several tries (4: what the test cluster runs at once)
+        futures = [instance.start() for instance in instances]
+        recorder.wait_for_statuses("ready", len(instances))
+        for instance in instances:
+            instance.stop(timeout=0.1)
+        for future in futures:
+            assert future.wait_done(10)
+    assert [f.status for f in futures] == ["cancelled"] * len(futures), [f.error for f in futures]
 
 
 def test_a_worker_reused_after_a_stop_does_not_pass_the_stop_on() -> None:

@@ -325,3 +325,14 @@ def test_the_helpers_are_exported_with_the_standard_constants() -> None:
         concurrent.futures.FIRST_EXCEPTION,
         concurrent.futures.ALL_COMPLETED,
     )
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -1])
+def test_a_nan_or_negative_timeout_is_a_value_error_naming_it(timeout: float) -> None:
+    with Session():
+        future = echo.instance().start(1)
+        with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
+            wait([future], timeout=timeout)
+        with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
+            next(as_completed([future], timeout=timeout))
+        assert future.result(timeout=RESULT_WAIT) == 1

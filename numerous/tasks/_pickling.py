@@ -1,9 +1,14 @@
-"""cloudpickle, keeping source file names in code sent by value.
+"""cloudpickle, keeping source file names in code sent by value; exceptions with frames.
 
 cloudpickle replaces the file name of every code object it pickles by value with
 ``"<dynamic-code>"`` (for deterministic payloads). Tracebacks from a worker would then
 point at ``<dynamic-code>`` instead of the user's script. Our pickler keeps the real
 name, so a failing task defined in ``__main__`` shows its own file and source lines.
+
+:func:`dumps_exception` pickles an exception with its traceback (tblib) — also one whose
+class blocks attribute assignment (a frozen dataclass, a ``__setattr__`` that raises),
+which tblib and pickle would rebuild by assigning attributes: such an exception is
+rebuilt here without calling its ``__setattr__``.
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ import collections
 import io
 import pickle
 import types
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Type
 
 import cloudpickle
 
-__all__ = ["dumps"]
+__all__ = ["dumps", "dumps_exception"]
 
 _code_reduce: Callable[[types.CodeType], Tuple[Any, Tuple[Any, ...]]] = getattr(
     cloudpickle.cloudpickle, "_code_reduce", None
@@ -41,3 +46,89 @@ def dumps(obj: Any) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
+
+
+def dumps_exception(exc: BaseException) -> bytes:
+    """Pickle ``exc`` with its traceback, cause and context (see the module docstring).
+
+    Raises:
+        Exception: whatever pickling it raised (an attribute that cannot be pickled).
+    """
+    from tblib import pickling_support
+
+    pickling_support.install(exc)  # its class and those of its chain, and tracebacks
+    blocked: Dict[type, Callable[[Any], Any]] = {
+        cls: _reduce_without_setattr for cls in _classes_in_chain(exc) if _blocks_assignment(cls)
+    }
+    buffer = io.BytesIO()
+    _ExceptionPickler(buffer, blocked).dump(exc)
+    return buffer.getvalue()
+
+
+class _ExceptionPickler(_Pickler):
+    def __init__(self, file: io.BytesIO, reducers: Dict[type, Callable[[Any], Any]]) -> None:
+        if reducers:  # read by the C pickler when it is initialised, so set before that
+            self.dispatch_table = collections.ChainMap(reducers, _Pickler.dispatch_table)
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _classes_in_chain(exc: BaseException) -> Set[Type[BaseException]]:
+    seen: Set[int] = set()
+    classes: Set[Type[BaseException]] = set()
+    todo: List[Optional[BaseException]] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        classes.add(type(current))
+        todo += [current.__cause__, current.__context__]
+    return classes
+
+
+_PLAIN_SETATTR = (object.__setattr__, BaseException.__setattr__)
+
+
+def _blocks_assignment(cls: type) -> bool:
+    """Whether the class has a ``__setattr__`` of its own (a frozen dataclass's, say)."""
+    return getattr(cls, "__setattr__", object.__setattr__) not in _PLAIN_SETATTR
+
+
+def _reduce_without_setattr(exc: BaseException) -> Tuple[Any, Tuple[Any, ...]]:
+    state: Dict[str, Any] = dict(getattr(exc, "__dict__", {}))
+    notes = state.pop("__notes__", None)
+    return _rebuild_without_setattr, (
+        type(exc),
+        exc.args,
+        state,
+        exc.__cause__,
+        exc.__context__,
+        exc.__suppress_context__,
+        exc.__traceback__,
+        notes,
+    )
+
+
+def _rebuild_without_setattr(
+    cls: Type[BaseException],
+    args: Tuple[Any, ...],
+    state: Dict[str, Any],
+    cause: Optional[BaseException],
+    context: Optional[BaseException],
+    suppress_context: bool,
+    tb: Any,
+    notes: Optional[List[str]],
+) -> BaseException:
+    """Rebuild an exception without ``__init__`` or its class's ``__setattr__``."""
+    exc = cls.__new__(cls, *args)
+    assign = object.__setattr__
+    assign(exc, "args", args)
+    for name, value in state.items():
+        assign(exc, name, value)
+    assign(exc, "__cause__", cause)
+    assign(exc, "__context__", context)
+    assign(exc, "__suppress_context__", suppress_context)
+    if notes is not None:
+        assign(exc, "__notes__", notes)
+    exc.with_traceback(tb)
+    return exc

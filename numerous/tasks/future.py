@@ -14,14 +14,15 @@ are the ``concurrent.futures`` counterparts for threads.
 
 from __future__ import annotations
 
-import logging
+import math
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, List, Optional, Protocol, TypeVar
 
+from ._callbacks import call_user_code, refuse_to_block
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
-__all__ = ["CANCELLED", "COMPLETED", "FAILED", "PENDING", "RUNNING", "Future"]
+__all__ = ["CANCELLED", "COMPLETED", "FAILED", "PENDING", "RUNNING", "Future", "check_wait_timeout"]
 
 R = TypeVar("R")
 
@@ -32,8 +33,6 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 
-logger = logging.getLogger("numerous.tasks")
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -41,6 +40,22 @@ if TYPE_CHECKING:
 class _Canceller(Protocol):
     def request_cancel(self) -> bool:
         """Cancel if still pending (True), else request a stop (False)."""
+
+
+def check_wait_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
+    """Return how long a wait may take: None (no limit) or a number of seconds >= 0.
+
+    Raises:
+        TypeError: ``timeout`` is not a number (a bool is refused too).
+        ValueError: ``timeout`` is NaN or negative.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{parameter} must be a number of seconds or None, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"{parameter} must be a number of seconds >= 0 or None, not {timeout!r}")
+    return timeout
 
 
 class Future(Generic[R]):
@@ -60,6 +75,9 @@ class Future(Generic[R]):
         self._error_traceback: Optional[TracebackType] = None
         self._callbacks: List[Callable[[Future[R]], object]] = []
         self._finishing = False
+        #: The backend whose dispatcher thread finishes this future (set when the
+        #: session makes it): waiting for it on that very thread is refused.
+        self.owner: Optional[object] = None
         #: Told of every state change before anyone waiting on the future sees it
         #: (the session reports them to the task control handler).
         self.listener: Optional[Callable[[str, Optional[BaseException]], None]] = None
@@ -90,15 +108,22 @@ class Future(Generic[R]):
         """Wait for the instance to finish and return its value.
 
         Args:
-            timeout: seconds to wait at most; None waits as long as it takes.
+            timeout: seconds to wait at most (a number >= 0); None waits as long as it takes.
 
         Raises:
+            ValueError: ``timeout`` is NaN or negative.
+            RuntimeError: called, on an unfinished instance, from the dispatcher thread
+                that would finish it (inside a task control handler or a done-callback):
+                that wait could never end.
             TimeoutError: the wait timed out (the instance keeps running); the
                 exception is a :class:`~numerous.tasks.exceptions.ResultTimeoutError`,
                 which is also ``concurrent.futures.TimeoutError``.
             TaskCancelledError: the instance was cancelled before producing a value.
             Exception: whatever the task raised, with the worker's frames in its traceback.
         """
+        timeout = check_wait_timeout(timeout)
+        if self._status not in FINAL_STATES and timeout != 0:
+            refuse_to_block(self.owner, "Future.result()")
         with self._condition:
             if not self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout):
                 raise ResultTimeoutError(
@@ -115,7 +140,15 @@ class Future(Generic[R]):
         raise self._error.with_traceback(self._error_traceback)
 
     def wait_done(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the instance finished, without raising its error; True if it did."""
+        """Wait until the instance finished, without raising its error; True if it did.
+
+        Raises:
+            ValueError: ``timeout`` is NaN or negative.
+            RuntimeError: as :meth:`result`, on the dispatcher thread that would finish it.
+        """
+        timeout = check_wait_timeout(timeout)
+        if self._status not in FINAL_STATES and timeout != 0:
+            refuse_to_block(self.owner, "Future.wait_done()")
         with self._condition:
             return self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout)
 
@@ -136,7 +169,9 @@ class Future(Generic[R]):
 
         Callbacks run in the thread that finishes the future: the backend's dispatcher
         thread, or the thread that cancels a pending instance. Exceptions they raise are
-        logged and ignored.
+        logged and ignored (on the dispatcher thread even ``SystemExit``). A callback on
+        the dispatcher thread may call ``result()`` of this future (it is finished), but
+        not wait for an unfinished one of the same session: that raises RuntimeError.
         """
         with self._condition:
             if self._status not in FINAL_STATES:
@@ -242,17 +277,12 @@ class Future(Generic[R]):
         return True
 
     def _tell_listener(self, status: str, error: Optional[BaseException]) -> None:
-        if self.listener is not None:
-            try:
-                self.listener(status, error)
-            except Exception:
-                logger.exception("state listener of %s raised", self._description)
+        listener = self.listener
+        if listener is not None:
+            call_user_code(listener, status, error, description=f"state listener of {self._description}")
 
     def _run_callback(self, fn: Callable[[Future[R]], object]) -> None:
-        try:
-            fn(self)
-        except Exception:
-            logger.exception("done callback %r of %s raised", fn, self._description)
+        call_user_code(fn, self, description=f"done callback {fn!r} of {self._description}")
 
 
 def _resolve_waiter(waiter: asyncio.Future[None]) -> None:

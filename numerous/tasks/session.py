@@ -26,6 +26,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
+from ._callbacks import refuse_to_block
 from .backends.base import Backend, Job, backend_name, create_backend
 from .control import get_task_control_handler, handler_task_control
 from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
@@ -143,6 +144,10 @@ class Session:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
+        with self._lock:
+            unfinished = bool(self._unfinished)
+        if unfinished:
+            refuse_to_block(self._backend, f"leaving session {self.name!r}")
         try:
             if exc_type is None:
                 try:
@@ -231,6 +236,7 @@ class Session:
         payload = b"" if raw_call else _pickle_call(task, args, kwargs)
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
+        future.owner = self._backend
         job_ref: weakref.ReferenceType[Job]  # made below; the stop flag reads it only once it exists
         # A weak reference: the job holds the control, whose flag must not hold the job.
         control, sink = handler_task_control(task.name, instance.id, stop_flag=lambda: _stop_requested(job_ref))
@@ -282,9 +288,11 @@ class Session:
                     self._unfinished.discard(job)
                 self._free_slot(task)
                 raise
-        future._tell_listener("pending", None)
-        if launch:
-            backend.launch(job)
+        try:
+            future._tell_listener("pending", None)
+        finally:  # even when Ctrl-C lands in the handler: it is in the session, so it is stopped
+            if launch and not self._launch(job):
+                self._free_slot(task)
         return future
 
     def stop_instance(self, instance: TaskInstance[..., Any], timeout: Optional[float]) -> None:
@@ -339,13 +347,29 @@ class Session:
                 return
             try:
                 backend.prepare(launch)
-            except Exception as error:  # e.g. a full /dev/shm: this one fails, the next tries
-                with self._lock:
-                    self._unfinished.discard(launch)
-                launch.future.set_error(error)
+            except Exception as error:  # e.g. no memory for its control block: the next tries
+                self._failed_to_launch(launch, error)
                 continue
-            backend.launch(launch)
-            return
+            if self._launch(launch):
+                return
+
+    def _launch(self, job: Job) -> bool:
+        """Launch a prepared job; if the backend cannot (its dispatcher died), fail the
+        job and return False: the caller gives its slot to the next one (a loop, not a
+        recursion, however many wait)."""
+        backend = self._backend
+        assert backend is not None
+        try:
+            backend.launch(job)
+        except Exception as error:
+            self._failed_to_launch(job, error)
+            return False
+        return True
+
+    def _failed_to_launch(self, job: Job, error: BaseException) -> None:
+        with self._lock:
+            self._unfinished.discard(job)
+        job.future.set_error(error)
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"

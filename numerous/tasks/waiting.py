@@ -25,8 +25,9 @@ import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION
 from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, NamedTuple, Optional, Set, TypeVar
 
+from ._callbacks import refuse_to_block
 from .exceptions import ResultTimeoutError
-from .future import FAILED, Future
+from .future import FAILED, Future, check_wait_timeout
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "DoneAndNotDoneFutures", "as_completed", "wait"]
 
@@ -96,6 +97,13 @@ def _failed(future: Future[Any]) -> bool:
     return future.status == FAILED
 
 
+def _refuse_to_wait_for_this_thread(futures: Iterable[Future[Any]], what: str) -> None:
+    """Raise RuntimeError if one of the futures can only be finished by the calling
+    thread (a dispatcher thread running a handler or done-callback)."""
+    for owner in {f.owner for f in futures}:
+        refuse_to_block(owner, what)
+
+
 def wait(
     fs: Iterable[Future[R]], timeout: Optional[float] = None, return_when: str = ALL_COMPLETED
 ) -> DoneAndNotDoneFutures[R]:
@@ -115,10 +123,14 @@ def wait(
         ``wait`` returns may be in ``done`` although it did not cause the return.
 
     Raises:
-        ValueError: ``return_when`` is none of the three constants.
+        ValueError: ``return_when`` is none of the three constants, or ``timeout`` is
+            NaN or negative.
+        RuntimeError: it would wait on the dispatcher thread that finishes one of the
+            futures (inside a task control handler or done-callback): a deadlock.
     """
     if return_when not in _RETURN_WHEN:
         raise ValueError(f"Invalid return condition: {return_when!r}")
+    timeout = check_wait_timeout(timeout)
     futures = set(fs)
     done = {f for f in futures if f.done}
     not_done = futures - done
@@ -128,6 +140,8 @@ def wait(
         return DoneAndNotDoneFutures(done, not_done)
     if not not_done:
         return DoneAndNotDoneFutures(done, not_done)
+    if timeout != 0:
+        _refuse_to_wait_for_this_thread(not_done, "numerous.tasks.wait()")
     pending = 1 if return_when == FIRST_COMPLETED else len(not_done)
     waiter = _Waiter(pending, stop_on_failure=return_when == FIRST_EXCEPTION)
     try:
@@ -153,12 +167,18 @@ def as_completed(fs: Iterable[Future[R]], timeout: Optional[float] = None) -> It
             :class:`~numerous.tasks.ResultTimeoutError`, also
             ``concurrent.futures.TimeoutError``, saying ``"N (of M) futures unfinished"``).
             The unfinished tasks keep running.
+        ValueError: ``timeout`` is NaN or negative.
+        RuntimeError: it would wait on the dispatcher thread that finishes one of the
+            futures (inside a task control handler or done-callback): a deadlock.
     """
+    timeout = check_wait_timeout(timeout)
     end_time = None if timeout is None else time.monotonic() + timeout
     futures = set(fs)
     total = len(futures)
     finished = [f for f in futures if f.done]
     pending = futures.difference(finished)
+    if timeout != 0:
+        _refuse_to_wait_for_this_thread(pending, "numerous.tasks.as_completed()")
     waiter = _Waiter(1)  # wake on every finish: the count stays at or below zero from then on
     try:
         _install(waiter, pending)

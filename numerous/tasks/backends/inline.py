@@ -42,6 +42,7 @@ import traceback
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._callbacks import call_user_code, serve_from_this_thread
 from ..control import TaskControl, get_task_control_handler
 from ..exceptions import TaskFailedError, TaskTimeoutError
 from .base import Job
@@ -115,8 +116,8 @@ class _InlineSink:
             return
         try:
             getattr(get_task_control_handler(), method)(run.job.control, *args, **kwargs)
-        except Exception:  # a handler's bug must not fail the task (as on the local backend)
-            logger.exception("the task control handler's %s() raised", method)
+        except BaseException:  # a handler's bug (SystemExit too) must not fail the task,
+            logger.exception("the task control handler's %s() raised", method)  # as on the local backend
 
 
 def _round_trip_extras(extra: Dict[str, Any]) -> Dict[str, Any]:
@@ -129,8 +130,9 @@ def _round_trip_extras(extra: Dict[str, Any]) -> Dict[str, Any]:
 class _Run:
     """One instance on the inline backend: its thread, its deadlines, its one ending."""
 
-    def __init__(self, job: Job, pickle_calls: bool) -> None:
+    def __init__(self, job: Job, pickle_calls: bool, owner: object) -> None:
         self.job = job
+        self.owner = owner
         self.pickle = pickle_calls
         self.lock = threading.Lock()
         self.finished = False  # set once, by whoever ends the future first
@@ -188,6 +190,9 @@ class _Run:
     # -- the runner thread -----------------------------------------------------------------
     def _main(self) -> None:
         ok, outcome = self._execute()
+        # From here on this thread resolves the future and runs its done-callbacks:
+        # nothing they raise may keep the slot from being freed.
+        serve_from_this_thread(self.owner)
         job = self.job
         with self.lock:
             if self.finished:  # abandoned meanwhile: its outcome goes nowhere
@@ -266,12 +271,9 @@ def _round_trip_error(exc: BaseException) -> Tuple[Optional[BaseException], str]
     """``exc`` after pickling and unpickling (with its frames, through tblib), or None
     and what went wrong."""
     try:
-        from tblib import pickling_support
+        from .._pickling import dumps_exception
 
-        from .._pickling import dumps
-
-        pickling_support.install(exc)
-        body = dumps(exc)
+        body = dumps_exception(exc)
     except BaseException as problem:
         return None, f"it could not be pickled ({type(problem).__name__}: {_safe_str(problem)})"
     try:
@@ -295,7 +297,7 @@ def _trim_traceback(exc: BaseException) -> None:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     if tb is not None:
-        exc.__traceback__ = tb
+        exc.with_traceback(tb)  # C-level; `exc.__traceback__ = tb` calls __setattr__, which a frozen dataclass refuses
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -324,7 +326,7 @@ class InlineBackend:
 
     def prepare(self, job: Job) -> None:
         """Make the instance's runner thread (not started yet)."""
-        job.backend_state = _Run(job, self.pickles_calls)
+        job.backend_state = _Run(job, self.pickles_calls, owner=self)
         job.sink.process_id = os.getpid()
         if job.stop_requested:  # asked to stop between leaving the queue and now
             job.backend_state.request_stop(job.stop_grace)
@@ -377,6 +379,7 @@ class InlineBackend:
             self._supervisor.start()
 
     def _supervise(self) -> None:
+        serve_from_this_thread(self)
         while True:
             with self._changed:
                 if self._closing:
@@ -388,7 +391,4 @@ class InlineBackend:
                 now = time.monotonic()
                 due = [run for run in self._runs if run.next_deadline() <= now]
             for run in due:  # outside the lock: ending a future calls handlers and callbacks
-                try:
-                    run.escalate(now)
-                except Exception:  # the supervisor must outlive any one instance's trouble
-                    logger.exception("numerous.tasks inline supervisor: unexpected error")
+                call_user_code(run.escalate, now, description="numerous.tasks inline supervisor: a stop deadline")

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from ..._callbacks import call_user_code, serve_from_this_thread
 from ...control import get_task_control_handler
 from ...exceptions import TaskError
 from ..base import Job
@@ -37,6 +38,9 @@ logger = logging.getLogger("numerous.tasks")
 MESSAGE_GRACE = 5.0
 _INF = float("inf")
 _CLOSE = object()
+_HANDLER_LOG = "the task control handler's log()"
+_HANDLER_PROGRESS = "the task control handler's update_progress()"
+_HANDLER_STATUS = "the task control handler's update_status()"
 
 
 @dataclass(eq=False)
@@ -61,11 +65,14 @@ class Remote:
 class Dispatcher:
     """Delivers what workers report and resolves futures, on one thread."""
 
-    def __init__(self, client: Any, session_id: str) -> None:
+    def __init__(self, client: Any, session_id: str, owner: object = None) -> None:
+        self._owner = owner
+        self._death: Optional[BaseException] = None
         self._client = client
         self._session_id = session_id
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._remotes: Dict[str, Remote] = {}
+        self._upcoming = _INF  # the next deadline
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="numerous-dask-dispatcher", daemon=True)
         self._thread.start()
@@ -76,7 +83,13 @@ class Dispatcher:
         self._queue.put(fn)
 
     def add(self, remote: Remote) -> None:
-        """Track an instance (before its Dask task is submitted)."""
+        """Track an instance (before its Dask task is submitted).
+
+        Raises:
+            TaskError: the dispatcher thread has died.
+        """
+        if self._death is not None:
+            raise TaskError(f"the Dask backend's dispatcher thread has died ({type(self._death).__name__})")
         self._remotes[remote.job.instance_id] = remote
 
     def on_topic(self, event: Tuple[float, Any]) -> None:
@@ -143,23 +156,17 @@ class Dispatcher:
     def _deliver(self, remote: Remote, item: Item) -> None:
         job, handler = remote.job, get_task_control_handler()
         kind = item[0]
-        try:
-            if kind == "running":
-                _, remote.worker, remote.worker_pid, job.sink.process_id = item
-                job.times.running_ns = time.monotonic_ns()
-                job.future.set_running()
-            elif kind == "log":
-                _, message, level, extra = item
-                if extra:
-                    handler.log(job.control, message, level, **extra)
-                else:
-                    handler.log(job.control, message, level)
-            elif kind == "progress":
-                handler.update_progress(job.control, item[1], item[2])
-            elif kind == "status":
-                handler.update_status(job.control, item[1])
-        except Exception:
-            logger.exception("the task control handler raised")
+        if kind == "running":
+            _, remote.worker, remote.worker_pid, job.sink.process_id = item
+            job.times.running_ns = time.monotonic_ns()
+            job.future.set_running()
+        elif kind == "log":
+            _, message, level, extra = item
+            call_user_code(handler.log, job.control, message, level, description=_HANDLER_LOG, **(extra or {}))
+        elif kind == "progress":
+            call_user_code(handler.update_progress, job.control, item[1], item[2], description=_HANDLER_PROGRESS)
+        elif kind == "status":
+            call_user_code(handler.update_status, job.control, item[1], description=_HANDLER_STATUS)
 
     def _on_done(self, remote: Remote) -> None:
         if remote.finished:
@@ -265,6 +272,10 @@ class Dispatcher:
             except Exception:
                 pass
 
+    def _check_deadlines_now(self) -> None:
+        self._upcoming = _INF  # if checking fails, wait for the next item
+        self._upcoming = self._check_deadlines()
+
     def _check_deadlines(self) -> float:
         """Act on passed deadlines; return the next one."""
         now, upcoming = time.monotonic(), _INF
@@ -281,6 +292,22 @@ class Dispatcher:
         return upcoming
 
     def _run(self) -> None:
+        serve_from_this_thread(self._owner)
+        try:
+            self._serve()
+        except BaseException as exc:  # a bug of ours: fail what it was looking after
+            logger.critical("numerous.tasks Dask dispatcher thread died; failing its instances", exc_info=True)
+            self._death = exc
+            for remote in list(self._remotes.values()):
+                if not remote.finished:
+                    error = TaskError(
+                        f"{remote.job.description} was lost: the Dask backend's dispatcher thread died "
+                        f"({type(exc).__name__}: {exc}); it was asked to end on the cluster"
+                    )
+                    self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
+                    call_user_code(self._finish, remote, "error", error, description="failing an instance")
+
+    def _serve(self) -> None:
         upcoming = _INF
         while True:
             timeout = None if upcoming == _INF else max(0.0, upcoming - time.monotonic())
@@ -290,12 +317,7 @@ class Dispatcher:
                 item = None
             if item is _CLOSE:
                 return
-            if item is not None:
-                try:
-                    item()
-                except Exception:  # the dispatcher must outlive any one instance's trouble
-                    logger.exception("numerous.tasks dask dispatcher: unexpected error")
-            try:
-                upcoming = self._check_deadlines()
-            except Exception:
-                logger.exception("numerous.tasks dask dispatcher: unexpected error")
+            if item is not None:  # the dispatcher must outlive any one instance's trouble
+                call_user_code(item, description="numerous.tasks dask dispatcher: a step")
+            call_user_code(self._check_deadlines_now, description="numerous.tasks dask dispatcher: deadlines")
+            upcoming = self._upcoming

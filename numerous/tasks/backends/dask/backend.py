@@ -37,7 +37,7 @@ class DaskBackend:
         self._session_id = os.urandom(8).hex()
         self._launched = False
         try:
-            self._dispatcher = Dispatcher(self._client, self._session_id)
+            self._dispatcher = Dispatcher(self._client, self._session_id, owner=self)
             self._client.subscribe_topic(topic_name(self._session_id), self._dispatcher.on_topic)
             self._client.subscribe_topic(WORKER_EVENTS_TOPIC, self._dispatcher.on_cluster_event)
         except BaseException:

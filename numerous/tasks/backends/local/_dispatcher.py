@@ -6,7 +6,10 @@ and a wake-up pipe that other threads use to hand it work. Between events it pol
 control blocks for progress, enforces stop deadlines and reaps what dead workers' trees
 left behind. Every handler call and every future resolution of the local backend happens
 here, so each instance's records reach the handler in order and before its future
-resolves.
+resolves. Nothing a handler or callback raises stops the thread (see ``_callbacks``); if
+the thread dies anyway (a bug of ours), every worker is killed and every unfinished
+future fails with an error that says so, and later launches fail at once: the session
+can still be left.
 
 Workers are kept warm: a worker that finished a job cleanly says IDLE and waits for the
 next one. Rules: every job gets a fresh control block; a worker that was killed, crashed,
@@ -27,11 +30,13 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
+from ..._callbacks import call_user_code, serve_from_this_thread
+from ...exceptions import TaskError
 from . import _protocol
 from ._execution import Execution
-from ._platform import group_has_members, reap_orphans, signal_process_tree
+from ._platform import group_has_members, reap_orphans, signal_process_tree, snapshot_tree
 from ._spawn import WorkerProcess, run_on_spawner_thread, start_worker_process
 
 logger = logging.getLogger("numerous.tasks")
@@ -49,9 +54,15 @@ MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 
 
 class Dispatcher:
-    """Assigns executions to workers and watches both until the end."""
+    """Assigns executions to workers and watches both until the end.
 
-    def __init__(self) -> None:
+    Args:
+        owner: the backend it serves (futures of that backend cannot be waited for on
+            this thread: see ``numerous.tasks._callbacks``).
+    """
+
+    def __init__(self, owner: object = None) -> None:
+        self._owner = owner
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -68,14 +79,31 @@ class Dispatcher:
         self._killed: Dict[int, Any] = {}  # psutil handles of terminated trees
         self._reap_until = 0.0
         self._closing = False
+        # What the thread's death must clean up, kept by every thread that hands it work:
+        # executions launched and not yet finished, workers spawned and not yet registered.
+        self._state_lock = threading.Lock()
+        self._death: Optional[BaseException] = None  # why the thread died, once it has
+        self._launched: Set[Execution] = set()
+        self._unregistered: Set[WorkerProcess] = set()
         self._thread = threading.Thread(target=self._run, name="numerous-dispatcher", daemon=True)
         self._thread.start()
 
     # -- called from other threads -------------------------------------------------------
     def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the dispatcher thread."""
-        self._inbox.append(fn)
+        """Run ``fn`` on the dispatcher thread.
+
+        Raises:
+            TaskError: the dispatcher thread has died.
+        """
+        with self._state_lock:
+            self._raise_if_dead()
+            self._inbox.append(fn)
         self.wake()
+
+    def _raise_if_dead(self) -> None:
+        """Raise if the thread has died (call with the state lock held)."""
+        if self._death is not None:
+            raise TaskError(f"the local backend's dispatcher thread has died ({_describe(self._death)})")
 
     def wake(self) -> None:
         """Make the dispatcher look at its inbox and deadlines now."""
@@ -86,7 +114,10 @@ class Dispatcher:
 
     def close(self) -> None:
         """Let idle workers go, stop the thread once nothing is left, free descriptors."""
-        self.call_soon(self._begin_closing)
+        try:
+            self.call_soon(self._begin_closing)
+        except TaskError:  # it died, and killed every worker as it did
+            pass
         self._thread.join()
         self._selector.close()
         os.close(self._wake_r)
@@ -115,7 +146,14 @@ class Dispatcher:
 
     def launch(self, execution: Execution) -> None:
         """Run ``execution``: on an idle worker straight from the calling thread (no
-        thread hop on the way to a warm start), else on a new worker via this thread."""
+        thread hop on the way to a warm start), else on a new worker via this thread.
+
+        Raises:
+            TaskError: the dispatcher thread has died (nothing was started).
+        """
+        with self._state_lock:
+            self._raise_if_dead()
+            self._launched.add(execution)
         if not self._run_on_idle(execution):
             self.call_soon(lambda: self._spawn_for(execution))
         elif threading.current_thread() is not self._thread:
@@ -134,19 +172,39 @@ class Dispatcher:
                 worker = start_worker_process(reusable, execution.block.name)
             except Exception as exc:
                 error = exc  # `exc` is unbound when the except block ends; the lambda runs later
-                self.call_soon(lambda: self._spawn_failed(execution, error))
+                try:
+                    self.call_soon(lambda: self._spawn_failed(execution, error))
+                except TaskError:  # died meanwhile: its death failed the execution
+                    pass
                 return
-            self.call_soon(lambda: self._spawned(worker, execution))
+            with self._state_lock:
+                handed_over = self._death is None
+                if handed_over:
+                    self._unregistered.add(worker)
+                    self._inbox.append(lambda: self._spawned(worker, execution))
+            if handed_over:
+                self.wake()
+            else:  # died meanwhile, before it could know of this worker
+                _kill_and_reap(worker)
 
         run_on_spawner_thread(spawn)
 
     def _spawn_failed(self, execution: Execution, error: BaseException) -> None:
         self._spawning -= 1
-        execution.fail_to_launch(error)
+        with self._state_lock:
+            self._launched.discard(execution)
+        execution.fail(error)
+
+    def _finish(self, execution: Execution, returncode: Optional[int]) -> None:
+        with self._state_lock:
+            self._launched.discard(execution)
+        execution.finish(returncode)
 
     def _spawned(self, worker: WorkerProcess, execution: Execution) -> None:
         self._spawning -= 1
         self._workers[worker.pid] = worker
+        with self._state_lock:
+            self._unregistered.discard(worker)
         self._orphan_groups.pop(worker.pid, None)  # the number is free again, so unused
         self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
         if worker.exit_handle is not None:
@@ -180,6 +238,8 @@ class Dispatcher:
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
     def _on_readable(self, worker: WorkerProcess) -> None:
+        if worker.result_fd < 0:  # its exit was handled earlier in the same batch of events
+            return
         frames = worker.reader.read_available()
         execution = worker.execution
         if execution is not None:
@@ -197,7 +257,7 @@ class Dispatcher:
                 self._idle.append(worker)
         if not keep:
             self._retire(worker)
-        execution.finish(None)
+        self._finish(execution, None)
 
     @staticmethod
     def _retire(worker: WorkerProcess) -> None:
@@ -240,7 +300,7 @@ class Dispatcher:
                 self._killed.update((p.pid, p) for p in execution.descendants)
                 self._reap_until = now + ORPHAN_REAP_WINDOW
             worker.execution = None
-            execution.finish(returncode)
+            self._finish(execution, returncode)
 
     def _reap(self, now: float) -> None:
         groups = {group: reaped_at for group, (reaped_at, _) in self._orphan_groups.items()}
@@ -279,6 +339,35 @@ class Dispatcher:
         )
 
     def _run(self) -> None:
+        serve_from_this_thread(self._owner)
+        try:
+            self._serve()
+        except BaseException as exc:  # a bug of ours: end everything it was looking after
+            logger.critical("numerous.tasks dispatcher thread died; failing its instances", exc_info=True)
+            self._die(exc)
+
+    def _die(self, cause: BaseException) -> None:
+        """Kill every worker, fail every unfinished execution, refuse all later work."""
+        with self._state_lock:
+            self._death = cause
+            self._inbox.clear()
+            executions, self._launched = list(self._launched), set()
+            workers = list(self._workers.values()) + list(self._unregistered)
+            self._unregistered = set()
+        with self._idle_lock:
+            self._closing = True
+            self._idle = []
+        for worker in workers:
+            call_user_code(_kill_and_reap, worker, description="killing a worker of the dead dispatcher")
+        self._workers.clear()
+        for execution in executions:
+            error = TaskError(
+                f"{execution.job.description} was lost: the local backend's dispatcher thread died "
+                f"({_describe(cause)}); its worker was killed"
+            )
+            call_user_code(execution.fail, error, description=f"failing {execution.job.description}")
+
+    def _serve(self) -> None:
         while not self._finished():
             for key, _ in self._selector.select(self._timeout(self._busy())):
                 if key.data is None:
@@ -304,10 +393,19 @@ class Dispatcher:
 
     @staticmethod
     def _guarded(fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception:  # the dispatcher must outlive any one instance's trouble
-            logger.exception("numerous.tasks dispatcher: unexpected error")
+        # The dispatcher must outlive any one instance's trouble, and any callback's.
+        call_user_code(fn, description="numerous.tasks dispatcher: a step")
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _kill_and_reap(worker: WorkerProcess) -> None:
+    """SIGKILL a worker and its whole tree, reap it and close its descriptors."""
+    signal_process_tree(worker.pid, signal.SIGKILL, snapshot_tree(worker.pid))
+    worker.popen.wait()
+    worker.close()
 
 
 def _still_there(process: Any) -> bool:

@@ -10,12 +10,12 @@ its reaping, its reuse) belongs to the dispatcher.
 
 from __future__ import annotations
 
-import logging
 import pickle
 import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..._callbacks import call_user_code
 from ...control import get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
 from ..base import Job
@@ -24,8 +24,6 @@ from ._platform import signal_process_tree, snapshot_tree
 from ._shm import ControlBlock
 from ._spawn import WorkerProcess
 
-logger = logging.getLogger("numerous.tasks")
-
 #: Seconds between SIGTERM and SIGKILL of a task that ignored its stop request.
 TERMINATE_GRACE = 0.5
 #: Seconds a worker may take to exit after sending its result before it is killed
@@ -33,6 +31,7 @@ TERMINATE_GRACE = 0.5
 EXIT_GRACE = 5.0
 
 _INF = float("inf")
+_HANDLER_LOG = "the task control handler's log()"
 
 
 class Execution:
@@ -53,6 +52,7 @@ class Execution:
         self.timed_out = False
         self.terminated_by_us = False
         self.descendants: List[Any] = []  # the tree as it was when we terminated it
+        self.concluded = False  # job.on_finished was called: the slot is free again
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
         if job.stop_requested:  # asked to stop between leaving the queue and now
@@ -120,13 +120,10 @@ class Execution:
     def _deliver_logs(self, body: Union[bytes, bytearray]) -> None:
         log, control = get_task_control_handler().log, self.control
         for message, level, extra, _created in pickle.loads(body):
-            try:
-                if extra:
-                    log(control, message, level, **extra)
-                else:
-                    log(control, message, level)
-            except Exception:
-                logger.exception("the task control handler's log() raised")
+            if extra:
+                call_user_code(log, control, message, level, description=_HANDLER_LOG, **extra)
+            else:
+                call_user_code(log, control, message, level, description=_HANDLER_LOG)
 
     def deliver_progress(self) -> None:
         """Hand the handler what changed in the control block since the last call."""
@@ -141,13 +138,21 @@ class Execution:
             return
         self._seen_seq = snapshot.seq
         handler = get_task_control_handler()
-        try:
-            if snapshot.progress is not None and snapshot.progress != self._delivered[0]:
-                handler.update_progress(self.control, snapshot.progress, snapshot.status)
-            elif snapshot.status is not None and snapshot.status != self._delivered[1]:
-                handler.update_status(self.control, snapshot.status)
-        except Exception:
-            logger.exception("the task control handler raised")
+        if snapshot.progress is not None and snapshot.progress != self._delivered[0]:
+            call_user_code(
+                handler.update_progress,
+                self.control,
+                snapshot.progress,
+                snapshot.status,
+                description="the task control handler's update_progress()",
+            )
+        elif snapshot.status is not None and snapshot.status != self._delivered[1]:
+            call_user_code(
+                handler.update_status,
+                self.control,
+                snapshot.status,
+                description="the task control handler's update_status()",
+            )
         self._delivered = (snapshot.progress, snapshot.status)
 
     # -- the end ---------------------------------------------------------------------------
@@ -159,8 +164,14 @@ class Execution:
         # Resolve first, then free the slot: the next instance is reported running
         # only after this one's final state, so no one sees max_parallel exceeded.
         self._resolve(returncode)
-        self.job.backend_state = None  # the job no longer refers back to us: no cycle left
-        self.job.on_finished(self.job)
+        self._conclude()
+
+    def _conclude(self) -> None:
+        """Free the job's slot, once; the job no longer refers back to us (no cycle left)."""
+        if not self.concluded:
+            self.concluded = True
+            self.job.backend_state = None
+            self.job.on_finished(self.job)
 
     def _resolve(self, returncode: Optional[int]) -> None:
         future, job = self.job.future, self.job
@@ -169,6 +180,8 @@ class Execution:
         if self.timed_out and (kind == _protocol.RESULT or self.terminated_by_us):
             assert job.timeout is not None
             future.set_error(TaskTimeoutError(job.description, job.timeout, self.terminated_by_us))
+        elif self.terminated_by_us:  # whatever it sent after our SIGTERM (a handler's SystemExit)
+            future.set_cancelled()
         elif kind == _protocol.RESULT:
             try:
                 value = pickle.loads(body)
@@ -185,17 +198,15 @@ class Execution:
                 future.set_result(value)
         elif kind == _protocol.ERROR:
             future.set_error(decode_error(body, job))
-        elif self.terminated_by_us:
-            future.set_cancelled()
         else:
             future.set_error(WorkerDiedError(job.task.name, self.worker.pid, returncode))
 
-    def fail_to_launch(self, error: BaseException) -> None:
-        """The worker could not be started: fail the future, free the slot."""
+    def fail(self, error: BaseException) -> None:
+        """It cannot run or go on (no worker could be started, the dispatcher died):
+        fail the future (if nothing else ended it), free the slot."""
         self.release()
         self.job.future.set_error(error)
-        self.job.backend_state = None
-        self.job.on_finished(self.job)
+        self._conclude()
 
     def release(self) -> None:
         """Unlink and unmap the control block (idempotent)."""

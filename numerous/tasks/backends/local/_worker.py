@@ -237,7 +237,7 @@ def _trim_traceback(exc: BaseException) -> None:
         tb = tb.tb_next
     if tb is None:
         return
-    exc.__traceback__ = tb
+    exc.with_traceback(tb)  # C-level; `exc.__traceback__ = tb` calls __setattr__, which a frozen dataclass refuses
     entries = []
     while tb is not None:
         entries.append(tb)
@@ -272,12 +272,9 @@ def encode_error(exc: BaseException, phase: str) -> bytes:
         "pickle_error": None,
     }
     try:
-        from tblib import pickling_support
+        from ..._pickling import dumps_exception
 
-        from ..._pickling import dumps
-
-        pickling_support.install(exc)
-        info["exception"] = dumps(exc)
+        info["exception"] = dumps_exception(exc)
     except BaseException as pickle_exc:
         info["pickle_error"] = f"{type(pickle_exc).__name__}: {_safe_str(pickle_exc)}"
     return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)

@@ -48,7 +48,7 @@ class LocalBackend:
     def _get_dispatcher(self) -> Dispatcher:
         with self._dispatcher_lock:
             if self._dispatcher is None:
-                self._dispatcher = Dispatcher()
+                self._dispatcher = Dispatcher(owner=self)
             return self._dispatcher
 
     def prepare(self, job: Job) -> None:
@@ -67,9 +67,18 @@ class LocalBackend:
             ) from exc
 
     def launch(self, job: Job) -> None:
-        """Hand the job to the dispatcher, which gives it a worker; returns at once."""
+        """Hand the job to the dispatcher, which gives it a worker; returns at once.
+
+        Raises:
+            TaskError: the dispatcher thread has died; the job holds nothing any more.
+        """
         execution: Execution = job.backend_state
-        self._get_dispatcher().launch(execution)
+        try:
+            self._get_dispatcher().launch(execution)
+        except TaskError:  # its dispatcher thread died: nothing was started
+            execution.release()
+            job.backend_state = None
+            raise
 
     def request_stop(self, job: Job, grace: float) -> None:
         """Raise the stop flag now; terminate the worker's tree after ``grace`` seconds."""
