@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ...control import get_task_control_handler
+from ...control import deliver_progress, deliver_status, get_task_control_handler
 from ...exceptions import TaskError
 from ..base import Job
 from ..local._execution import decode_error
@@ -155,9 +155,9 @@ class Dispatcher:
                 else:
                     handler.log(job.control, message, level)
             elif kind == "progress":
-                handler.update_progress(job.control, item[1], item[2])
+                deliver_progress(handler, job.control, item[1], item[2])
             elif kind == "status":
-                handler.update_status(job.control, item[1])
+                deliver_status(handler, job.control, item[1])
         except Exception:
             logger.exception("the task control handler raised")
 

@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ...control import get_task_control_handler
+from ...control import deliver_progress, deliver_status, get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
 from ..base import Job
 from . import _protocol
@@ -143,9 +143,9 @@ class Execution:
         handler = get_task_control_handler()
         try:
             if snapshot.progress is not None and snapshot.progress != self._delivered[0]:
-                handler.update_progress(self.control, snapshot.progress, snapshot.status)
+                deliver_progress(handler, self.control, snapshot.progress, snapshot.status)
             elif snapshot.status is not None and snapshot.status != self._delivered[1]:
-                handler.update_status(self.control, snapshot.status)
+                deliver_status(handler, self.control, snapshot.status)
         except Exception:
             logger.exception("the task control handler raised")
         self._delivered = (snapshot.progress, snapshot.status)
