@@ -454,8 +454,9 @@ class TaskInstance(Generic[P, R]):
 
     @property
     def status(self) -> str:
-        """``"created"`` before ``start()``, then the future's status."""
-        return "created" if self._future is None else self._future.status
+        """The future's status; ``"pending"`` before ``start()`` too, as in numerous-sdk
+        (``instance.future is None`` tells an instance not started yet)."""
+        return "pending" if self._future is None else self._future.status
 
     @property
     def times(self) -> InstanceTimes:
