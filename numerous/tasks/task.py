@@ -144,6 +144,10 @@ class Task(Generic[P, R]):
     pass (the function's, less a first TaskControl parameter) and ``R`` its return type.
     """
 
+    # Copied from the function by functools.update_wrapper, like ``__doc__``.
+    __name__: str
+    __wrapped__: Callable[..., Any]
+
     @overload
     def __init__(
         self: Task[P, R],
