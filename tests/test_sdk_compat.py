@@ -250,6 +250,16 @@ def test_request_stop_on_the_instance_task_control_stops_the_task(sdk_backend: s
         assert future.result() == "stopped"
 
 
+def test_request_stop_before_start_stops_the_instance_once_it_starts(sdk_backend: str) -> None:
+    from numerous.tasks import Session
+
+    with Session():
+        instance = sdk_tasks.wait_for_stop.instance()
+        instance.task_control.request_stop()
+        assert instance.task_control.should_stop is True
+        assert instance.start().result() == "stopped"
+
+
 def test_a_task_control_keeps_its_own_progress_and_stop_request(sdk_backend: str) -> None:
     from numerous.tasks import Session
 
