@@ -353,6 +353,28 @@ def test_tasks_lists_the_session_s_instances_by_task_name(sdk_backend: str, reco
         assert session.get_running_instances_count("wait_for_stop") == 0
 
 
+def test_a_long_session_does_not_keep_finished_instances_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import weakref
+
+    from numerous.tasks import Session
+
+    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", "inline")  # many instances: the cheap backend
+    with Session() as session:
+        first = sdk_tasks.add.instance()
+        first.start(0, 0).result()
+        gone = weakref.ref(first)
+        kept = sdk_tasks.add.instance()
+        kept.start(1, 1).result()
+        del first
+        for n in range(300):
+            sdk_tasks.add.instance().start(n, 1).result()
+        gc.collect()
+        assert gone() is None  # neither the instance nor its result is held
+        assert session.tasks == {"add": {kept.id: kept}}  # listed while referenced
+        assert session.get_running_instances_count("add") == 0
+
+
 def test_an_instance_outside_a_session_is_refused() -> None:
     from numerous.tasks import SessionNotFoundError
 

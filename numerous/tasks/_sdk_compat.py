@@ -127,6 +127,7 @@ class SessionBook:
 
     def _listed(self) -> Iterator[TaskInstance[..., Any]]:
         with self._book_lock:
+            self._prune()  # reading is O(n) anyway: let go of what only the book holds
             entries = list(self._book.values())
         for entry in entries:
             instance = entry() if isinstance(entry, weakref.ReferenceType) else entry
@@ -136,8 +137,8 @@ class SessionBook:
     def _prune(self) -> None:
         """Hold finished instances weakly, forget collected ones (call with the lock held).
 
-        Runs when the book has doubled since the last time, so adding stays O(1) on
-        average however many instances a session makes.
+        Runs on every read, and when adding finds the book doubled since the last time,
+        so adding stays O(1) on average however many instances a session makes.
         """
         book: Dict[str, Any] = {}
         for key, entry in self._book.items():
