@@ -176,6 +176,20 @@ def test_expects_task_control_given_to_task_decides() -> None:
 
     assert Task(annotated, TaskConfig(), False).expects_task_control is False
 
+    def method_like(self, tc, n):  # type: ignore[no-untyped-def]
+        return (self, type(tc).__name__, n)
+
+    def variadic(*args):  # type: ignore[no-untyped-def]
+        return (type(args[0]).__name__, *args[1:])
+
+    def nothing_to_take_it() -> None:
+        pass
+
+    assert Task(method_like, TaskConfig(), True)("me", 2) == ("me", "TaskControl", 2)
+    assert Task(variadic, TaskConfig(), True)(1, 2) == ("TaskControl", 1, 2)
+    with pytest.raises(TypeError, match="no first positional parameter"):
+        Task(nothing_to_take_it, TaskConfig(), True)
+
 
 # -- TaskInstance --------------------------------------------------------------------------------
 def test_an_instance_before_start(sdk_backend: str) -> None:

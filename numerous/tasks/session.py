@@ -83,7 +83,8 @@ class Session(SessionBook):
     Args:
         name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
         session_id: the session's ``id`` (default a new UUID4 string).
-        backend: the backend's name; default ``$NUMEROUS_TASK_BACKEND`` or ``"local"``.
+        backend: the backend's name (see :mod:`numerous.tasks.backends.registry`); default
+            ``$NUMEROUS_TASK_BACKEND``, else ``set_default_backend``'s, else ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
             terminated (default :data:`DEFAULT_STOP_GRACE`).
         display: True shows a live console display of the instances

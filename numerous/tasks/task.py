@@ -119,7 +119,9 @@ def _first_parameter_for_control(function: Callable[..., Any]) -> _ControlParame
     """
     parameters = list(inspect.signature(function).parameters.values())
     index = 1 if parameters and parameters[0].name in ("self", "cls") else 0
-    if index >= len(parameters) or parameters[index].kind not in (*_POSITIONAL, inspect.Parameter.VAR_POSITIONAL):
+    if index < len(parameters) and parameters[index].kind == inspect.Parameter.VAR_POSITIONAL:
+        return _ControlParameter(parameters[index].name, index, positional=True, keyword=False)
+    if index >= len(parameters) or parameters[index].kind not in _POSITIONAL:
         raise TypeError(
             f"expects_task_control=True, but {getattr(function, '__name__', function)!r} has no first "
             "positional parameter to take the TaskControl"
@@ -132,7 +134,7 @@ def _control_parameter_at(index: int, parameter: inspect.Parameter) -> _ControlP
         parameter.name,
         index,
         positional=parameter.kind in _POSITIONAL,
-        keyword=parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY),
+        keyword=parameter.kind != inspect.Parameter.POSITIONAL_ONLY,
     )
 
 
