@@ -60,8 +60,9 @@ MODULES = {
         "LocalTaskControlHandler",
         "PoCMockRemoteTaskControlHandler",
     ],
-    "numerous.tasks.session": ["Session"],
-    "numerous.tasks.future": ["Future", "LocalFuture", "TaskStatus"],
+    # numerous-sdk's package imported these errors from .session and .future
+    "numerous.tasks.session": ["Session", "SessionError", "SessionNotFoundError"],
+    "numerous.tasks.future": ["Future", "LocalFuture", "TaskStatus", "TaskCancelledError"],
     "numerous.tasks.exceptions": [
         "TaskError",
         "MaxInstancesReachedError",
