@@ -375,19 +375,27 @@ def test_a_long_session_does_not_keep_finished_instances_alive(monkeypatch: pyte
     from numerous.tasks import Session
 
     monkeypatch.setenv("NUMEROUS_TASK_BACKEND", "inline")  # many instances: the cheap backend
-    with Session() as session:
-        first = sdk_tasks.add.instance()
-        first.start(0, 0).result()
-        gone = weakref.ref(first)
-        kept = sdk_tasks.add.instance()
-        kept.start(1, 1).result()
-        del first
-        for n in range(300):
-            sdk_tasks.add.instance().start(n, 1).result()
-        gc.collect()
-        assert gone() is None  # neither the instance nor its result is held
-        assert session.tasks == {"add": {kept.id: kept}}  # listed while referenced
-        assert session.get_running_instances_count("add") == 0
+    gc.collect()
+    gc.disable()  # freed by reference counting, not by a full collection
+    try:
+        with Session() as session:
+            first = sdk_tasks.add.instance()
+            first.start(0, 0).result()
+            gone = [weakref.ref(first)]
+            kept = sdk_tasks.add.instance()
+            kept.start(1, 1).result()
+            del first
+            for n in range(300):
+                instance = sdk_tasks.add.instance()
+                instance.start(n, 1).result()
+                gone.append(weakref.ref(instance))
+            del instance
+            assert session.tasks == {"add": {kept.id: kept}}  # listed while referenced
+            assert [ref for ref in gone if ref() is not None] == []  # nor the results held
+            assert session.get_running_instances_count("add") == 0
+        del session, kept
+    finally:
+        gc.enable()
 
 
 def test_an_instance_outside_a_session_is_refused() -> None:

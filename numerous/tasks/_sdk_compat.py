@@ -68,6 +68,9 @@ class SessionBook:
     ``__init__``. The book lists an instance from ``task.instance()`` on. A finished one
     stays listed while something else still refers to it (you, usually), or until
     :meth:`cleanup_completed_tasks`: a long session does not keep every result alive.
+    Instances refer to their session, so the book holds them weakly once finished (at the
+    latest on the next read, or when adding has doubled the book) and all of them once
+    the session ended: reference counting frees both, never only a full collection.
     """
 
     id: str
@@ -124,6 +127,14 @@ class SessionBook:
         with self._book_lock:
             self._book = {key: entry for key, entry in self._book.items() if _unfinished(entry)}
             self._book_prune_at = max(_FIRST_PRUNE, 2 * len(self._book))
+
+    def _close_book(self) -> None:
+        """The session ended: hold every instance weakly (an instance refers to its
+        session, so holding it strongly would keep both alive until a full collection)."""
+        with self._book_lock:
+            self._book = {
+                key: weakref.ref(e) if not isinstance(e, weakref.ReferenceType) else e for key, e in self._book.items()
+            }
 
     def _listed(self) -> Iterator[TaskInstance[..., Any]]:
         with self._book_lock:

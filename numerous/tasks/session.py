@@ -201,6 +201,7 @@ class Session(SessionBook):
             with _open_lock:
                 if self in _open_sessions:
                     _open_sessions.remove(self)
+            self._close_book()
             if self._token is not None:
                 try:
                     _current.reset(self._token)
@@ -243,7 +244,8 @@ class Session(SessionBook):
         # Weak references: the job holds the control, whose flag must not hold the job.
         control, sink = instance.task_control, instance._control_sink
         sink.stop_flag = lambda: _stop_requested(job_ref)
-        sink.stopper = lambda: _stop_if_alive(self, job_ref)
+        session_ref = weakref.ref(self)  # the instance holds the control: no cycle back
+        sink.stopper = lambda: _stop_if_alive(session_ref, job_ref)
         job = Job(
             instance.id,
             task,
@@ -384,10 +386,10 @@ def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:
     return job is not None and job.stop_requested
 
 
-def _stop_if_alive(session: Session, job_ref: weakref.ReferenceType[Job]) -> None:
+def _stop_if_alive(session_ref: weakref.ReferenceType[Session], job_ref: weakref.ReferenceType[Job]) -> None:
     """``instance.task_control.request_stop()``: what ``instance.stop()`` does."""
-    job = job_ref()
-    if job is not None:
+    session, job = session_ref(), job_ref()
+    if session is not None and job is not None:
         session._stop_job(job, None)
 
 
