@@ -207,7 +207,7 @@ def in_worker_costs(report: Report, reps: int) -> None:
     read_fd, write_fd = os.pipe()
     channel = _Channel(write_fd)
     sink = WorkerSink(block, channel)
-    tc = WorkerTaskControl("bench", "bench", sink)
+    tc = WorkerTaskControl("bench", "bench", sink=sink)
     event = SPAWN.Event()
     queue = SPAWN.Queue()
     n = 200_000

@@ -41,7 +41,7 @@ class Clock:
 
 def control(name: str, instance_id: str, process_id: Optional[int] = None) -> Tuple[TaskControl, FakeSink]:
     sink = FakeSink(process_id)
-    return TaskControl(name, instance_id, sink), sink  # type: ignore[arg-type]
+    return TaskControl(instance_id, name, sink=sink), sink  # type: ignore[arg-type]
 
 
 def terminal(width: int = 100) -> Tuple[Console, io.StringIO]:

@@ -275,7 +275,7 @@ def test_capture_output_is_validated_like_the_other_options() -> None:
 # -- what the parent does with them ------------------------------------------------------------------
 def test_the_default_handler_maps_forwarded_fields_onto_the_record(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="numerous.tasks")
-    control = TaskControl("t", "abc", None)  # type: ignore[arg-type]
+    control = TaskControl("abc", "t")
     LoggingTaskControlHandler().log(
         control,
         "disk 100% full",  # a % in the text is not a format

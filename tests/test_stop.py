@@ -205,7 +205,7 @@ def test_stopping_a_finished_or_never_started_instance_does_nothing() -> None:
     with Session():
         early = double.instance()
         early.stop()  # never started: nothing to stop, and nothing sticks
-        assert early.status == "created"
+        assert early.status == "pending" and early.future is None
         assert early.start(4).result(timeout=30) == 8
         finished = double.instance()
         future = finished.start(21)

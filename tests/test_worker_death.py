@@ -235,7 +235,7 @@ def test_an_unpicklable_argument_is_refused_by_start_naming_it() -> None:
         assert "takes_anything" in str(caught.value) and "pickle" in str(caught.value)
         with pytest.raises(TypeError, match=r"keyword argument 'flag' \(<unlocked _thread\.lock"):
             instance.start(1, flag=threading.Lock())
-        assert instance.future is None and instance.status == "created"
+        assert instance.future is None and instance.status == "pending"
         assert linked_blocks() == blocks  # no control block made for it
         future = instance.start(1)  # the same instance, now with good arguments
         assert future.result(timeout=30) == "int"

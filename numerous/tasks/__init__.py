@@ -19,6 +19,11 @@ first use: importing ``numerous.tasks`` stays cheap, which matters most in the w
 processes, which import it on every fresh start. ``task`` is the exception: its module
 shares its name, and importing that module (as every worker does to run a task) would
 otherwise leave the module, not the decorator, under ``numerous.tasks.task``.
+
+The names of the original ``numerous.tasks`` of the numerous-sdk are all here too
+(``TaskConfig``, ``LocalFuture``, ``TaskStatus``, ``ExecutionBackend``, ``register_backend``,
+``LocalExecutionBackend`` ...), so code written against it runs unchanged; the README's
+"Coming from numerous-sdk" says where this library deliberately differs.
 """
 
 from typing import TYPE_CHECKING, Any, Dict, List
@@ -26,20 +31,33 @@ from typing import TYPE_CHECKING, Any, Dict, List
 from .task import Task, TaskInstance, task
 
 if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for mypy --strict)
+    from ._sdk_compat import TaskConfig as TaskConfig
+    from .backends.execution import ExecutionBackend as ExecutionBackend
+    from .backends.local.backend import LocalExecutionBackend as LocalExecutionBackend
+    from .backends.registry import get_backend as get_backend
+    from .backends.registry import register_backend as register_backend
+    from .backends.registry import set_default_backend as set_default_backend
+    from .control import LocalTaskControlHandler as LocalTaskControlHandler
+    from .control import PoCMockRemoteTaskControlHandler as PoCMockRemoteTaskControlHandler
     from .control import TaskControl as TaskControl
     from .control import TaskControlHandler as TaskControlHandler
     from .control import get_task_control_handler as get_task_control_handler
     from .control import set_task_control_handler as set_task_control_handler
+    from .exceptions import BackendError as BackendError
     from .exceptions import MaxInstancesReachedError as MaxInstancesReachedError
     from .exceptions import ResultTimeoutError as ResultTimeoutError
+    from .exceptions import SessionError as SessionError
     from .exceptions import SessionNotFoundError as SessionNotFoundError
     from .exceptions import TaskCancelledError as TaskCancelledError
+    from .exceptions import TaskDefinitionError as TaskDefinitionError
     from .exceptions import TaskError as TaskError
     from .exceptions import TaskFailedError as TaskFailedError
     from .exceptions import TaskTimeoutError as TaskTimeoutError
     from .exceptions import UnknownBackendError as UnknownBackendError
     from .exceptions import WorkerDiedError as WorkerDiedError
     from .future import Future as Future
+    from .future import LocalFuture as LocalFuture
+    from .future import TaskStatus as TaskStatus
     from .session import Session as Session
     from .timing import InstanceTimes as InstanceTimes
     from .waiting import ALL_COMPLETED as ALL_COMPLETED
@@ -72,6 +90,20 @@ _EXPORTS: Dict[str, str] = {
     "FIRST_COMPLETED": "waiting",
     "FIRST_EXCEPTION": "waiting",
     "ALL_COMPLETED": "waiting",
+    # numerous-sdk's names (see the README's "Coming from numerous-sdk")
+    "TaskConfig": "_sdk_compat",
+    "LocalFuture": "future",
+    "TaskStatus": "future",
+    "SessionError": "exceptions",
+    "BackendError": "exceptions",
+    "TaskDefinitionError": "exceptions",
+    "ExecutionBackend": "backends.execution",
+    "register_backend": "backends.registry",
+    "get_backend": "backends.registry",
+    "set_default_backend": "backends.registry",
+    "LocalExecutionBackend": "backends.local.backend",
+    "LocalTaskControlHandler": "control",
+    "PoCMockRemoteTaskControlHandler": "control",
 }
 
 __all__ = ["task", "Task", "TaskInstance", *_EXPORTS]

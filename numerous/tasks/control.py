@@ -11,6 +11,10 @@ first parameter named ``tc``). Where the task runs decides where its calls go:
 
 Handlers always run in the process that set them. The default handler writes to the
 standard ``logging`` logger ``numerous.tasks``.
+
+A TaskControl also keeps the latest ``progress`` and ``status`` it reported (in the
+worker) or that were delivered for it (the one handlers get, which is also
+``instance.task_control`` in the parent); ``request_stop()`` asks its task to stop.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ import math
 import numbers
 import threading
 import weakref
-from typing import Any, Dict, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
+
+if TYPE_CHECKING:  # imported on first use at run time (see __getattr__ at the end)
+    from ._sdk_compat import PoCMockRemoteTaskControlHandler as PoCMockRemoteTaskControlHandler
 
 __all__ = [
     "FROM_LOGGING",
     "LOG_LEVELS",
+    "LocalTaskControlHandler",
     "LoggingTaskControlHandler",
+    "PoCMockRemoteTaskControlHandler",
     "TaskControl",
     "TaskControlHandler",
     "get_task_control_handler",
@@ -71,6 +80,9 @@ class ControlSink(Protocol):
     @property
     def process_id(self) -> Optional[int]:
         """The id of the process running the task, or None before it runs."""
+
+    def request_stop(self) -> None:
+        """Make ``should_stop`` True (and, where the sink stands for an instance, stop it)."""
 
 
 def check_level(level: str) -> str:
@@ -127,16 +139,24 @@ class TaskControl:
     """The handle a task uses to log, report progress and check for a stop request.
 
     Args:
-        task_definition_name: the name of the task (``@task(name=...)`` or the function's).
         instance_id: the id of the running instance (``"direct"`` for a direct call).
-        sink: where the calls go; supplied by the library, never by users.
+        task_definition_name: the name of the task (``@task(name=...)`` or the function's).
+        sink: where the calls go; supplied by the library. Without one (a TaskControl
+            made by hand, e.g. to call a task's function in a test) calls go to the
+            installed handler and ``should_stop`` turns True on ``request_stop()``.
     """
 
-    __slots__ = ("__weakref__", "_instance_id", "_sink", "_task_definition_name")
+    __slots__ = ("__weakref__", "_instance_id", "_progress", "_sink", "_status", "_task_definition_name")
 
-    def __init__(self, task_definition_name: str, instance_id: str, sink: ControlSink) -> None:
+    def __init__(self, instance_id: str, task_definition_name: str, *, sink: Optional[ControlSink] = None) -> None:
         self._task_definition_name = task_definition_name
         self._instance_id = instance_id
+        self._progress = 0.0
+        self._status = ""
+        if sink is None:
+            handler_sink = HandlerSink()
+            handler_sink.bind(self)
+            sink = handler_sink
         self._sink = sink
 
     @property
@@ -158,6 +178,25 @@ class TaskControl:
     def process_id(self) -> Optional[int]:
         """The id of the process that runs the task (None while it waits to start)."""
         return self._sink.process_id
+
+    @property
+    def progress(self) -> float:
+        """The latest progress reported (0.0 before any)."""
+        return self._progress
+
+    @property
+    def status(self) -> str:
+        """The latest status text reported ("" before any)."""
+        return self._status
+
+    def request_stop(self) -> None:
+        """Ask the task to stop: ``should_stop`` becomes True.
+
+        On ``instance.task_control`` (the TaskControl handlers get) this is
+        ``instance.stop()``; asked before ``start()``, the instance is stopped as soon as
+        it starts. Inside a task it raises the task's own flag.
+        """
+        self._sink.request_stop()
 
     def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
         """Send a log record to the handler.
@@ -182,14 +221,17 @@ class TaskControl:
             TypeError: ``percentage`` is not a number, or ``status`` is not a str.
             ValueError: ``percentage`` is NaN or infinite.
         """
-        self._sink.update_progress(
-            percentage if type(percentage) is float and 0.0 <= percentage <= 100.0 else check_progress(percentage),
-            status if status is None or type(status) is str else check_status(status),
-        )
+        if type(percentage) is not float or not 0.0 <= percentage <= 100.0:
+            percentage = check_progress(percentage)
+        if status is not None:
+            self._status = status if type(status) is str else check_status(status)
+        self._progress = percentage
+        self._sink.update_progress(percentage, status)
 
     def update_status(self, status: str) -> None:
         """Report a status text without changing the progress."""
-        self._sink.update_status(check_status(status))
+        self._status = check_status(status)
+        self._sink.update_status(status)
 
     def __repr__(self) -> str:
         return f"<TaskControl task={self._task_definition_name!r} instance={self._instance_id!r}>"
@@ -223,6 +265,23 @@ class TaskControlHandler:
         dispatcher's); final states on the dispatcher thread, or on the thread that
         cancels a pending instance. The final state is reported before ``result()``
         returns."""
+
+
+def deliver_progress(
+    handler: TaskControlHandler, task_control: TaskControl, progress: float, status: Optional[str]
+) -> None:
+    """Hand a task's progress to ``handler``, first recording it on ``task_control``
+    (what backends call for the TaskControl of an instance running elsewhere)."""
+    task_control._progress = progress
+    if status is not None:
+        task_control._status = status
+    handler.update_progress(task_control, progress, status)
+
+
+def deliver_status(handler: TaskControlHandler, task_control: TaskControl, status: str) -> None:
+    """Hand a task's status to ``handler``, first recording it on ``task_control``."""
+    task_control._status = status
+    handler.update_status(task_control, status)
 
 
 class LoggingTaskControlHandler(TaskControlHandler):
@@ -300,6 +359,9 @@ class LoggingTaskControlHandler(TaskControlHandler):
         self._logger.debug("%s", status, extra=self._extra(task_control))
 
 
+#: numerous-sdk's name for the default handler.
+LocalTaskControlHandler = LoggingTaskControlHandler
+
 _handler_lock = threading.Lock()
 _handler: Optional[TaskControlHandler] = None  # None: the default, made on first use
 
@@ -339,15 +401,24 @@ def get_task_control_handler() -> TaskControlHandler:
 class HandlerSink:
     """A sink that hands every call straight to the installed handler.
 
-    Used for direct calls (``should_stop`` always False) and, with a ``stop_flag``
-    callable, for the parent-side view of a running instance.
+    Used for direct calls (``should_stop`` False until ``request_stop()``) and, with a
+    ``stop_flag`` and a ``stopper`` callable, for the parent-side view of an instance.
     """
 
-    __slots__ = ("_control_ref", "_stop_flag", "process_id")
+    __slots__ = ("_control_ref", "_stop_requested", "process_id", "stop_flag", "stopper")
 
-    def __init__(self, stop_flag: Optional[StopFlag] = None, process_id: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        stop_flag: Optional[StopFlag] = None,
+        process_id: Optional[int] = None,
+        stopper: Optional[Callable[[], object]] = None,
+    ) -> None:
         self._control_ref: Optional[weakref.ReferenceType[TaskControl]] = None
-        self._stop_flag = stop_flag
+        self._stop_requested = False
+        #: Whether the instance was asked to stop (read by ``should_stop``).
+        self.stop_flag = stop_flag
+        #: What ``request_stop()`` calls; None: it only raises this sink's own flag.
+        self.stopper = stopper
         self.process_id = process_id
 
     def bind(self, control: TaskControl) -> None:
@@ -362,8 +433,21 @@ class HandlerSink:
         return control
 
     def should_stop(self) -> bool:
-        """Whether the bound instance was asked to stop (never, for a direct call)."""
-        return self._stop_flag is not None and self._stop_flag()
+        """Whether the bound instance (or this control) was asked to stop."""
+        return self._stop_requested or (self.stop_flag is not None and self.stop_flag())
+
+    @property
+    def stop_requested_here(self) -> bool:
+        """Whether ``request_stop()`` was called while no ``stopper`` was set."""
+        return self._stop_requested
+
+    def request_stop(self) -> None:
+        """Call the ``stopper``, or raise this sink's own flag when there is none."""
+        stopper = self.stopper
+        if stopper is not None:
+            stopper()
+        else:
+            self._stop_requested = True
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Call the handler's ``log``."""
@@ -393,6 +477,15 @@ def handler_task_control(
 ) -> Tuple[TaskControl, HandlerSink]:
     """Build a TaskControl whose calls go straight to the installed handler."""
     sink = HandlerSink(stop_flag, process_id)
-    control = TaskControl(task_definition_name, instance_id, sink)
+    control = TaskControl(instance_id, task_definition_name, sink=sink)
     sink.bind(control)
     return control, sink
+
+
+def __getattr__(name: str) -> Any:
+    """numerous-sdk's printing handler, imported on first use (PEP 562)."""
+    if name == "PoCMockRemoteTaskControlHandler":
+        from ._sdk_compat import PoCMockRemoteTaskControlHandler
+
+        return PoCMockRemoteTaskControlHandler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

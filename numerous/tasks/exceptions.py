@@ -12,10 +12,13 @@ import sys
 from typing import Optional
 
 __all__ = [
+    "BackendError",
     "MaxInstancesReachedError",
     "ResultTimeoutError",
+    "SessionError",
     "SessionNotFoundError",
     "TaskCancelledError",
+    "TaskDefinitionError",
     "TaskError",
     "TaskFailedError",
     "TaskTimeoutError",
@@ -29,11 +32,18 @@ class TaskError(Exception):
 
 
 class MaxInstancesReachedError(TaskError):
-    """A task already runs ``max_parallel`` instances and the caller asked not to wait."""
+    """A task already runs ``max_parallel`` instances and the caller asked not to wait.
 
-    def __init__(self, task_name: str, max_parallel: int) -> None:
-        self.task_name = task_name
+    ``MaxInstancesReachedError(message)`` (one argument, as numerous-sdk code raises it)
+    is accepted too; ``task_name`` and ``max_parallel`` are then None.
+    """
+
+    def __init__(self, task_name: str, max_parallel: Optional[int] = None) -> None:
+        self.task_name: Optional[str] = None if max_parallel is None else task_name
         self.max_parallel = max_parallel
+        if max_parallel is None:  # a message of its own
+            super().__init__(task_name)
+            return
         super().__init__(
             f"task {task_name!r} already runs its limit of max_parallel={max_parallel} "
             "instances in this session; make the instance with task.instance() (queue=True, "
@@ -43,6 +53,19 @@ class MaxInstancesReachedError(TaskError):
 
 class SessionNotFoundError(TaskError):
     """``task.instance()`` was called with no open :class:`~numerous.tasks.Session`."""
+
+
+class SessionError(TaskError):
+    """A session was used out of turn: entered twice, or given an instance once closed."""
+
+
+class BackendError(TaskError):
+    """A backend could not be found, made or reached."""
+
+
+class TaskDefinitionError(TaskError):
+    """A task is defined in a way that cannot work (numerous-sdk's name; bad ``@task``
+    options are a ``TypeError`` or ``ValueError`` naming the option)."""
 
 
 class TaskCancelledError(TaskError):
@@ -106,7 +129,7 @@ class TaskTimeoutError(TaskError):
         super().__init__(f"{description} timed out after {timeout:g} s; {how}")
 
 
-class UnknownBackendError(TaskError, ValueError):
+class UnknownBackendError(BackendError, ValueError):
     """``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) names no known backend."""
 
 

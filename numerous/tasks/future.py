@@ -10,6 +10,10 @@ coroutine (never the loop) until the instance finishes, and cancelling the await
 asyncio task cancels a pending instance or asks a running one to stop, like
 :meth:`Future.cancel`. :func:`numerous.tasks.wait` and :func:`numerous.tasks.as_completed`
 are the ``concurrent.futures`` counterparts for threads.
+
+numerous-sdk's names are here too: :class:`TaskStatus` holds the five states, and
+``LocalFuture`` is :class:`Future` itself — ``LocalFuture()`` makes a future that a
+backend resolves with ``set_running()``, ``set_result(value)`` and ``set_exception(error)``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,17 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, List, Optio
 from ._callbacks import call_user_code, refuse_to_block
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
-__all__ = ["CANCELLED", "COMPLETED", "FAILED", "PENDING", "RUNNING", "Future", "check_wait_timeout"]
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "PENDING",
+    "RUNNING",
+    "Future",
+    "LocalFuture",
+    "TaskStatus",
+    "check_wait_timeout",
+]
 
 R = TypeVar("R")
 
@@ -32,6 +46,17 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+class TaskStatus:
+    """The states of an instance and its future, as string constants."""
+
+    PENDING = PENDING
+    RUNNING = RUNNING
+    COMPLETED = COMPLETED
+    FAILED = FAILED
+    CANCELLED = CANCELLED
+
 
 if TYPE_CHECKING:
     import asyncio
@@ -61,10 +86,14 @@ def check_wait_timeout(timeout: Optional[float], parameter: str = "timeout") -> 
 class Future(Generic[R]):
     """The eventual outcome of one task instance.
 
-    Created by ``TaskInstance.start()``; users never construct it.
+    Created by ``TaskInstance.start()``. ``Future()`` (or ``LocalFuture()``) with no
+    arguments makes a free-standing one, for a backend's ``execute()`` to resolve;
+    ``cancel()`` on it, while unfinished, just marks it cancelled.
     """
 
-    def __init__(self, canceller: _Canceller, description: str, instance_id: str = "") -> None:
+    def __init__(
+        self, canceller: Optional[_Canceller] = None, description: str = "a future", instance_id: str = ""
+    ) -> None:
         self._canceller: Optional[_Canceller] = canceller
         self._description = description
         self._instance_id = instance_id
@@ -160,8 +189,10 @@ class Future(Generic[R]):
         instance is left alone (False).
         """
         canceller = self._canceller  # dropped once the future is final
-        if self.done or canceller is None:
+        if self.done:
             return False
+        if canceller is None:  # free-standing: nothing runs that could be stopped
+            return self.set_cancelled()
         return canceller.request_cancel()
 
     def add_done_callback(self, fn: Callable[[Future[R]], object]) -> None:
@@ -253,6 +284,18 @@ class Future(Generic[R]):
         """Finish as failed with ``error``; False if already finished."""
         return self._finish(FAILED, None, error)
 
+    def set_exception(self, exception: BaseException) -> bool:
+        """Finish as failed with ``exception`` (numerous-sdk's name for :meth:`set_error`)."""
+        return self._finish(FAILED, None, exception)
+
+    def attach(self, canceller: _Canceller, instance_id: str) -> None:
+        """Tie a free-standing future to the instance a backend runs for it:
+        ``cancel()`` asks ``canceller``, and ``instance_id`` is that instance's."""
+        if not self._instance_id:
+            self._instance_id = instance_id
+        if not self.done:
+            self._canceller = canceller
+
     def set_cancelled(self) -> bool:
         """Finish as cancelled; False if already finished."""
         return self._finish(CANCELLED, None, None)
@@ -283,6 +326,10 @@ class Future(Generic[R]):
 
     def _run_callback(self, fn: Callable[[Future[R]], object]) -> None:
         call_user_code(fn, self, description=f"done callback {fn!r} of {self._description}")
+
+
+#: numerous-sdk's name for the future its local backend resolved: the same class here.
+LocalFuture = Future
 
 
 def _resolve_waiter(waiter: asyncio.Future[None]) -> None:

@@ -12,13 +12,15 @@ Leaving the ``with`` block normally waits for every started instance. Leaving it
 exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
 ``stop_grace`` seconds to return, then its process tree is terminated. A second Ctrl-C
 while that happens terminates at once. Nothing the session started outlives it.
+
+numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``, ``current()``,
+``add_task_instance`` ...) come from :class:`~numerous.tasks._sdk_compat.SessionBook`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextvars
-import itertools
 import sys
 import threading
 import time
@@ -27,9 +29,11 @@ from types import TracebackType
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
 
 from ._callbacks import refuse_to_block
+from ._ids import random_hex
+from ._sdk_compat import SessionBook
 from .backends.base import Backend, Job, backend_name, create_backend
-from .control import get_task_control_handler, handler_task_control
-from .exceptions import MaxInstancesReachedError, SessionNotFoundError, TaskError
+from .control import get_task_control_handler
+from .exceptions import MaxInstancesReachedError, SessionError, SessionNotFoundError
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance, check_timeout
 
@@ -42,7 +46,6 @@ DEFAULT_STOP_GRACE = 5.0
 _current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("numerous_tasks_session", default=None)
 _open_sessions: List[Session] = []
 _open_lock = threading.Lock()
-_session_numbers = itertools.count(1)
 
 
 def current_session() -> Session:
@@ -75,12 +78,14 @@ class _Canceller:
         return self.session._stop_job(self.job, None)
 
 
-class Session:
+class Session(SessionBook):
     """A group of task instances with shared ``max_parallel`` accounting.
 
     Args:
-        name: a label for logs and displays (default ``"session-N"``).
-        backend: the backend's name; default ``$NUMEROUS_TASK_BACKEND`` or ``"local"``.
+        name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
+        session_id: the session's ``id`` (default a new UUID4 string).
+        backend: the backend's name (see :mod:`numerous.tasks.backends.registry`); default
+            ``$NUMEROUS_TASK_BACKEND``, else ``set_default_backend``'s, else ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
             terminated (default :data:`DEFAULT_STOP_GRACE`).
         display: True shows a live console display of the instances
@@ -93,6 +98,7 @@ class Session:
     def __init__(
         self,
         name: Optional[str] = None,
+        session_id: Optional[str] = None,
         *,
         backend: Optional[str] = None,
         stop_grace: float = DEFAULT_STOP_GRACE,
@@ -104,7 +110,8 @@ class Session:
             raise ValueError(f"stop_grace must be a number of seconds >= 0, not {stop_grace!r}")
         if display is not None and not isinstance(display, bool):
             raise TypeError(f"display must be True, False or None, not {type(display).__name__}")
-        self.name = name or f"session-{next(_session_numbers)}"
+        self._open_book(session_id)
+        self.name = name or f"session_{random_hex(4)}"
         self._display_requested = display
         self._display: Any = None  # the entered TaskDisplay, if this session shows one
         self.stop_grace = float(stop_grace)
@@ -126,7 +133,7 @@ class Session:
     def __enter__(self) -> Session:
         with self._lock:
             if self._state != "new":
-                raise TaskError(f"session {self.name!r} was already entered; make a new Session()")
+                raise SessionError(f"session {self.name!r} was already entered; make a new Session()")
             self._state = "open"
         try:
             self._display = _open_display(self._display_requested)
@@ -199,6 +206,7 @@ class Session:
             with _open_lock:
                 if self in _open_sessions:
                     _open_sessions.remove(self)
+            self._close_book()
             if self._token is not None:
                 try:
                     _current.reset(self._token)
@@ -215,14 +223,15 @@ class Session:
         """Accept a new instance; resolves the backend on the session's first instance.
 
         Raises:
-            TaskError: the session is not open.
+            SessionError: the session is not open.
             UnknownBackendError: the configured backend name is unknown.
         """
         with self._lock:
             if self._state != "open":
-                raise TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+                raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
             if self._backend is None:
                 self._backend = create_backend(backend_name(self._requested_backend))
+        self.add_task_instance(instance)
 
     def start_instance(
         self, instance: TaskInstance[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]
@@ -238,8 +247,11 @@ class Session:
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
         future.owner = self._backend
         job_ref: weakref.ReferenceType[Job]  # made below; the stop flag reads it only once it exists
-        # A weak reference: the job holds the control, whose flag must not hold the job.
-        control, sink = handler_task_control(task.name, instance.id, stop_flag=lambda: _stop_requested(job_ref))
+        # Weak references: the job holds the control, whose flag must not hold the job.
+        control, sink = instance.task_control, instance._control_sink
+        sink.stop_flag = lambda: _stop_requested(job_ref)
+        session_ref = weakref.ref(self)  # the instance holds the control: no cycle back
+        sink.stopper = lambda: _stop_if_alive(session_ref, job_ref)
         job = Job(
             instance.id,
             task,
@@ -269,7 +281,7 @@ class Session:
         launch = False
         with self._lock:
             if self._state != "open":
-                raise TaskError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+                raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
             if self._running[task] < task.max_parallel:
                 self._running[task] += 1
                 launch = True
@@ -396,6 +408,13 @@ def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:
     """Whether the job (if it still exists) was asked to stop."""
     job = job_ref()
     return job is not None and job.stop_requested
+
+
+def _stop_if_alive(session_ref: weakref.ReferenceType[Session], job_ref: weakref.ReferenceType[Job]) -> None:
+    """``instance.task_control.request_stop()``: what ``instance.stop()`` does."""
+    session, job = session_ref(), job_ref()
+    if session is not None and job is not None:
+        session._stop_job(job, None)
 
 
 def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:

@@ -8,6 +8,12 @@ one (the common case, and the one to use in typed code); at run time a TaskContr
 parameter is found anywhere by its annotation. A function without annotations is
 ``Any``-typed: its first parameter is taken to be the TaskControl, which holds for the
 ``tc`` naming convention.
+
+numerous-sdk's spellings work too: ``Task(func, TaskConfig(...), expects_task_control)``,
+``task.config``, ``task.expects_task_control``, ``task.definition_name``, and on an
+instance ``task_definition``, ``task_definition_name``, ``task_control``, ``is_running``
+and the blocking ``result`` property. ``TaskConfig`` is importable from here (it lives in
+``numerous.tasks._sdk_compat``, imported on first use).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import typing
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Tuple, TypeVar, overload
 
 from ._ids import random_hex
-from .control import TaskControl, handler_task_control
+from .control import HandlerSink, TaskControl, handler_task_control
 from .exceptions import TaskError
 
 if sys.version_info >= (3, 10):
@@ -30,11 +36,12 @@ if sys.version_info >= (3, 10):
 else:  # Python 3.9
     from typing_extensions import Concatenate, ParamSpec
 
-if TYPE_CHECKING:  # imported where used: a worker importing a task module needs neither
+if TYPE_CHECKING:  # imported where used: a worker importing a task module needs none
+    from ._sdk_compat import TaskConfig
     from .future import Future
     from .timing import InstanceTimes
 
-__all__ = ["SIZES", "Task", "TaskInstance", "task"]
+__all__ = ["SIZES", "Task", "TaskConfig", "TaskInstance", "task"]
 
 #: The parameters callers pass (without the TaskControl) and the function's return type.
 P = ParamSpec("P")
@@ -100,6 +107,29 @@ def _find_control_parameter(function: Callable[..., Any]) -> Optional[_ControlPa
     if chosen is None:
         return None
     index, parameter = chosen
+    return _control_parameter_at(index, parameter)
+
+
+def _first_parameter_for_control(function: Callable[..., Any]) -> _ControlParameter:
+    """The parameter numerous-sdk gives the TaskControl: the first, or the second after
+    ``self``/``cls`` (for ``expects_task_control=True``).
+
+    Raises:
+        TypeError: the function has no parameter that can take it positionally.
+    """
+    parameters = list(inspect.signature(function).parameters.values())
+    index = 1 if parameters and parameters[0].name in ("self", "cls") else 0
+    if index < len(parameters) and parameters[index].kind == inspect.Parameter.VAR_POSITIONAL:
+        return _ControlParameter(parameters[index].name, index, positional=True, keyword=False)
+    if index >= len(parameters) or parameters[index].kind not in _POSITIONAL:
+        raise TypeError(
+            f"expects_task_control=True, but {getattr(function, '__name__', function)!r} has no first "
+            "positional parameter to take the TaskControl"
+        )
+    return _control_parameter_at(index, parameters[index])
+
+
+def _control_parameter_at(index: int, parameter: inspect.Parameter) -> _ControlParameter:
     return _ControlParameter(
         parameter.name,
         index,
@@ -116,10 +146,16 @@ class Task(Generic[P, R]):
     pass (the function's, less a first TaskControl parameter) and ``R`` its return type.
     """
 
+    # Copied from the function by functools.update_wrapper, like ``__doc__``.
+    __name__: str
+    __wrapped__: Callable[..., Any]
+
     @overload
     def __init__(
         self: Task[P, R],
         function: Callable[Concatenate[TaskControl, P], R],
+        config: Optional[TaskConfig] = None,
+        expects_task_control: Optional[bool] = None,
         *,
         max_parallel: int = 1,
         size: str = "small",
@@ -133,6 +169,8 @@ class Task(Generic[P, R]):
     def __init__(
         self: Task[P, R],
         function: Callable[P, R],
+        config: Optional[TaskConfig] = None,
+        expects_task_control: Optional[bool] = None,
         *,
         max_parallel: int = 1,
         size: str = "small",
@@ -145,6 +183,8 @@ class Task(Generic[P, R]):
     def __init__(
         self,
         function: Callable[..., R],
+        config: Optional[TaskConfig] = None,
+        expects_task_control: Optional[bool] = None,
         *,
         max_parallel: int = 1,
         size: str = "small",
@@ -153,8 +193,23 @@ class Task(Generic[P, R]):
         fresh_process: bool = False,
         capture_output: bool = False,
     ) -> None:
+        """Make ``function`` a task; :func:`task` describes the keyword options.
+
+        Args:
+            config: numerous-sdk's way to give ``max_parallel``, ``size`` and ``name``.
+            expects_task_control: None (the default) finds the TaskControl parameter
+                by its annotation (or a first ``tc``); True gives it to the first
+                parameter (the second after ``self``/``cls``); False to none.
+        """
         if not callable(function):
             raise TypeError(f"@task decorates a function, not {type(function).__name__}")
+        if config is not None:
+            from ._sdk_compat import config_options
+
+            max_parallel, size, name = config_options(config, max_parallel, size, name)
+        if expects_task_control is not None and not isinstance(expects_task_control, bool):
+            raise TypeError(f"expects_task_control must be True, False or None, not {expects_task_control!r}")
+        self._given_name = name  # None when it defaults to the function's (task.config shows it)
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
             raise TypeError(f"max_parallel must be an int, not {type(max_parallel).__name__}")
         if max_parallel < 1:
@@ -173,6 +228,7 @@ class Task(Generic[P, R]):
             raise TypeError(f"fresh_process must be a bool, not {type(fresh_process).__name__}")
         if not isinstance(capture_output, bool):
             raise TypeError(f"capture_output must be a bool, not {type(capture_output).__name__}")
+        self._expects_task_control = expects_task_control
         self.function: Callable[..., R] = function
         self.fresh_process = fresh_process
         self.capture_output = capture_output
@@ -180,7 +236,12 @@ class Task(Generic[P, R]):
         self.max_parallel = max_parallel
         self.size = size
         self.name = name
-        self._control_parameter = _find_control_parameter(function)
+        if expects_task_control is None:
+            self._control_parameter = _find_control_parameter(function)
+        elif expects_task_control:
+            self._control_parameter = _find_control_parameter(function) or _first_parameter_for_control(function)
+        else:
+            self._control_parameter = None
         self._signature = inspect.signature(function)
         functools.update_wrapper(self, function)
 
@@ -188,6 +249,26 @@ class Task(Generic[P, R]):
     def takes_control(self) -> bool:
         """Whether the function declares a TaskControl parameter."""
         return self._control_parameter is not None
+
+    # -- numerous-sdk's names ---------------------------------------------------------------
+    @property
+    def expects_task_control(self) -> bool:
+        """Whether the function is given a TaskControl (numerous-sdk's ``takes_control``)."""
+        return self._control_parameter is not None
+
+    @property
+    def definition_name(self) -> str:
+        """The task's name (numerous-sdk's name for ``name``)."""
+        return self.name
+
+    @property
+    def config(self) -> TaskConfig:
+        """The task's ``max_parallel``, ``size`` and given ``name`` (None when the name is
+        the function's), as a :class:`~numerous.tasks.TaskConfig`. A description: changing
+        it does not change the task."""
+        from ._sdk_compat import TaskConfig
+
+        return TaskConfig(max_parallel=self.max_parallel, size=self.size, name=self._given_name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process and return its value (no session needed).
@@ -218,7 +299,7 @@ class Task(Generic[P, R]):
 
     def check_arguments(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """Raise TypeError here, in the caller, if the function cannot take these arguments."""
-        placeholder = TaskControl(self.name, "check", _NoSink())
+        placeholder = TaskControl("check", self.name, sink=_NoSink())
         full_args, full_kwargs = self.bind_arguments(placeholder, args, kwargs)
         try:
             self._signature.bind(*full_args, **full_kwargs)
@@ -273,6 +354,7 @@ class Task(Generic[P, R]):
             self.timeout,
             self.fresh_process,
             self.capture_output,
+            self._expects_task_control,
         )
 
     def __repr__(self) -> str:
@@ -294,6 +376,9 @@ class _NoSink:
     def update_status(self, status: str) -> None:
         pass
 
+    def request_stop(self) -> None:
+        pass
+
 
 def _import_task(module_name: str, qualname: str) -> Task[..., Any]:
     import importlib
@@ -312,9 +397,11 @@ def _rebuild_task(
     timeout: Optional[float],
     fresh_process: bool,
     capture_output: bool = False,
+    expects_task_control: Optional[bool] = None,
 ) -> Task[..., Any]:
     return Task(
         function,
+        expects_task_control=expects_task_control,
         max_parallel=max_parallel,
         size=size,
         name=name,
@@ -360,6 +447,10 @@ class TaskInstance(Generic[P, R]):
         self._future: Optional[Future[R]] = None
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()
+        self._control_sink: HandlerSink  # the session binds its stop flag in start()
+        #: The TaskControl handlers are given for this instance: its ``progress`` and
+        #: ``status`` are the latest the task reported, ``request_stop()`` stops it.
+        self.task_control, self._control_sink = handler_task_control(task.name, self.id)
         session.adopt(self)
 
     @property
@@ -369,8 +460,9 @@ class TaskInstance(Generic[P, R]):
 
     @property
     def status(self) -> str:
-        """``"created"`` before ``start()``, then the future's status."""
-        return "created" if self._future is None else self._future.status
+        """The future's status; ``"pending"`` before ``start()`` too, as in numerous-sdk
+        (``instance.future is None`` tells an instance not started yet)."""
+        return "pending" if self._future is None else self._future.status
 
     @property
     def times(self) -> InstanceTimes:
@@ -398,7 +490,9 @@ class TaskInstance(Generic[P, R]):
             self.task.check_arguments(args, kwargs)
             future: Future[R] = self.session.start_instance(self, args, kwargs)
             self._future = future
-            return future
+        if self._control_sink.stop_requested_here:  # task_control.request_stop() came first
+            self.stop()
+        return future
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Ask the task to stop: ``tc.should_stop`` becomes True.
@@ -411,6 +505,36 @@ class TaskInstance(Generic[P, R]):
         """
         if self._future is not None:
             self.session.stop_instance(self, timeout)
+
+    # -- numerous-sdk's names ---------------------------------------------------------------
+    @property
+    def task_definition(self) -> Task[P, R]:
+        """The task this is an instance of (numerous-sdk's name for ``task``)."""
+        return self.task
+
+    @property
+    def task_definition_name(self) -> str:
+        """The task's name."""
+        return self.task.name
+
+    @property
+    def is_running(self) -> bool:
+        """True from ``start()`` until the instance finished (waiting for a slot included)."""
+        future = self._future
+        return future is not None and not future.done
+
+    @property
+    def result(self) -> R:
+        """Wait for the instance to finish and return its value (``future.result()``).
+
+        Raises:
+            TaskError: the instance was not started yet.
+            Exception: what ``future.result()`` raises.
+        """
+        future = self._future
+        if future is None:
+            raise TaskError("Task has not been started yet.")
+        return future.result()
 
     def __repr__(self) -> str:
         return f"<TaskInstance {self.id} of {self.task.name!r} status={self.status}>"
@@ -522,3 +646,12 @@ def task(
         capture_output=capture_output,
     )
     return decorator
+
+
+def __getattr__(name: str) -> Any:
+    """``TaskConfig``, imported on first use (PEP 562): it needs ``dataclasses``."""
+    if name == "TaskConfig":
+        from ._sdk_compat import TaskConfig
+
+        return TaskConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,12 +16,18 @@ from numerous.tasks import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     DoneAndNotDoneFutures,
+    ExecutionBackend,
     Future,
+    LocalExecutionBackend,
+    LocalFuture,
     Session,
     Task,
+    TaskConfig,
     TaskControl,
     TaskInstance,
+    TaskStatus,
     as_completed,
+    get_backend,
     task,
     wait,
 )
@@ -113,3 +119,37 @@ def untyped_functions_stay_usable() -> Any:
 
     legacy_task = task(legacy)
     return legacy_task(1)
+
+
+def _counted(tc: TaskControl, items: List[str]) -> int:
+    return len(items)
+
+
+def numerous_sdk_spellings() -> None:
+    """Code written for numerous-sdk's numerous.tasks type-checks as well."""
+    counted = Task(_counted, TaskConfig(max_parallel=2), True)
+    typed: Task[[List[str]], int] = counted
+    assert_type(counted.config, TaskConfig)
+    assert_type(counted.expects_task_control, bool)
+    assert_type(counted.definition_name, str)
+    with Session("batch", "batch-id") as session:
+        assert_type(Session.current(), Optional[Session])
+        assert_type(session.id, str)
+        instance = counted.instance()
+        definition: Task[[List[str]], int] = instance.task_definition
+        assert_type(instance.task_control, TaskControl)
+        instance.start(["a"])
+        assert_type(instance.result, int)
+        assert_type(instance.is_running, bool)
+        assert_type(instance.task_control.progress, float)
+        assert_type(session.tasks, "dict[str, dict[str, TaskInstance[..., Any]]]")
+        assert_type(session.get_running_instances_count("counted"), int)
+    produced: LocalFuture[int] = LocalFuture()
+    produced.set_running()
+    produced.set_result(1)
+    assert_type(produced.result(), int)
+    status: str = TaskStatus.COMPLETED
+    backend: Optional[ExecutionBackend] = get_backend()
+    local = LocalExecutionBackend(max_workers=2)
+    local.execute(_counted, produced, (["a"],), {})
+    local.shutdown(wait=True)

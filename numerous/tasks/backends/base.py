@@ -6,18 +6,15 @@ free at once (so what can fail early fails there), else when its turn comes. Whe
 the instance ends the backend resolves the job's future and then calls
 ``job.on_finished(job)`` exactly once.
 
-``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name;
-modules are imported only when a session first needs one.
+``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name,
+through :mod:`.registry`; modules are imported only when a session first needs one.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
-from ..exceptions import UnknownBackendError
 from ..timing import InstanceTimes
 
 if TYPE_CHECKING:
@@ -28,7 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job", "backend_name", "create_backend"]
 
 BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
-#: Backend names and the module that provides each (``module:factory``).
+#: The built-in backend names and the module that provides each (``module:factory``);
+#: :mod:`.registry` starts from these.
 BACKENDS: Dict[str, str] = {
     "local": "numerous.tasks.backends.local.backend:LocalBackend",
     "inline": "numerous.tasks.backends.inline:InlineBackend",
@@ -86,24 +84,22 @@ class Backend(Protocol):
 
 
 def backend_name(requested: Optional[str] = None) -> str:
-    """The backend to use: ``requested``, else ``$NUMEROUS_TASK_BACKEND``, else ``local``.
+    """The backend to use: ``requested``, else ``$NUMEROUS_TASK_BACKEND``, else the
+    default (``local`` unless ``set_default_backend`` chose another).
+
+    Names are resolved by :mod:`numerous.tasks.backends.registry`, which also knows the
+    backends registered with ``register_backend`` and those installed packages offer.
 
     Raises:
-        UnknownBackendError: the name is not one of :data:`BACKENDS`.
+        UnknownBackendError: no backend has that name.
     """
-    source = "Session(backend=...)"
-    name = requested
-    if name is None:
-        name, source = os.environ.get(BACKEND_ENV, "").strip(), BACKEND_ENV
-        if not name:
-            return "local"
-    if name not in BACKENDS:
-        raise UnknownBackendError(f"{source}={name!r} names no backend; valid backends: {', '.join(sorted(BACKENDS))}")
-    return name
+    from .registry import backend_name
+
+    return backend_name(requested)
 
 
 def create_backend(name: str) -> Backend:
-    """Import and instantiate the backend called ``name`` (see :func:`backend_name`)."""
-    module_name, _, factory = BACKENDS[name].partition(":")
-    backend: Backend = getattr(importlib.import_module(module_name), factory)()
-    return backend
+    """Make the backend a new session uses for ``name`` (see :func:`backend_name`)."""
+    from .registry import create_backend
+
+    return create_backend(name)

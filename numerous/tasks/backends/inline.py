@@ -40,12 +40,13 @@ import threading
 import time
 import traceback
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .._callbacks import call_user_code, serve_from_this_thread
-from ..control import TaskControl, get_task_control_handler
+from ..control import TaskControl, TaskControlHandler, deliver_progress, deliver_status, get_task_control_handler
 from ..exceptions import TaskFailedError, TaskTimeoutError
 from .base import Job
+from .execution import DirectExecution
 
 __all__ = ["PICKLE_ENV", "InlineBackend"]
 
@@ -83,41 +84,51 @@ class _InlineSink:
     """What a task's TaskControl calls, in its runner thread: straight to the handler,
     guarded like the local backend's dispatcher, and silent once the instance ended."""
 
-    __slots__ = ("_run_ref", "process_id")
+    __slots__ = ("_run_ref", "_stop_requested", "process_id")
 
     def __init__(self, run: _Run) -> None:
         # Weakly: the run holds this sink; while the task runs, its thread holds the run.
         self._run_ref = weakref.ref(run)
+        self._stop_requested = False
         self.process_id: Optional[int] = os.getpid()
 
     def should_stop(self) -> bool:
-        """Whether the instance was asked to stop (or is over)."""
+        """Whether the instance was asked to stop (or is over), or asked itself to."""
         run = self._run_ref()
-        return run is None or run.job.stop_requested
+        return run is None or run.job.stop_requested or self._stop_requested
+
+    def request_stop(self) -> None:
+        """The task asked itself to stop (``tc.request_stop()``): raise its own flag."""
+        self._stop_requested = True
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Hand the record to the handler (extras round-trip through pickle when on)."""
         run = self._run_ref()
         if extra and run is not None and run.pickle:
             extra = _round_trip_extras(extra)
-        self._call("log", message, level, **extra)
+        self._call("log", _deliver_log, message, level, **extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
         """Hand the progress to the handler."""
-        self._call("update_progress", progress, status)
+        self._call("update_progress", deliver_progress, progress, status)
 
     def update_status(self, status: str) -> None:
         """Hand the status to the handler."""
-        self._call("update_status", status)
+        self._call("update_status", deliver_status, status)
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+    def _call(self, method: str, deliver: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """``deliver(handler, control, ...)``: the handler's ``method`` gets the call."""
         run = self._run_ref()
         if run is None or run.finished:  # ended (or abandoned): it reports no more
             return
         try:
-            getattr(get_task_control_handler(), method)(run.job.control, *args, **kwargs)
+            deliver(get_task_control_handler(), run.job.control, *args, **kwargs)
         except BaseException:  # a handler's bug (SystemExit too) must not fail the task,
             logger.exception("the task control handler's %s() raised", method)  # as on the local backend
+
+
+def _deliver_log(handler: TaskControlHandler, control: TaskControl, message: str, level: str, **extra: Any) -> None:
+    handler.log(control, message, level, **extra)
 
 
 def _round_trip_extras(extra: Dict[str, Any]) -> Dict[str, Any]:
@@ -221,7 +232,7 @@ class _Run:
             task, (args, kwargs) = job.task, job.call
         job.times.running_ns = time.monotonic_ns()
         try:
-            value = task.call_with_control(TaskControl(task.name, job.instance_id, self.sink), args, kwargs)
+            value = task.call_with_control(TaskControl(job.instance_id, task.name, sink=self.sink), args, kwargs)
         except BaseException as exc:
             return False, self._error(exc, "in the task")
         if not self.pickle:
@@ -307,7 +318,7 @@ def _safe_str(exc: BaseException) -> str:
         return f"<str() of the {type(exc).__name__} failed>"
 
 
-class InlineBackend:
+class InlineBackend(DirectExecution):
     """Runs each instance in a thread of this process (see the module docstring).
 
     Args:
@@ -353,8 +364,10 @@ class InlineBackend:
             run.request_stop(grace)
             self._changed.notify_all()
 
-    def shutdown(self) -> None:
-        """End the supervisor; wait for the threads of finished instances to end."""
+    def shutdown(self, wait: bool = True) -> None:
+        """End the supervisor; wait for the threads of finished instances to end (and
+        first for calls given to ``execute()``, or with ``wait=False`` stop them)."""
+        self.end_direct_calls(wait)
         with self._changed:
             self._closing = True
             self._changed.notify_all()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, serve_from_this_thread
-from ...control import get_task_control_handler
+from ...control import deliver_progress, deliver_status, get_task_control_handler
 from ...exceptions import TaskError
 from ..base import Job
 from ..local._execution import decode_error
@@ -164,9 +164,9 @@ class Dispatcher:
             _, message, level, extra = item
             call_user_code(handler.log, job.control, message, level, description=_HANDLER_LOG, **(extra or {}))
         elif kind == "progress":
-            call_user_code(handler.update_progress, job.control, item[1], item[2], description=_HANDLER_PROGRESS)
+            call_user_code(deliver_progress, handler, job.control, item[1], item[2], description=_HANDLER_PROGRESS)
         elif kind == "status":
-            call_user_code(handler.update_status, job.control, item[1], description=_HANDLER_STATUS)
+            call_user_code(deliver_status, handler, job.control, item[1], description=_HANDLER_STATUS)
 
     def _on_done(self, remote: Remote) -> None:
         if remote.finished:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...exceptions import TaskError, WorkerDiedError
+from ...exceptions import BackendError, TaskError, WorkerDiedError
 
 __all__ = ["DaskUnavailableError", "DaskWorkerDiedError"]
 
 
-class DaskUnavailableError(TaskError, ConnectionError):
+class DaskUnavailableError(BackendError, ConnectionError):
     """No Dask scheduler to run on: ``NUMEROUS_DASK_ADDRESS`` is unset, malformed or
     unreachable, or ``distributed`` is not installed. Raised by the first ``instance()``."""
 

@@ -7,6 +7,7 @@ import os
 from typing import Any, Dict
 
 from ..base import Job
+from ..execution import DirectExecution
 from ._connect import connect
 from ._dispatcher import Dispatcher, Remote
 from ._messages import WORKER_EVENTS_TOPIC, topic_name
@@ -22,7 +23,7 @@ logger = logging.getLogger("numerous.tasks")
 SCATTER_THRESHOLD = 1 << 20
 
 
-class DaskBackend:
+class DaskBackend(DirectExecution):
     """Runs each instance as one Dask task that runs it through the local backend.
 
     Connecting happens here, so a missing or unreachable ``NUMEROUS_DASK_ADDRESS`` is
@@ -80,8 +81,10 @@ class DaskBackend:
         """Set the instance's stop Event now and its kill Event after ``grace`` seconds."""
         self._dispatcher.request_stop(job, grace)
 
-    def shutdown(self) -> None:
-        """End the session's warm task processes on the workers, then close the client."""
+    def shutdown(self, wait: bool = True) -> None:
+        """End the session's warm task processes on the workers, then close the client
+        (after the calls given to ``execute()``: waited for, or with ``wait=False`` stopped)."""
+        self.end_direct_calls(wait)
         try:
             if self._launched:
                 self._client.run(close_session, self._session_id)

@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..._callbacks import call_user_code
-from ...control import get_task_control_handler
+from ...control import deliver_progress, deliver_status, get_task_control_handler
 from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
 from ..base import Job
 from . import _protocol
@@ -140,7 +140,8 @@ class Execution:
         handler = get_task_control_handler()
         if snapshot.progress is not None and snapshot.progress != self._delivered[0]:
             call_user_code(
-                handler.update_progress,
+                deliver_progress,
+                handler,
                 self.control,
                 snapshot.progress,
                 snapshot.status,
@@ -148,7 +149,8 @@ class Execution:
             )
         elif snapshot.status is not None and snapshot.status != self._delivered[1]:
             call_user_code(
-                handler.update_status,
+                deliver_status,
+                handler,
                 self.control,
                 snapshot.status,
                 description="the task control handler's update_status()",

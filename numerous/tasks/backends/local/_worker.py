@@ -205,6 +205,11 @@ class WorkerSink:
         """Write the status into the control block."""
         self._block.write_status(status)
 
+    def request_stop(self) -> None:
+        """The task asked itself to stop (``tc.request_stop()``): raise the block's stop
+        flag from this side, the one write to it the worker makes."""
+        self._block.request_stop()
+
 
 class WorkerTaskControl(TaskControl):
     """The TaskControl a task gets in a worker: ``should_stop`` is one shared-memory
@@ -212,8 +217,8 @@ class WorkerTaskControl(TaskControl):
 
     __slots__ = ("_stop_view",)
 
-    def __init__(self, task_definition_name: str, instance_id: str, sink: WorkerSink) -> None:
-        super().__init__(task_definition_name, instance_id, sink)
+    def __init__(self, instance_id: str, task_definition_name: str, *, sink: WorkerSink) -> None:
+        super().__init__(instance_id, task_definition_name, sink=sink)
         self._stop_view = sink.stop_view
 
     @property
@@ -328,7 +333,7 @@ def _run_body(job: Dict[str, Any], block: ControlBlock, sink: WorkerSink) -> Out
     except BaseException as exc:
         error = encode_error(exc, "while loading the task's arguments in the worker")
         return _protocol.ERROR, error, isinstance(exc, Exception)
-    control = WorkerTaskControl(task.name, job["instance_id"], sink)
+    control = WorkerTaskControl(job["instance_id"], task.name, sink=sink)
     block.mark_running()  # the parent reads it from the block: no message, no wake-up
     # stdlib logging (and print() with capture_output) into the task's log, body only
     output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))

@@ -23,6 +23,9 @@ Data flow between the threads of the parent and a worker::
 
 Every spawn happens on one long-lived thread (see ``_spawn``), every handler call and
 future resolution on the dispatcher thread (see ``_dispatcher``).
+
+It is also numerous-sdk's ``LocalExecutionBackend``: ``execute(fn, LocalFuture(), args,
+kwargs)`` runs ``fn`` in a worker the same way (see ``..execution.DirectExecution``).
 """
 
 from __future__ import annotations
@@ -32,16 +35,23 @@ from typing import Optional
 
 from ...exceptions import TaskError
 from ..base import Job
+from ..execution import DirectExecution, check_max_workers
 from ._dispatcher import Dispatcher
 from ._execution import Execution
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "LocalExecutionBackend"]
 
 
-class LocalBackend:
-    """Runs each instance in a worker process of its own (spawned, reused when clean)."""
+class LocalBackend(DirectExecution):
+    """Runs each instance in a worker process of its own (spawned, reused when clean).
 
-    def __init__(self) -> None:
+    Args:
+        max_workers: how many callables given to ``execute()`` run at once (the others
+            wait their turn); None: no limit. Sessions limit theirs with ``max_parallel``.
+    """
+
+    def __init__(self, max_workers: Optional[int] = None) -> None:
+        self._max_workers = check_max_workers(max_workers)
         self._dispatcher: Optional[Dispatcher] = None
         self._dispatcher_lock = threading.Lock()  # instances may start from many threads
 
@@ -89,9 +99,16 @@ class LocalBackend:
         if self._dispatcher is not None:
             self._dispatcher.wake()
 
-    def shutdown(self) -> None:
-        """Stop the dispatcher thread (every launched job has finished by now)."""
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the dispatcher thread once every launched job has finished (a session's
+        have by now; calls given to ``execute()`` are waited for, or with ``wait=False``
+        stopped at once)."""
+        self.end_direct_calls(wait)
         with self._dispatcher_lock:
             dispatcher, self._dispatcher = self._dispatcher, None
         if dispatcher is not None:
             dispatcher.close()
+
+
+#: numerous-sdk's name for the local backend.
+LocalExecutionBackend = LocalBackend
