@@ -391,10 +391,12 @@ def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
             except Exception:
                 culprit = label
                 break
-        raise TypeError(
-            f"{culprit} of task {task.name!r} cannot be pickled to send it to the worker "
-            f"process: {type(exc).__name__}: {exc}"
-        ) from exc
+        subject, reason = f"{culprit} of task {task.name!r}", f"{type(exc).__name__}: {exc}"
+        if culprit == "the task function":  # name the global (or variable) it uses that fails
+            from ._pickling import explain_unpicklable_function
+
+            subject, reason = explain_unpicklable_function(task.name, task.function, reason)
+        raise TypeError(f"{subject} cannot be pickled to send it to the worker process: {reason}") from exc
 
 
 def _short_repr(value: Any) -> str:
