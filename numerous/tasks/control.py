@@ -141,7 +141,7 @@ class TaskControl:
 
     @property
     def task_definition_name(self) -> str:
-        """The task's name: ``@task(name=...)``, or the decorated function's name."""
+        """The task's name (``@task(name=...)``, or the decorated function's name)."""
         return self._task_definition_name
 
     @property
@@ -321,7 +321,7 @@ _handler: Optional[TaskControlHandler] = None  # None: the default, made on firs
 def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskControlHandler:
     """Install ``handler`` for this process and return the one it replaces.
 
-    ``None`` restores the default :class:`LoggingTaskControlHandler`.
+    ``None`` restores the default :class:`~numerous.tasks.control.LoggingTaskControlHandler`.
 
     Raises:
         TypeError: ``handler`` is not a :class:`TaskControlHandler`.

@@ -81,7 +81,7 @@ class Session:
         name: a label for logs and displays (default ``"session-N"``).
         backend: the backend's name; default ``$NUMEROUS_TASK_BACKEND`` or ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
-            terminated (default :data:`DEFAULT_STOP_GRACE`).
+            terminated (default :data:`~numerous.tasks.session.DEFAULT_STOP_GRACE`).
         display: True shows a live console display of the instances
             (:class:`numerous.tasks.display.TaskDisplay`) from entering the session until
             everything it started has finished; None (the default) follows the process
