@@ -3,14 +3,11 @@ own included; and the README's logging recipe prints what it says."""
 
 from __future__ import annotations
 
-import io
 import logging
-import logging.config
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -58,37 +55,41 @@ def test_exceptions_still_print_below_the_line() -> None:
     assert text.endswith("KeyError: 'missing'")
 
 
-@pytest.fixture
-def fresh_logger() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("nt_log_format_test")
-    yield logger
-    logger.handlers.clear()
-    logger.propagate = True
-    logger.setLevel(logging.NOTSET)
+DICT_CONFIG_SCRIPT = """
+import logging.config
+
+logging.config.dictConfig({
+    "version": 1,
+    "formatters": {
+        "tasks": {"class": "numerous.tasks.logs.TaskFormatter", "format": "%(task_name)s %(message)s"},
+        "plain": {"format": "%(task_name)s|%(message)s"},  # a plain logging.Formatter
+    },
+    "filters": {"task_fields": {"()": "numerous.tasks.logs.TaskFieldsFilter"}},
+    "handlers": {
+        "formatted": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "tasks"},
+        "filtered": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+            "filters": ["task_fields"],
+        },
+    },
+    "root": {"handlers": ["formatted"], "level": "INFO"},
+    "loggers": {"app.filtered": {"handlers": ["filtered"], "propagate": False}},
+})
+logging.getLogger("app").info("configured")
+logging.getLogger("app").info("from a task", extra={"task_name": "fetch"})
+logging.getLogger("app.filtered").info("filtered")
+"""
 
 
-def test_dict_config_takes_the_formatter_and_the_filter(fresh_logger: logging.Logger) -> None:
-    stream = io.StringIO()
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "incremental": False,
-            "disable_existing_loggers": False,
-            "formatters": {
-                "tasks": {"class": "numerous.tasks.logs.TaskFormatter", "format": "%(task_name)s %(message)s"}
-            },
-            "filters": {"task_fields": {"()": "numerous.tasks.logs.TaskFieldsFilter"}},
-            "handlers": {
-                "formatted": {"class": "logging.StreamHandler", "stream": stream, "formatter": "tasks"},
-                "filtered": {"class": "logging.NullHandler", "filters": ["task_fields"]},
-            },
-            "loggers": {
-                fresh_logger.name: {"handlers": ["formatted", "filtered"], "level": "INFO", "propagate": False}
-            },
-        }
-    )
-    fresh_logger.info("configured")
-    assert stream.getvalue() == "- configured\n"
+@pytest.mark.timeout(60)
+def test_dict_config_takes_the_formatter_and_the_filter(tmp_path: Path) -> None:
+    # In a process of its own: dictConfig closes every handler of the process (pytest's too).
+    (tmp_path / "configure.py").write_text(DICT_CONFIG_SCRIPT)
+    done = subprocess.run([sys.executable, "configure.py"], capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["- configured", "fetch from a task", "-|filtered"]
 
 
 def test_the_filter_sets_the_missing_fields_on_the_record_and_lets_it_through() -> None:
