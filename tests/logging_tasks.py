@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from numerous.tasks import TaskControl, task
 
@@ -115,3 +115,11 @@ def prints_captured(lines: List[str], partial: str) -> Dict[str, Any]:
 @task
 def stdout_type() -> Dict[str, Any]:
     return {"pid": os.getpid(), "stdout": type(sys.stdout).__name__}
+
+
+@task
+def logs_as(tc: TaskControl, records: List[Tuple[str, int, str]]) -> None:
+    """Log each (logger name, level, message) in order, then one ``tc.log`` record."""
+    for name, level, message in records:
+        logging.getLogger(name or None).log(level, message)
+    tc.log("from tc.log", "warning")

@@ -19,6 +19,8 @@ from typing import List, Tuple
 import pytest
 from cli_tasks import screen
 
+import numerous.tasks
+
 TESTS = Path(__file__).resolve().parent
 CLI_TASKS = TESTS / "cli_tasks.py"
 ESC = "\x1b"
@@ -283,3 +285,7 @@ def test_demo_in_a_terminal_finishes_within_20_s_with_every_state_and_records_an
     image = svg.read_text()
     assert image.startswith("<svg") and "numerous-tasks&#160;demo" in image
     assert "stopped" in image and "ValueError" in image and "Traceback" in image
+    # The demo's frames show where it is in the package, not where this machine keeps it.
+    assert "File&#160;&quot;numerous/tasks/_demo.py&quot;,&#160;line&#160;" in image
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(numerous.tasks.__file__))))
+    assert f"{package_root}/numerous" not in image.replace("&#160;", " ")

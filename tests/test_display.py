@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from cli_tasks import screen, wait_for_stop
 from rich.console import Console
 
 from numerous.tasks import Session, TaskControl, TaskFailedError
+from numerous.tasks import display as display_module
 from numerous.tasks.control import TaskControlHandler, get_task_control_handler, set_task_control_handler
 from numerous.tasks.display import TaskDisplay, default_enabled, set_default
 
@@ -192,6 +194,27 @@ def test_a_task_failed_error_prints_the_workers_formatted_traceback() -> None:
     assert '  File "/w/job.py", line 3, in pickle_bomb' in lines
     assert lines.count("Weird: no pickling") == 1
     assert any(line.startswith("pickle_bomb 012345 failed ") and line.endswith("Weird: no pickling") for line in lines)
+
+
+def test_the_librarys_own_frames_show_paths_relative_to_where_it_is_installed() -> None:
+    # So that a recording (docs/demo.svg) shows no path of the machine that made it.
+    console, out = terminal(width=200)
+    display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
+    a, _ = control("parse_logs", "0123456789ab")
+    demo = os.path.join(os.path.dirname(os.path.abspath(display_module.__file__)), "_demo.py")
+    worker_tb = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/me/job.py", line 3, in main\n'
+        f'  File "{demo}", line 91, in _parse_line\n'
+        "ValueError: N/A\n"
+    )
+    with display:
+        display.instance_state_changed(a, "running", None)
+        display.instance_state_changed(a, "failed", TaskFailedError("ValueError", "N/A", worker_tb, "no pickling"))
+    lines = screen(out.getvalue())
+    assert '  File "numerous/tasks/_demo.py", line 91, in _parse_line' in lines
+    assert '  File "/home/me/job.py", line 3, in main' in lines  # the task's own files keep theirs
+    assert demo not in out.getvalue()
 
 
 def test_rows_beyond_the_screen_fold_the_oldest_finished_into_a_count() -> None:

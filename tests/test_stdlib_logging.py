@@ -1,6 +1,7 @@
 """stdlib ``logging`` inside tasks: records reach the parent like ``tc.log`` records,
 tagged with the task and the original logger, in order; the default handler re-emits them
-as ordinary ``LogRecord``s on ``numerous.tasks``; ``capture_output=True`` logs print()."""
+as ordinary ``LogRecord``s on the parent's logger of the same name; ``TaskFormatter``
+formats app and task records alike; ``capture_output=True`` logs print()."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import logging_free_tasks
 import logging_tasks
@@ -44,7 +45,94 @@ def _task_records(caplog: pytest.LogCaptureFixture, instance_id: str) -> List[lo
     return [r for r in caplog.records if getattr(r, "instance_id", None) == instance_id]
 
 
+class _Collect(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def parent_loggers() -> Iterator[None]:
+    """Loggers a test configures get their level, handlers, filters and propagation back."""
+    names = ["", "numerous.tasks", "levels", "ntapp", "ntapp.sub", "ntapp.noisy", "ntquiet"]
+    saved = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        saved[name] = (logger.level, list(logger.handlers), list(logger.filters), logger.propagate)
+    yield
+    for name, (level, handlers, filters, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.handlers[:], logger.filters[:], logger.propagate = handlers, filters, propagate
+
+
 # -- records reach the parent's default handler, and caplog --------------------------------------
+@pytest.mark.timeout(90)
+@pytest.mark.usefixtures("backend", "parent_loggers")
+def test_a_workers_record_is_handled_by_the_parents_logger_of_the_same_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    set_task_control_handler(None)
+    caplog.set_level(logging.DEBUG)
+    app = _Collect()
+    logging.getLogger("ntapp").addHandler(app)
+    logging.getLogger("ntapp").setLevel(logging.INFO)
+    logging.getLogger("ntapp.noisy").setLevel(logging.ERROR)  # silenced here, as for local records
+    records = [
+        ("ntapp.sub", logging.INFO, "info from sub"),
+        ("ntapp.noisy", logging.WARNING, "dropped by the parent's level"),
+        ("ntapp.noisy", logging.ERROR, "loud enough"),
+        ("elsewhere", logging.WARNING, "not under ntapp"),
+    ]
+    with Session():
+        instance = logging_tasks.logs_as.instance()
+        instance.start(records).result(timeout=RESULT_WAIT)
+    assert [(r.name, r.levelname, r.getMessage(), r.task_name, r.instance_id) for r in app.records] == [
+        ("ntapp.sub", "INFO", "info from sub", "logs_as", instance.id),
+        ("ntapp.noisy", "ERROR", "loud enough", "logs_as", instance.id),
+    ]
+    # Everything propagated to the root (caplog) too; tc.log keeps its own logger.
+    assert [(r.name, r.getMessage()) for r in _task_records(caplog, instance.id)] == [
+        ("ntapp.sub", "info from sub"),
+        ("ntapp.noisy", "loud enough"),
+        ("elsewhere", "not under ntapp"),
+        ("numerous.tasks", "from tc.log"),
+    ]
+
+
+@pytest.mark.usefixtures("parent_loggers")
+def test_filters_propagation_and_the_root_logger_apply_as_for_local_records(caplog: pytest.LogCaptureFixture) -> None:
+    set_task_control_handler(None)
+    caplog.set_level(logging.DEBUG)
+    app, quiet = _Collect(), _Collect()
+    logging.getLogger("ntapp").addHandler(app)
+    logging.getLogger("ntapp.sub").addFilter(lambda record: "secret" not in record.getMessage())
+    logging.getLogger("ntquiet").addHandler(quiet)
+    logging.getLogger("ntquiet").propagate = False  # its records stop there
+    with Session():
+        instance = logging_tasks.logs_as.instance()
+        instance.start(
+            [
+                ("ntapp.sub", logging.WARNING, "a secret"),
+                ("ntapp.sub", logging.WARNING, "public"),
+                ("ntquiet", logging.WARNING, "kept to itself"),
+                ("", logging.WARNING, "on the worker's root logger"),
+            ]
+        ).result(timeout=RESULT_WAIT)
+    assert [r.getMessage() for r in app.records] == ["public"]
+    assert [r.getMessage() for r in quiet.records] == ["kept to itself"]
+    assert [(r.name, r.getMessage()) for r in _task_records(caplog, instance.id)] == [
+        ("ntapp.sub", "public"),
+        ("root", "on the worker's root logger"),
+        ("numerous.tasks", "from tc.log"),
+    ]
+
+
 @pytest.mark.usefixtures("backend")
 def test_a_workers_logging_records_reach_caplog_with_the_task_fields(caplog: pytest.LogCaptureFixture) -> None:
     set_task_control_handler(None)
@@ -53,7 +141,7 @@ def test_a_workers_logging_records_reach_caplog_with_the_task_fields(caplog: pyt
         instance = logging_tasks.warns.instance()
         worker_pid = instance.start("hi").result(timeout=RESULT_WAIT)
     user, library = _task_records(caplog, instance.id)
-    assert (user.name, user.levelname, user.getMessage()) == ("numerous.tasks", "WARNING", "user says hi")
+    assert (user.name, user.levelname, user.getMessage()) == ("user.code", "WARNING", "user says hi")
     assert (user.task_name, user.instance_id, user.logger_name) == ("warns", instance.id, "user.code")
     assert (user.filename, user.funcName) == ("logging_tasks.py", "warns")  # where the worker logged
     assert (library.logger_name, library.getMessage(), library.funcName) == (
@@ -97,15 +185,19 @@ def test_basic_config_with_a_level_in_the_task_body_still_configures_it() -> Non
     assert [(m, lvl) for m, lvl, _ in _from_logging(handler, instance.id)] == [("debug after basicConfig", "debug")]
 
 
-def test_the_parents_logging_level_decides_what_it_shows(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_parents_level_of_the_same_logger_decides_what_it_shows(
+    caplog: pytest.LogCaptureFixture, parent_loggers: Any
+) -> None:
     set_task_control_handler(None)
-    caplog.set_level(logging.ERROR, logger="numerous.tasks")
+    caplog.set_level(logging.DEBUG)  # the root and caplog's handler would take everything
+    logging.getLogger("levels").setLevel(logging.ERROR)  # the logger the task logs on, here
+    logging.getLogger("numerous.tasks").setLevel(logging.CRITICAL + 1)  # not the one that decides
     with Session():
         instance = logging_tasks.at_every_level.instance()
         instance.start(None).result(timeout=RESULT_WAIT)
-    assert [(r.levelname, r.getMessage()) for r in _task_records(caplog, instance.id)] == [
-        ("ERROR", "error record"),
-        ("CRITICAL", "critical record"),
+    assert [(r.name, r.levelname, r.getMessage()) for r in _task_records(caplog, instance.id)] == [
+        ("levels", "ERROR", "error record"),
+        ("levels", "CRITICAL", "critical record"),
     ]
 
 
@@ -290,7 +382,7 @@ def test_the_default_handler_maps_forwarded_fields_onto_the_record(caplog: pytes
         user="bob",
     )
     (record,) = caplog.records
-    assert (record.name, record.levelname, record.getMessage()) == ("numerous.tasks", "CRITICAL", "disk 100% full")
+    assert (record.name, record.levelname, record.getMessage()) == ("lib", "CRITICAL", "disk 100% full")
     assert (record.task_name, record.instance_id, record.logger_name, record.user) == ("t", "abc", "lib", "bob")
     assert (record.filename, record.lineno, record.funcName) == ("lib.py", 12, "write")
     assert record.exc_text == "Traceback ...\nOSError: full"
@@ -334,4 +426,4 @@ def test_basic_config_in_a_script_prints_the_workers_record(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "3\n"
-    assert done.stderr == "WARNING|numerous.tasks|shout|script.lib|hello 3 from the worker\n"
+    assert done.stderr == "WARNING|script.lib|shout|script.lib|hello 3 from the worker\n"

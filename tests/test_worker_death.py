@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -239,6 +241,85 @@ def test_an_unpicklable_argument_is_refused_by_start_naming_it() -> None:
         assert linked_blocks() == blocks  # no control block made for it
         future = instance.start(1)  # the same instance, now with good arguments
         assert future.result(timeout=30) == "int"
+
+
+UNPICKLABLE_GLOBALS_SCRIPT = """
+import threading
+from numerous.tasks import Session, task
+
+lock = threading.Lock()
+
+
+def helper():
+    with lock:
+        return 1
+
+
+@task
+def uses_lock():
+    with lock:
+        return 1
+
+
+@task
+def uses_helper():
+    return helper()
+
+
+@task
+def has_default(guard=lock):
+    return 1
+
+
+with Session():
+    for t in (uses_lock, uses_helper, has_default):
+        try:
+            t.instance().start()
+        except TypeError as error:
+            print(error)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_main_task_using_an_unpicklable_global_names_the_global_and_the_fix(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(UNPICKLABLE_GLOBALS_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    direct, through_helper, default = done.stdout.splitlines()
+    assert direct.startswith("the global 'lock' (<unlocked _thread.lock object at 0x")
+    assert "), which task 'uses_lock' uses, cannot be pickled to send it to the worker process: " in direct
+    assert "TypeError: cannot pickle '_thread.lock' object. " in direct
+    fix = (
+        "The task's function is sent to the worker by value (it is defined in __main__), with the globals and "
+        "variables it uses: create such an object inside the task, pass what it needs as an argument, or define "
+        "the task at the top level of a module the worker can import."
+    )
+    assert direct.endswith(fix)
+    assert through_helper.startswith("the global 'lock' (<unlocked _thread.lock")
+    assert "which task 'uses_helper' uses (through 'helper'), cannot be pickled" in through_helper
+    assert default.startswith("the default of parameter 'guard' (<unlocked _thread.lock")
+    assert "which task 'has_default' uses, cannot be pickled" in default
+
+
+@pytest.mark.timeout(30)
+def test_a_closure_variable_that_cannot_be_pickled_is_named() -> None:
+    from numerous.tasks import task
+
+    lock = threading.Lock()
+
+    @task
+    def closes_over() -> None:  # by value: a function made inside a function
+        with lock:
+            pass
+
+    with Session():
+        instance = closes_over.instance()
+        with pytest.raises(TypeError, match=r"^the variable 'lock' \(<unlocked _thread\.lock") as caught:
+            instance.start()
+    message = str(caught.value)
+    assert "which task 'closes_over' uses, cannot be pickled" in message
+    assert "(it cannot be imported by its name)" in message and "create such an object inside the task" in message
 
 
 def test_an_unpicklable_result_fails_the_future_saying_so() -> None:

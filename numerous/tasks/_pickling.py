@@ -17,11 +17,18 @@ import collections
 import io
 import pickle
 import types
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, Type
 
 import cloudpickle
 
-__all__ = ["dumps", "dumps_exception"]
+__all__ = [
+    "UnpicklablePart",
+    "dumps",
+    "dumps_exception",
+    "explain_unpicklable_function",
+    "short_repr",
+    "unpicklable_part",
+]
 
 _code_reduce: Callable[[types.CodeType], Tuple[Any, Tuple[Any, ...]]] = getattr(
     cloudpickle.cloudpickle, "_code_reduce", None
@@ -132,3 +139,90 @@ def _rebuild_without_setattr(
         assign(exc, "__notes__", notes)
     exc.with_traceback(tb)
     return exc
+
+
+class UnpicklablePart(NamedTuple):
+    """A value a function sent by value takes along that cannot be pickled."""
+
+    label: str  #: "the global 'lock' (<unlocked _thread.lock object>)"
+    via: Tuple[str, ...]  #: the helper functions it is reached through, outermost first
+    error: str  #: "TypeError: cannot pickle '_thread.lock' object"
+
+
+def unpicklable_part(function: Any) -> Optional[UnpicklablePart]:
+    """What makes a function sent by value unpicklable: the first global it uses,
+    variable it closes over or parameter default that ``dumps`` refuses, looking into the
+    functions it uses that travel by value too; None if there is no such value."""
+    return _unpicklable_part(function, set())
+
+
+def _unpicklable_part(function: Any, seen: Set[int]) -> Optional[UnpicklablePart]:
+    code = getattr(function, "__code__", None)
+    if not isinstance(code, types.CodeType) or id(function) in seen:
+        return None
+    seen.add(id(function))
+    for kind, name, value in _references(function, code):
+        try:
+            dumps(value)
+        except Exception as exc:
+            inner = _unpicklable_part(value, seen)
+            if inner is not None:
+                return inner._replace(via=(name, *inner.via))
+            return UnpicklablePart(f"{kind} {name!r} ({short_repr(value)})", (), f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _references(function: Any, code: types.CodeType) -> Iterator[Tuple[str, str, Any]]:
+    """(kind, name, value) of what cloudpickle sends along with ``function``."""
+    namespace = getattr(function, "__globals__", {})
+    for name in _global_names(code):
+        if name in namespace:
+            yield "the global", name, namespace[name]
+    for name, cell in zip(code.co_freevars, getattr(function, "__closure__", None) or ()):
+        try:
+            yield "the variable", name, cell.cell_contents
+        except ValueError:  # an empty cell: nothing is sent
+            pass
+    parameters = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    defaults = getattr(function, "__defaults__", None) or ()
+    positional = parameters[: code.co_argcount]
+    for name, value in zip(positional[len(positional) - len(defaults) :], defaults):
+        yield "the default of parameter", name, value
+    for name, value in (getattr(function, "__kwdefaults__", None) or {}).items():
+        yield "the default of parameter", name, value
+
+
+def _global_names(code: types.CodeType) -> List[str]:
+    """Names ``code`` and the code nested in it may look up as globals, in order."""
+    names = list(dict.fromkeys(code.co_names))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names += [n for n in _global_names(const) if n not in names]
+    return names
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters (or the type's name if repr fails)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def explain_unpicklable_function(task_name: str, function: Any, reason: str) -> Tuple[str, str]:
+    """``(subject, reason)`` for the error of a task whose function cannot be pickled:
+    the global, variable or default it uses that cannot be, and how to fix that."""
+    part = unpicklable_part(function)
+    if part is None:
+        return f"the task function of task {task_name!r}", reason
+    through = f" (through {', '.join(map(repr, part.via))})" if part.via else ""
+    module = getattr(function, "__module__", None)
+    where = "it is defined in __main__" if module == "__main__" else "it cannot be imported by its name"
+    return (
+        f"{part.label}, which task {task_name!r} uses{through},",
+        f"{part.error}. The task's function is sent to the worker by value ({where}), with "
+        "the globals and variables it uses: create such an object inside the task, pass what "
+        "it needs as an argument, or define the task at the top level of a module the worker "
+        "can import.",
+    )

@@ -26,6 +26,8 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
 if TYPE_CHECKING:  # imported on first use at run time (see __getattr__ at the end)
+    import logging
+
     from ._sdk_compat import PoCMockRemoteTaskControlHandler as PoCMockRemoteTaskControlHandler
 
 __all__ = [
@@ -161,7 +163,7 @@ class TaskControl:
 
     @property
     def task_definition_name(self) -> str:
-        """The task's name: ``@task(name=...)``, or the decorated function's name."""
+        """The task's name (``@task(name=...)``, or the decorated function's name)."""
         return self._task_definition_name
 
     @property
@@ -285,17 +287,24 @@ def deliver_status(handler: TaskControlHandler, task_control: TaskControl, statu
 
 
 class LoggingTaskControlHandler(TaskControlHandler):
-    """The default handler: records go to the ``numerous.tasks`` logger.
+    """The default handler: records go to the standard ``logging`` module.
 
-    Each record carries ``task_name`` and ``instance_id`` as extra attributes; progress
-    and status updates are logged at DEBUG. Records a task sent through the stdlib
-    ``logging`` module in a worker also carry ``logger_name`` (the logger they were sent
-    on) and keep their own level, source location and exception text.
+    ``tc.log`` records, progress and status (both at DEBUG) go to the ``numerous.tasks``
+    logger. A record a task sent through ``logging`` in a worker is handled here by the
+    logger of the same name (``logging.getLogger("myapp.db")`` in the task: the
+    ``myapp.db`` logger here), so its levels, filters, handlers and propagation apply as
+    if it had been logged in this process; it keeps its own level, source location and
+    exception text, and also carries ``logger_name`` (the same name, as before).
+
+    Every record carries ``task_name`` and ``instance_id`` as extra attributes;
+    :class:`numerous.tasks.logs.TaskFormatter` fills them in for the records that lack
+    them, so a format string can use them.
     """
 
     def __init__(self) -> None:
         import logging
 
+        self._logging = logging
         self._logger = logging.getLogger("numerous.tasks")
         # Keys a LogRecord already has: passing them as ``extra`` makes logging raise.
         self._reserved = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -329,7 +338,7 @@ class LoggingTaskControlHandler(TaskControlHandler):
         levelno = extra_data.get("levelno")
         if isinstance(levelno, bool) or not isinstance(levelno, int):
             levelno = LOG_LEVELS[level]
-        logger = self._logger
+        logger = self._same_logger(extra_data[FROM_LOGGING])
         if not logger.isEnabledFor(levelno):
             return
         fields = {k: v for k, v in extra_data.items() if k not in self._reserved}
@@ -350,6 +359,13 @@ class LoggingTaskControlHandler(TaskControlHandler):
         record.exc_text = extra_data.get("exc_text") or None
         logger.handle(record)
 
+    def _same_logger(self, name: object) -> logging.Logger:
+        """This process's logger named like the worker's (``numerous.tasks`` for a name
+        that is not one)."""
+        if not isinstance(name, str) or not name:
+            return self._logger
+        return self._logging.getLogger(name)  # "root" is the root logger (3.9+)
+
     def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
         """Log the progress at DEBUG."""
         self._logger.debug("%.1f%% %s", progress, status or "", extra=self._extra(task_control))
@@ -369,7 +385,7 @@ _handler: Optional[TaskControlHandler] = None  # None: the default, made on firs
 def set_task_control_handler(handler: Optional[TaskControlHandler]) -> TaskControlHandler:
     """Install ``handler`` for this process and return the one it replaces.
 
-    ``None`` restores the default :class:`LoggingTaskControlHandler`.
+    ``None`` restores the default :class:`~numerous.tasks.control.LoggingTaskControlHandler`.
 
     Raises:
         TypeError: ``handler`` is not a :class:`TaskControlHandler`.

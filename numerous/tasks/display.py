@@ -513,7 +513,7 @@ class TaskDisplay(TaskControlHandler):
 
     def _traceback(self, control: TaskControl, error: BaseException) -> RenderableType:
         style = "" if self._plain else "red"
-        text = _format_traceback(error)
+        text = _library_paths_relative(_format_traceback(error))
         if self._plain:
             return Text(text)
         header = self._prefix(control)
@@ -683,6 +683,17 @@ def _format_traceback(error: BaseException) -> str:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+#: Where ``numerous/`` is (site-packages, or the checkout of an editable install).
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(_PACKAGE_DIR.rstrip(os.sep))) + os.sep
+
+
+def _library_paths_relative(text: str) -> str:
+    """``File "numerous/tasks/_demo.py"`` for the library's own frames (the demo's, and
+    its own below a task's call into it): the same on every machine, and no local path
+    of the one that recorded ``docs/demo.svg``. The task's own files keep their paths."""
+    return text.replace(f'File "{_PACKAGE_ROOT}numerous{os.sep}', f'File "numerous{os.sep}')
 
 
 def _is_library_file(filename: str) -> bool:

@@ -87,7 +87,7 @@ class Session(SessionBook):
         backend: the backend's name (see :mod:`numerous.tasks.backends.registry`); default
             ``$NUMEROUS_TASK_BACKEND``, else ``set_default_backend``'s, else ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
-            terminated (default :data:`DEFAULT_STOP_GRACE`).
+            terminated (default :data:`~numerous.tasks.session.DEFAULT_STOP_GRACE`).
         display: True shows a live console display of the instances
             (:class:`numerous.tasks.display.TaskDisplay`) from entering the session until
             everything it started has finished; None (the default) follows the process
@@ -434,10 +434,12 @@ def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, 
             except Exception:
                 culprit = label
                 break
-        raise TypeError(
-            f"{culprit} of task {task.name!r} cannot be pickled to send it to the worker "
-            f"process: {type(exc).__name__}: {exc}"
-        ) from exc
+        subject, reason = f"{culprit} of task {task.name!r}", f"{type(exc).__name__}: {exc}"
+        if culprit == "the task function":  # name the global (or variable) it uses that fails
+            from ._pickling import explain_unpicklable_function
+
+            subject, reason = explain_unpicklable_function(task.name, task.function, reason)
+        raise TypeError(f"{subject} cannot be pickled to send it to the worker process: {reason}") from exc
 
 
 def _short_repr(value: Any) -> str:

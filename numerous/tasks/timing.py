@@ -24,7 +24,7 @@ class InstanceTimes:
     running_ns: Optional[int] = None
     """The task's body began running in its worker (read in the worker)."""
     stop_requested_ns: Optional[int] = None
-    """The first stop request: ``stop()``, ``cancel()``, a timeout or a session exit."""
+    """The first stop request (``stop()``, ``cancel()``, a timeout or a session exit)."""
     finished_ns: Optional[int] = None
     """The final state was set (just before ``result()`` could return)."""
 

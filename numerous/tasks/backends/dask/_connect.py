@@ -52,7 +52,8 @@ def connect() -> Any:
         import distributed
     except ImportError as exc:
         raise DaskUnavailableError(
-            f"the dask backend needs dask.distributed: pip install 'numerous-tasks[dask]' ({exc})"
+            f"the dask backend needs dask.distributed: install numerous-tasks with its dask extra "
+            f"(pip install '.[dask]' in a checkout) ({exc})"
         ) from exc
     client_class: Any = distributed.Client
     try:
