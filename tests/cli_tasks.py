@@ -58,6 +58,20 @@ def plain_function(x: int) -> int:
 NOT_CALLABLE = 42
 
 
+_STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
+
+
+def untimed(text: str) -> List[str]:
+    """The lines of a display's log output (not a terminal), each without the
+    ``HH:MM:SS`` timestamp it starts with (tracebacks have none)."""
+    return [_STAMP.sub("", line) for line in text.splitlines()]
+
+
+def timestamped(line: str) -> bool:
+    """Whether a line of a display's log output starts with its timestamp."""
+    return _STAMP.match(line) is not None
+
+
 _CSI = re.compile(r"\x1b\[([?0-9;]*)([A-Za-z])")
 
 
