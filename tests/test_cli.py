@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
-from cli_tasks import screen, timestamped, untimed
+from cli_tasks import run_in_terminal, screen, timestamped, untimed
 
 TESTS = Path(__file__).resolve().parent
 CLI_TASKS = TESTS / "cli_tasks.py"
@@ -210,46 +205,6 @@ def test_ctrl_c_stops_the_task_gracefully_and_exits_130_without_a_traceback() ->
 
 
 # -- demo under a terminal ------------------------------------------------------------------------
-
-
-def run_in_terminal(args: List[str], cwd: Path, timeout: float, columns: int = 110) -> Tuple[int, str, float]:
-    """Run ``args`` with a pseudo-terminal as stdin, stdout and stderr; returns the exit
-    code, everything written, and the seconds it took."""
-    master, slave = pty.openpty()
-    try:
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "TERM")}
-        env["TERM"] = "xterm-256color"
-        started = time.monotonic()
-        process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, close_fds=True)
-        try:
-            os.close(slave)
-            slave = -1
-            chunks: List[bytes] = []
-            deadline = started + timeout
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([master], [], [], 0.2)
-                if ready:
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:  # EIO: the terminal's other side is closed
-                        break
-                    if not data:
-                        break
-                    chunks.append(data)
-                elif process.poll() is not None:
-                    break
-            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            elapsed = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    finally:
-        os.close(master)
-        if slave != -1:
-            os.close(slave)
-    return code, b"".join(chunks).decode("utf-8", "replace"), elapsed
 
 
 @pytest.mark.timeout(40)
