@@ -19,3 +19,18 @@ def step(tc: TaskControl, number: int) -> int:
             raise ValueError(f"item {number} is corrupt")
         tc.update_progress(20 * part, f"part {part}/5")
     return number
+
+
+@task(max_parallel=1)
+def phases(tc: TaskControl, seconds: float, fail: bool = False) -> str:
+    """Run ``seconds`` (checking for a stop), then fail or return; one at a time."""
+    tc.update_status("started")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if tc.should_stop:
+            time.sleep(0.1)  # a visible "stopping" phase on the timeline
+            return "stopped"
+        time.sleep(0.01)
+    if fail:
+        raise ValueError("the third one fails")
+    return "done"

@@ -19,12 +19,13 @@ from __future__ import annotations
 import collections
 import contextvars
 import itertools
+import os
 import sys
 import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
 
 from .backends.base import Backend, Job, backend_name, create_backend
 from .control import get_task_control_handler, handler_task_control
@@ -87,6 +88,10 @@ class Session:
             everything it started has finished; None (the default) follows the process
             default, off unless :func:`numerous.tasks.display.set_default` turned it on
             (``numerous-tasks run script.py`` does).
+        timeline: a path; when the session ends, a picture of its instances' lives is
+            saved there: an ``.svg`` image, or else a self-contained HTML page (see
+            :mod:`numerous.tasks.display.timeline`). None (the default): none, unless
+            ``numerous-tasks run --timeline`` asked for one.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class Session:
         backend: Optional[str] = None,
         stop_grace: float = DEFAULT_STOP_GRACE,
         display: Optional[bool] = None,
+        timeline: Union[str, os.PathLike[str], None] = None,
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
@@ -106,6 +112,7 @@ class Session:
         self.name = name or f"session-{next(_session_numbers)}"
         self._display_requested = display
         self._display: Any = None  # the entered TaskDisplay, if this session shows one
+        self._timeline = _timeline(timeline)  # a display.timeline.Timeline, or None
         self.stop_grace = float(stop_grace)
         self._requested_backend = backend
         self._backend: Optional[Backend] = None
@@ -201,6 +208,8 @@ class Session:
                     if _current.get() is self:
                         _current.set(None)
                 self._token = None
+            if self._timeline is not None:
+                self._timeline.save()
             display, self._display = self._display, None
             if display is not None:  # last: it shows every instance's final state
                 display.__exit__(None, None, None)
@@ -282,6 +291,8 @@ class Session:
                     self._unfinished.discard(job)
                 self._free_slot(task)
                 raise
+        if self._timeline is not None:
+            self._timeline.add(self.name, task.name, instance.id, job.times, future)
         future._tell_listener("pending", None)
         if launch:
             backend.launch(job)
@@ -366,6 +377,17 @@ def _open_display(requested: Optional[bool]) -> Any:
     from .display import session_display
 
     return session_display().__enter__()
+
+
+def _timeline(requested: Union[str, os.PathLike[str], None]) -> Any:
+    """The Timeline a session records into, or None; its module is imported only then
+    (for None, looked up in ``sys.modules``: only it can have set a default)."""
+    if requested is None:
+        module = sys.modules.get(__name__.rpartition(".")[0] + ".display.timeline")
+        return None if module is None else module.default_timeline()
+    from .display.timeline import Timeline
+
+    return Timeline(requested)
 
 
 def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:

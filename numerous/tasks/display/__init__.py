@@ -35,9 +35,27 @@ Where things happen::
 
 Handler calls only update the board and queue text; they never render, and they never
 call psutil, so a slow terminal cannot slow the dispatcher down.
+
+``timeline.py`` is the after-the-fact view: a session's instances as bars in one
+self-contained HTML or SVG file (``Session(timeline="run.html")``).
+
+rich is imported when :class:`TaskDisplay` is first used, not with this package, so a
+session that only saves a timeline does not pay for it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._defaults import default_enabled, note_interrupt, session_display, set_default
-from ._display import TaskDisplay
+
+if TYPE_CHECKING:
+    from ._display import TaskDisplay as TaskDisplay
 
 __all__ = ["TaskDisplay", "default_enabled", "note_interrupt", "session_display", "set_default"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TaskDisplay":
+        from ._display import TaskDisplay
+
+        return TaskDisplay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

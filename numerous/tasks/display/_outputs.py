@@ -151,7 +151,7 @@ class NotebookOutput(Output):
 
         self._get_frame = get_frame
         bundle = self._bundle(get_frame())
-        self._handle = display(bundle, raw=True, display_id=True)
+        self._handle = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call, unused-ignore]
         return True
 
     def print(self, item: RenderableType, stamp: str = "") -> None:
