@@ -27,6 +27,8 @@ NAMES = ("chromium", "chromium-browser")
 LOCK = Path(tempfile.gettempdir()) / "numerous-tasks-chromium.lock"
 #: Seconds apt-get may take to fetch and install Chromium and its libraries.
 INSTALL_TIMEOUT = 900
+#: Seconds a screenshot may take: about 2 s on a quiet machine, far more on a loaded one.
+SCREENSHOT_TIMEOUT = 300
 FLAGS = (
     "--headless",
     "--no-sandbox",  # as root (CI) the sandbox refuses to start
@@ -94,7 +96,7 @@ def screenshot(browser: str, page: Path, image: Path, profile: Path, width: int,
     ]
     before = {child.pid for child in psutil.Process().children()}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=SCREENSHOT_TIMEOUT)
     finally:
         _reap_orphans(before)
     if done.returncode != 0 or not image.exists():

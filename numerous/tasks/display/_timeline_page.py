@@ -116,7 +116,8 @@ def _summary(entries: Sequence[TimelineEntry], span: float) -> str:
 
 
 def _legend(x: int, y: int) -> str:
-    items = [(name, colour) for name, colour in PHASE_COLOURS.items()]
+    # "queued" runs from start() until the body began: waiting for a slot, then for a worker.
+    items = [("queued/starting" if name == "queued" else name, colour) for name, colour in PHASE_COLOURS.items()]
     items += [(name, colour) for name, colour in OUTCOME_COLOURS.items() if name]
     parts = []
     for name, colour in items:
@@ -235,7 +236,7 @@ def _hover(entry: TimelineEntry, origin: int, now_ns: int) -> str:
         f"finished            {at(times.finished_ns)}",
     ]
     if times.started_ns is not None and times.running_ns is not None:
-        lines.append(f"queued {(times.running_ns - times.started_ns) / 1e6:.1f} ms")
+        lines.append(f"queued/starting {(times.running_ns - times.started_ns) / 1e6:.1f} ms (for a slot, then a worker)")
     if times.running_ns is not None:
         lines.append(f"ran {(_end_ns(entry, now_ns) - times.running_ns) / 1e9:.3f} s")
     if times.stop_requested_ns is not None and times.finished_ns is not None:
