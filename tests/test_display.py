@@ -491,3 +491,42 @@ def test_sampling_a_worker_that_has_exited_is_harmless() -> None:
         display.refresh()
         display.instance_state_changed(a, "completed", None)
     assert screen(out.getvalue())[0].startswith("short 5h0r70 completed ")
+
+
+# -- narrow screens and bad options -------------------------------------------------------------
+
+
+def test_the_footer_and_the_pending_line_leave_out_whole_parts_on_narrow_screens() -> None:
+    from numerous.tasks.display._render import footer, frame
+    from numerous.tasks.display._rows import Board
+
+    board = Board()
+    board.started_at = 0.0
+    rows = [board.row(name, f"{i:012d}") for i, name in enumerate(["resize"] * 3 + ["fetch"] * 2 + ["train"])]
+    board.set_state(rows[0], "running", 1.0)
+    board.set_progress(rows[0], 50.0, 2.0)
+    board.set_state(rows[1], "running", 1.0)
+    board.set_state(rows[1], "failed", 3.0, "ValueError: x")
+
+    def render(renderable: Any, width: int) -> List[str]:
+        out = io.StringIO()
+        Console(file=out, force_terminal=True, width=width, height=24).print(renderable)
+        return screen(out.getvalue())
+
+    # From 0.5 instances' work at 2 s to 1.5 at 4 s: 0.5 a second, so the 4.5 left take 9 s.
+    assert render(footer(board, 4.0, 100), 100) == [
+        "━━━━━╺━━━━━━━━━━━━━━ 1/6 done · 1 failed · 0.33/s · 4.0s · eta 9.0s · Ctrl-C stops all, twice kills"
+    ]
+    assert render(footer(board, 4.0, 60), 60) == ["━━╸━━━━━━━ 1/6 done · 1 failed · 0.33/s · 4.0s · eta 9.0s"]
+    assert render(footer(board, 4.0, 40), 40) == ["━━╸━━━━━━━ 1/6 done · 1 failed"]
+    assert render(frame(board, 4.0, 100, 24), 100)[-2] == "4 pending: resize ×1, fetch ×2, train ×1"
+    assert render(frame(board, 4.0, 30, 24), 30)[-2] == "4 pending: resize ×1, +2 more"
+
+
+@pytest.mark.parametrize(
+    "option", [{"summary_interval": 0}, {"sample_interval": -1}, {"announce_after": "1"}, {"refresh_interval": 0}]
+)
+def test_bad_intervals_are_a_value_error_naming_the_option(option: Any) -> None:
+    [name] = option
+    with pytest.raises(ValueError, match=f"{name} must be a number of seconds"):
+        TaskDisplay(**option)

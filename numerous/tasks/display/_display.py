@@ -314,7 +314,8 @@ class TaskDisplay(TaskControlHandler):
     def _frame(self) -> RenderableType:
         with self._lock:
             width, height = frame_size(self.console)
-            return frame(self._board, self.get_time(), width, height)
+            # Ctrl-C is the CLI's and a script's; a notebook's kernel is interrupted instead.
+            return frame(self._board, self.get_time(), width, height, hint=not self.console.is_jupyter)
 
     # -- printing -----------------------------------------------------------------------
     def _enqueue(self, item: RenderableType, when: Optional[float]) -> None:

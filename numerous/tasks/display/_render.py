@@ -22,7 +22,7 @@ screen counts exactly what it says.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
@@ -38,9 +38,12 @@ __all__ = [
     "final_summary",
     "footer",
     "frame",
+    "interrupt_line",
     "log_line",
     "plan",
+    "prefix",
     "progress_summary",
+    "row_cells",
     "state_line",
     "traceback_block",
 ]
@@ -122,7 +125,7 @@ def frame(board: Board, now: float, width: int, height: int, hint: bool = True) 
     layout = plan(board, height - SPARE_LINES - 1)
     parts: List[RenderableType] = []
     if layout.hidden_finished:
-        parts.append(_hidden_line(layout.hidden_finished, width))
+        parts.append(_hidden_line(layout.hidden_finished))
     shown = layout.finished + layout.active
     if shown:
         parts.append(_table(shown, now, width))
@@ -199,7 +202,7 @@ def _count_text(rows: Sequence[Row]) -> str:
     return ", ".join(f"{counts[label]} {label}" for label in LABELS if label in counts)
 
 
-def _hidden_line(hidden: Sequence[Row], width: int) -> Text:
+def _hidden_line(hidden: Sequence[Row]) -> Text:
     text = f"{len(hidden)} finished not shown: {_count_text(hidden)}"
     if any(r.label == "failed" for r in hidden):
         text += " (tracebacks above)"
@@ -267,7 +270,8 @@ def final_summary(board: Board, now: float) -> str:
         return f"no task instances · {format_seconds(board.elapsed(now))}"
     text = f"{total} instance{'s' if total != 1 else ''}: {_count_text(list(board.rows.values()))}"
     text += f" · {format_seconds(board.elapsed(now))}"
-    rate = board.rate(now if board.finish_order == [] else board.finish_order[-1].finished or now)
+    last_end = board.finish_order[-1].finished if board.finish_order else None
+    rate = board.rate(last_end if last_end is not None else now)  # over the run, not the wait after it
     if rate is not None and total > 1:
         text += f" · {format_rate(rate)}"
     return text
@@ -370,8 +374,3 @@ def interrupt_line(times: int) -> Text:
     else:
         message = "Ctrl-C again: killing every task"
     return Text(message, style="bold yellow")
-
-
-def elapsed_text(seconds: Optional[float]) -> str:
-    """A duration for a cell, or nothing."""
-    return format_seconds(seconds) if seconds is not None else ""

@@ -236,7 +236,9 @@ def _hover(entry: TimelineEntry, origin: int, now_ns: int) -> str:
         f"finished            {at(times.finished_ns)}",
     ]
     if times.started_ns is not None and times.running_ns is not None:
-        lines.append(f"queued/starting {(times.running_ns - times.started_ns) / 1e6:.1f} ms (for a slot, then a worker)")
+        lines.append(
+            f"queued/starting {(times.running_ns - times.started_ns) / 1e6:.1f} ms (for a slot, then a worker)"
+        )
     if times.running_ns is not None:
         lines.append(f"ran {(_end_ns(entry, now_ns) - times.running_ns) / 1e9:.3f} s")
     if times.stop_requested_ns is not None and times.finished_ns is not None:
