@@ -6,10 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Dict, List
 
-import nbformat
 import pytest
 from display_tasks import FAIL_EVERY
-from nbclient import NotebookClient
 
 TESTS = Path(__file__).resolve().parent
 
@@ -25,17 +23,23 @@ print([f.status for f in futures])
 """
 
 
-class WatchingClient(NotebookClient):
-    """Runs the notebook and keeps every message the kernel sent about the cell's outputs."""
+def watching_client(notebook: Any, **options: Any) -> Any:
+    """An nbclient NotebookClient that keeps every message the kernel sent about the
+    cell's outputs in ``.messages``. Imported here, once JUPYTER_PLATFORM_DIRS is set:
+    jupyter_core < 5.8 warns at import without it (and warnings are errors here)."""
+    from nbclient import NotebookClient
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.messages: List[Dict[str, Any]] = []
+    class WatchingClient(NotebookClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.messages: List[Dict[str, Any]] = []
 
-    def process_message(self, msg: Dict[str, Any], cell: Any, cell_index: int) -> Any:
-        if msg["msg_type"] in ("display_data", "update_display_data", "stream"):
-            self.messages.append(msg)
-        return super().process_message(msg, cell, cell_index)
+        def process_message(self, msg: Dict[str, Any], cell: Any, cell_index: int) -> Any:
+            if msg["msg_type"] in ("display_data", "update_display_data", "stream"):
+                self.messages.append(msg)
+            return super().process_message(msg, cell, cell_index)
+
+    return WatchingClient(notebook, **options)
 
 
 @pytest.mark.timeout(120)
@@ -44,9 +48,11 @@ def test_a_session_in_a_notebook_is_one_view_updated_in_place_and_a_clean_final_
 ) -> None:
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core warns without it
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    import nbformat
+
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(CELL)]
-    client = WatchingClient(
+    client = watching_client(
         notebook, timeout=100, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     # In a loop of our own, closed at the end: client.execute() would leave one open.

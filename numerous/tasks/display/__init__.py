@@ -54,6 +54,7 @@ __all__ = ["TaskDisplay", "default_enabled", "note_interrupt", "session_display"
 
 
 def __getattr__(name: str) -> Any:
+    """``TaskDisplay``, imported (with rich) on first use."""
     if name == "TaskDisplay":
         from ._display import TaskDisplay
 
