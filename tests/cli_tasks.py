@@ -6,9 +6,17 @@ directory, and tests/test_display.py renders through :func:`screen`.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
+import select
+import struct
+import subprocess
+import termios
 import time
-from typing import Any, Dict, List, Set
+from pathlib import Path
+from typing import Any, Dict, List, Set, Tuple
 
 from numerous.tasks import TaskControl, task
 
@@ -58,6 +66,20 @@ def plain_function(x: int) -> int:
 NOT_CALLABLE = 42
 
 
+_STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
+
+
+def untimed(text: str) -> List[str]:
+    """The lines of a display's log output (not a terminal), each without the
+    ``HH:MM:SS`` timestamp it starts with (tracebacks have none)."""
+    return [_STAMP.sub("", line) for line in text.splitlines()]
+
+
+def timestamped(line: str) -> bool:
+    """Whether a line of a display's log output starts with its timestamp."""
+    return _STAMP.match(line) is not None
+
+
 _CSI = re.compile(r"\x1b\[([?0-9;]*)([A-Za-z])")
 
 
@@ -99,3 +121,45 @@ def screen(output: str) -> List[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return [line.rstrip() for line in lines]
+
+
+def run_in_terminal(
+    args: List[str], cwd: Path, timeout: float, columns: int = 110, lines: int = 40
+) -> Tuple[int, str, float]:
+    """Run ``args`` with a pseudo-terminal as stdin, stdout and stderr; returns the exit
+    code, everything written, and the seconds it took."""
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "TERM")}
+        env["TERM"] = "xterm-256color"
+        started = time.monotonic()
+        process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, close_fds=True)
+        try:
+            os.close(slave)
+            slave = -1
+            chunks: List[bytes] = []
+            deadline = started + timeout
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: the terminal's other side is closed
+                        break
+                    if not data:
+                        break
+                    chunks.append(data)
+                elif process.poll() is not None:
+                    break
+            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            elapsed = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    return code, b"".join(chunks).decode("utf-8", "replace"), elapsed

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
-from cli_tasks import screen
+from cli_tasks import run_in_terminal, screen, timestamped, untimed
 
 import numerous.tasks
 
@@ -50,12 +45,14 @@ def test_run_a_task_prints_its_result_and_exits_0() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "5\n"  # only the result on stdout: the display is on stderr
     assert ESC not in result.stderr  # not a terminal: plain lines
-    lines = result.stderr.splitlines()
+    assert all(timestamped(line) for line in result.stderr.splitlines())  # a log: each line says when
+    lines = untimed(result.stderr)
     [instance] = {line.split()[1] for line in lines if line.startswith("add ")}
-    assert lines[0] == f"add {instance} pending"
-    assert lines[-1].startswith("1 instance: 1 completed · ")
-    assert f"add {instance} info    adding 2 and 3" in lines
-    assert any(line.startswith(f"add {instance} completed in ") for line in lines)
+    # A task that ends within a second gets one line for its life, at its end.
+    assert len(lines) == 3, lines
+    assert lines[0] == f"add {instance} info    adding 2 and 3"
+    assert lines[1].startswith(f"add {instance} completed in ")
+    assert lines[2].startswith("1 instance: 1 completed · ")
 
 
 def test_arguments_are_json_when_they_parse_and_strings_otherwise() -> None:
@@ -154,7 +151,7 @@ def test_run_a_script_shows_the_display_for_its_sessions(tmp_path: Path) -> None
     result = command("run", str(script), "21", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["argv: ['21']", "result: 42"]  # the display is on stderr
-    lines = result.stderr.splitlines()
+    lines = untimed(result.stderr)
     [instance] = {line.split()[1] for line in lines if line.startswith("double ")}
     assert f"double {instance} info    doubling 21" in lines
     assert any(line.startswith(f"double {instance} completed in ") for line in lines)
@@ -197,58 +194,19 @@ def test_ctrl_c_stops_the_task_gracefully_and_exits_130_without_a_traceback() ->
         if process.poll() is None:
             process.kill()
             process.wait()
-    err = "".join(seen) + err
+    err = "\n".join(untimed("".join(seen) + err))
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    instance = seen[0].split()[1]
+    instance = untimed(seen[0])[0].split()[1]
     told = err.index("Ctrl-C: stopping every task")
     assert told < err.index(f"wait_for_stop {instance} warning stop seen")  # said before it happens
     assert f"wait_for_stop {instance} stopped after " in err
     assert err.rstrip().endswith("numerous-tasks: interrupted")
+    assert timestamped(seen[0])
     assert out == ""
 
 
 # -- demo under a terminal ------------------------------------------------------------------------
-
-
-def run_in_terminal(args: List[str], cwd: Path, timeout: float, columns: int = 110) -> Tuple[int, str, float]:
-    """Run ``args`` with a pseudo-terminal as stdin, stdout and stderr; returns the exit
-    code, everything written, and the seconds it took."""
-    master, slave = pty.openpty()
-    try:
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "TERM")}
-        env["TERM"] = "xterm-256color"
-        started = time.monotonic()
-        process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, close_fds=True)
-        try:
-            os.close(slave)
-            slave = -1
-            chunks: List[bytes] = []
-            deadline = started + timeout
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([master], [], [], 0.2)
-                if ready:
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:  # EIO: the terminal's other side is closed
-                        break
-                    if not data:
-                        break
-                    chunks.append(data)
-                elif process.poll() is not None:
-                    break
-            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            elapsed = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    finally:
-        os.close(master)
-        if slave != -1:
-            os.close(slave)
-    return code, b"".join(chunks).decode("utf-8", "replace"), elapsed
 
 
 @pytest.mark.timeout(40)

@@ -11,7 +11,7 @@ import time
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from cli_tasks import screen, wait_for_stop
+from cli_tasks import screen, untimed, wait_for_stop
 from rich.console import Console
 
 from numerous.tasks import Session, TaskControl, TaskFailedError
@@ -87,7 +87,7 @@ class Recorder(TaskControlHandler):
 # -- terminal rendering ---------------------------------------------------------------------
 
 
-def test_rows_show_name_id_state_bar_percent_elapsed_and_status_as_they_change() -> None:
+def test_rows_show_name_id_state_bar_percent_elapsed_time_left_and_status_as_they_change() -> None:
     console, out = terminal()
     clock = Clock(100.0)
     display = TaskDisplay(console=console, get_time=clock, refresh_interval=None)
@@ -104,26 +104,32 @@ def test_rows_show_name_id_state_bar_percent_elapsed_and_status_as_they_change()
         display.update_status(b, "warming up")
         clock.now = 103.5
         display.refresh()
+        # 40% in 2.5 s: 60% more takes 3.75 s. b reported no progress: no estimate.
         assert screen(out.getvalue()) == [
-            "resize      a1b2c3 running   ━━━━╺━━━━━  40%   2.5s            step 4/10",
-            "train_model 0f0f0f running   ━━━━━━━━━━   0%   2.5s            warming up",
-            "resize      999999 pending   ━━━━━━━━━━   0%",
-            "3 instances: 2 running, 1 pending · 3.5s · Ctrl-C stops all, twice kills",
+            "resize      a1b2c3 running   ━━━━╺━━━━━  40%   2.5s  eta 3.8s            step 4/10",
+            "train_model 0f0f0f running   ━━━━━━━━━━   0%   2.5s                      warming up",
+            "1 pending: resize",
+            "━━╸━━━━━━━━━━━━━━━━━ 0/3 done · 3.5s · Ctrl-C stops all, twice kills",
         ]
         b_sink.stop = True  # a stop was requested: the row says so before the task reacts
-        display.refresh()
-        assert screen(out.getvalue())[1].startswith("train_model 0f0f0f stopping ")
         display.update_progress(a, 90.0, "step 9/10")
         clock.now = 104.0
+        display.refresh()
+        lines = screen(out.getvalue())
+        assert lines[0] == "resize      a1b2c3 running   ━━━━━━━━━╺  90%   3.0s  eta 0.3s            step 9/10"
+        assert lines[1].startswith("train_model 0f0f0f stopping ")
+        # 0.9 of 3 instances' work in 3 s: 2.1 more take 12.6 s.
+        assert lines[3] == "━━━━━━╺━━━━━━━━━━━━━ 0/3 done · 4.0s · eta 12.6s · Ctrl-C stops all, twice kills"
         display.instance_state_changed(a, "completed", None)
         display.instance_state_changed(b, "completed", None)
         display.instance_state_changed(c, "cancelled", None)
         clock.now = 110.0  # finished rows keep the time they took
     assert screen(out.getvalue()) == [
-        "resize      a1b2c3 completed ━━━━━━━━━━ 100%   3.0s            step 9/10",
-        "train_model 0f0f0f stopped   ━━━━━━━━━━   0%   3.0s            warming up",
+        "resize      a1b2c3 completed ━━━━━━━━━━ 100%   3.0s                      step 9/10",
+        "train_model 0f0f0f stopped   ━━━━━━━━━━   0%   3.0s                      warming up",
         "resize      999999 cancelled ━━━━━━━━━━   0%",
-        "3 instances: 1 completed, 1 stopped, 1 cancelled · 10.0s",
+        # 3 finished in the 3 s from the first start to the last end.
+        "3 instances: 1 completed, 1 stopped, 1 cancelled · 10.0s · 1/s",
     ]
     final = out.getvalue().rsplit("\x1b[1A", 1)[-1]
     assert "\x1b[32mcompleted" in final and "\x1b[33mstopped" in final and "\x1b[35mcancelled" in final
@@ -201,7 +207,7 @@ def test_the_librarys_own_frames_show_paths_relative_to_where_it_is_installed() 
     console, out = terminal(width=200)
     display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
     a, _ = control("parse_logs", "0123456789ab")
-    demo = os.path.join(os.path.dirname(os.path.abspath(display_module.__file__)), "_demo.py")
+    demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(display_module.__file__))), "_demo.py")
     worker_tb = (
         "Traceback (most recent call last):\n"
         '  File "/home/me/job.py", line 3, in main\n'
@@ -217,71 +223,168 @@ def test_the_librarys_own_frames_show_paths_relative_to_where_it_is_installed() 
     assert demo not in out.getvalue()
 
 
-def test_rows_beyond_the_screen_fold_the_oldest_finished_into_a_count() -> None:
+def test_rows_beyond_the_screen_fold_the_oldest_finished_into_a_count_keeping_failures() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100, height=8)
     display = TaskDisplay(console=console, get_time=Clock(), refresh_interval=None)
     with display:
-        controls = [control("step", f"{i:02d}" + "0" * 10)[0] for i in range(10)]
-        for each in controls:
+        controls = [control("step", f"{i:02d}" + "0" * 10)[0] for i in range(11)]
+        for each in controls[:10]:
             display.instance_state_changed(each, "running", None)
+        display.instance_state_changed(controls[10], "pending", None)
         for each in controls[:8]:
-            display.instance_state_changed(each, "completed", None)
-    lines = screen(out.getvalue())
-    # Unfinished rows always show; the newest finished ones fill the rest of the screen.
-    assert [line.split()[1:3] for line in lines[:-1]] == [
-        ["050000", "completed"],
-        ["060000", "completed"],
-        ["070000", "completed"],
-        ["080000", "running"],
-        ["090000", "running"],
+            display.instance_state_changed(each, "failed" if each is controls[2] else "completed", None)
+    frame = screen(out.getvalue())
+    # 8 lines: 1 left for the cursor, 1 spare, the footer; 5 for rows and counts.
+    assert [line.split()[:3] for line in frame] == [
+        ["7", "finished", "not"],
+        ["step", "020000", "failed"],  # failures stay, though older than the rest
+        ["step", "080000", "running"],
+        ["step", "090000", "running"],
+        ["1", "pending:", "step"],
+        ["━━━━━━━━━━━━━━╸━━━━━", "8/11", "done"],
     ]
-    assert "(5 earlier finished not shown)" in lines[-1]
-    assert lines[-1].startswith("10 instances: 2 running, 8 completed")
+    assert frame[0] == "7 finished not shown: 7 completed"
+    assert frame[-1].startswith("━━━━━━━━━━━━━━╸━━━━━ 8/11 done · 1 failed · ")
 
 
 # -- not a terminal ---------------------------------------------------------------------------
 
 
-def test_without_a_terminal_it_prints_plain_lines_for_state_changes_and_logs_only() -> None:
+EPOCH = 1_700_000_000.0  # the wall-clock time the displays below start at
+
+
+def stamp(clock_time: float, started: float = 100.0) -> str:
+    """The timestamp a log line gets for a display clock reading."""
+    return time.strftime("%H:%M:%S", time.localtime(EPOCH + clock_time - started))
+
+
+def test_without_a_terminal_it_prints_timestamped_lines_and_a_summary_every_interval() -> None:
     out = io.StringIO()
     console = Console(file=out, width=100)  # a file: not a terminal
     assert not console.is_terminal
-    clock = Clock()
-    display = TaskDisplay(console=console, get_time=clock, refresh_interval=None)
+    clock = Clock(100.0)
+    display = TaskDisplay(console=console, get_time=clock, refresh_interval=None, wall_clock=lambda: EPOCH)
     a, a_sink = control("crawl", "c0ffee000000", process_id=4242)
     b, _ = control("parse", "bad000000000")
+    quick = [control("thumb", f"{i}a" * 6)[0] for i in range(3)]
     with display:
         display.instance_state_changed(a, "pending", None)
         display.instance_state_changed(a, "running", None)
+        display.instance_state_changed(b, "pending", None)
+        for each in quick:  # short tasks: one line each, at their end
+            display.instance_state_changed(each, "pending", None)
+        display.instance_state_changed(quick[0], "running", None)
+        clock.now = 100.3
+        display.instance_state_changed(quick[0], "completed", None)
+        display.instance_state_changed(quick[1], "running", None)
+        display.instance_state_changed(quick[1], "failed", real_error("tiny"))
+        display.instance_state_changed(quick[2], "cancelled", None)
+        display.refresh()
+        clock.now = 100.5
         display.instance_state_changed(b, "running", None)
-        for step in range(1, 51):
+        for step in range(1, 51):  # a line per progress update would be 50 lines
+            clock.now = 100.5 + step * 0.1
             display.update_progress(a, step, f"page {step}")
-            if step % 10 == 0:
-                display.refresh()
+            display.refresh()  # at 101.0: a has run for a second: "running"
         display.log(a, "halfway " + "x" * 120, "warning")  # long: not wrapped at 100 columns
+        clock.now = 110.0
+        display.refresh()  # 10 s since the display began: a summary
+        clock.now = 115.0
+        display.refresh()
         a_sink.stop = True
         display.refresh()
-        display.refresh()
-        clock.now += 1.5
+        clock.now = 116.5
         display.instance_state_changed(a, "completed", None)
+        display.update_progress(b, 12.0, None)
         display.instance_state_changed(b, "failed", real_error("bad record 37"))
     text = out.getvalue()
     assert ESC not in text
     lines = text.splitlines()
-    assert lines[:6] == [
-        "crawl c0ffee pending",
-        "crawl c0ffee running (pid 4242)",
-        "parse bad000 running",
-        "crawl c0ffee warning halfway " + "x" * 120,
-        "crawl c0ffee stopping",
-        "crawl c0ffee stopped after 1.5s (50%, page 50)",
+    traceback = lines.index("Traceback (most recent call last):")
+    assert lines[:traceback] == [
+        f"{stamp(100.3)} thumb 0a0a0a completed in 0.3s",
+        f"{stamp(100.3)} thumb 1a1a1a failed after 0.0s: ValueError: tiny",
     ]
-    assert lines[6] == "parse bad000 failed after 1.5s: ValueError: bad record 37"
-    assert lines[7] == "Traceback (most recent call last):"
-    assert lines[-2] == "ValueError: bad record 37"
-    assert lines[-1] == "2 instances: 1 stopped, 1 failed · 1.5s"
-    assert not any("page 1" in line and "page 10" not in line for line in lines)  # no line per tick
+    assert (
+        lines[traceback + 5 :]
+        == [
+            "ValueError: tiny",
+            f"{stamp(100.3)} thumb 2a2a2a cancelled",  # before it ran
+            f"{stamp(101.0)} crawl c0ffee running (pid 4242)",  # it has run for a second
+            f"{stamp(101.5)} parse bad000 running",
+            f"{stamp(105.5)} crawl c0ffee warning halfway " + "x" * 120,
+            f"{stamp(110.0)} 3/5 done · 1 failed · 2 running · 0.3/s · eta 5.8s · "
+            "running: crawl c0ffee 50% (eta 10.0s), parse bad000 0%",
+            f"{stamp(115.0)} crawl c0ffee stopping",
+            f"{stamp(116.5)} crawl c0ffee stopped after 16.5s (50%, page 50)",
+            f"{stamp(116.5)} parse bad000 failed after 16.0s: ValueError: bad record 37",
+            "Traceback (most recent call last):",
+            *lines[traceback + 15 : -2],
+            "ValueError: bad record 37",
+            f"{stamp(116.5)} 5 instances: 1 completed, 1 stopped, 2 failed, 1 cancelled · 16.5s · 0.3/s",
+        ]
+    )
+    assert lines[traceback + 3].endswith(", in check")  # the frame that raised
+    assert not any("pending" in line for line in lines)  # waiting is the normal start: no line
+
+
+def test_a_long_quiet_task_gets_a_summary_line_every_summary_interval() -> None:
+    out = io.StringIO()
+    clock = Clock(100.0)
+    display = TaskDisplay(
+        console=Console(file=out, width=100),
+        get_time=clock,
+        refresh_interval=None,
+        wall_clock=lambda: EPOCH,
+        summary_interval=30.0,
+    )
+    a, _ = control("train", "7a1700000000")
+    with display:
+        display.instance_state_changed(a, "running", None)
+        for second in range(1, 121):
+            clock.now = 100.0 + second
+            display.update_progress(a, second / 2, None)
+            display.refresh()
+        display.instance_state_changed(a, "completed", None)
+    assert untimed(out.getvalue()) == [
+        "train 7a1700 running",
+        # 0.5% a second: 85% more take 170 s.
+        "0/1 done · 1 running · eta 2m50s · running: train 7a1700 15% (eta 2m50s)",
+        "0/1 done · 1 running · eta 2m20s · running: train 7a1700 30% (eta 2m20s)",
+        "0/1 done · 1 running · eta 1m49s · running: train 7a1700 45% (eta 1m50s)",
+        "0/1 done · 1 running · eta 1m20s · running: train 7a1700 60% (eta 1m20s)",
+        "train 7a1700 completed in 2m00s",
+        "1 instance: 1 completed · 2m00s",
+    ]
+
+
+def test_200_short_tasks_print_one_line_each_not_one_per_state_change() -> None:
+    out = io.StringIO()
+    clock = Clock(100.0)
+    display = TaskDisplay(console=Console(file=out, width=100), get_time=clock, refresh_interval=None)
+    controls = [control("step", f"{i:03d}" + "0" * 9)[0] for i in range(200)]
+    with display:
+        for each in controls:
+            display.instance_state_changed(each, "pending", None)
+        for batch in range(0, 200, 8):  # max_parallel=8, 0.5 s each
+            for each in controls[batch : batch + 8]:
+                display.instance_state_changed(each, "running", None)
+            for _ in range(5):
+                clock.now += 0.1
+                display.refresh()
+            for each in controls[batch : batch + 8]:
+                display.instance_state_changed(each, "completed", None)
+    lines = untimed(out.getvalue())
+    ends = [line for line in lines if line.startswith("step ")]
+    assert len(ends) == 200 and all(" completed in 0.5s" in line for line in ends)
+    # 12.5 s: one summary at 10 s, and the last line.
+    assert [line for line in lines if not line.startswith("step ")] == [
+        "160/200 done · 8 running · 32 pending · 16/s · eta 2.4s · running: "
+        + ", ".join(f"step {i:03d}000 0%" for i in range(160, 168)),
+        "200 instances: 200 completed · 12.5s · 16/s",
+    ]
+    assert len(lines) == 202
 
 
 # -- composing with the user's handler --------------------------------------------------------
@@ -411,3 +514,50 @@ def test_sampling_a_worker_that_has_exited_is_harmless() -> None:
         display.refresh()
         display.instance_state_changed(a, "completed", None)
     assert screen(out.getvalue())[0].startswith("short 5h0r70 completed ")
+
+
+# -- narrow screens and bad options -------------------------------------------------------------
+
+
+def test_the_footer_and_the_pending_line_leave_out_whole_parts_on_narrow_screens() -> None:
+    from numerous.tasks.display._render import footer, frame
+    from numerous.tasks.display._rows import Board
+
+    board = Board()
+    board.started_at = 0.0
+    rows = [board.row(name, f"{i:012d}") for i, name in enumerate(["resize"] * 3 + ["fetch"] * 2 + ["train"])]
+    board.set_state(rows[0], "running", 1.0)
+    board.set_progress(rows[0], 50.0, 2.0)
+    board.set_state(rows[1], "running", 1.0)
+    board.set_state(rows[1], "failed", 3.0, "ValueError: x")
+
+    def render(renderable: Any, width: int) -> List[str]:
+        out = io.StringIO()
+        Console(file=out, force_terminal=True, width=width, height=24).print(renderable)
+        return screen(out.getvalue())
+
+    # From 0.5 instances' work at 2 s to 1.5 at 4 s: 0.5 a second, so the 4.5 left take 9 s.
+    assert render(footer(board, 4.0, 100), 100) == [
+        "━━━━━╺━━━━━━━━━━━━━━ 1/6 done · 1 failed · 0.33/s · 4.0s · eta 9.0s · Ctrl-C stops all, twice kills"
+    ]
+    assert render(footer(board, 4.0, 60), 60) == ["━━╸━━━━━━━ 1/6 done · 1 failed · 0.33/s · 4.0s · eta 9.0s"]
+    assert render(footer(board, 4.0, 40), 40) == ["━━╸━━━━━━━ 1/6 done · 1 failed"]
+    assert render(frame(board, 4.0, 100, 24), 100)[-2] == "4 pending: resize ×1, fetch ×2, train ×1"
+    assert render(frame(board, 4.0, 30, 24), 30)[-2] == "4 pending: resize ×1, +2 more"
+
+
+@pytest.mark.parametrize(
+    "option", [{"summary_interval": 0}, {"sample_interval": -1}, {"announce_after": "1"}, {"refresh_interval": 0}]
+)
+def test_bad_intervals_are_a_value_error_naming_the_option(option: Any) -> None:
+    [name] = option
+    with pytest.raises(ValueError, match=f"{name} must be a number of seconds"):
+        TaskDisplay(**option)
+
+
+def test_the_recorded_demo_shows_no_path_of_the_machine_that_recorded_it() -> None:
+    svg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "demo.svg")
+    with open(svg, encoding="utf-8") as f:
+        text = f.read().replace("&#160;", " ").replace("&quot;", '"')
+    assert 'File "numerous/tasks/_demo.py"' in text  # the failed parser's traceback is in it
+    assert not [line for line in text.splitlines() if 'File "/' in line]

@@ -105,11 +105,12 @@ def parse_logs(tc: TaskControl, lines: int) -> Dict[str, int]:
     return slowest
 
 
-def run_demo(console: Console, transcript: Optional[Console] = None) -> int:
+def run_demo(console: Console, transcript: Optional[Console] = None, timeline: Optional[str] = None) -> int:
     """Run the demo with a live display on ``console``; returns the exit code (0).
 
     ``transcript``, if given, gets what a user sees once the demo is over (see
     :class:`~numerous.tasks.display.TaskDisplay`); the CLI saves it as SVG.
+    ``timeline``, if given, is where the session's timeline is saved.
     """
     consoles = [console] if transcript is None else [console, transcript]
     for out in consoles:
@@ -119,7 +120,7 @@ def run_demo(console: Console, transcript: Optional[Console] = None) -> int:
         )
     started: List[Tuple[str, Future[Any]]] = []
     with TaskDisplay(console=console, transcript=transcript):
-        with Session(name="demo", stop_grace=2.0, display=False):
+        with Session(name="demo", stop_grace=2.0, display=False, timeline=timeline):
             started.append(("fetch_dataset", fetch_dataset.instance().start("weather-2024.csv", 48)))
             started.append(("train_model", train_model.instance().start(epochs=20)))
             for scene, frames in (("intro", 40), ("chase", 90), ("credits", 50)):

@@ -1,8 +1,8 @@
 """The ``numerous-tasks`` command (also ``python -m numerous.tasks``).
 
-    numerous-tasks run MODULE:FUNCTION [key=value ...]   one instance of a task, live
-    numerous-tasks run path/to/script.py [args ...]      a script, every Session live
-    numerous-tasks demo [--record-svg PATH]              seven task instances, in < 10 s
+    numerous-tasks run [--timeline PATH] MODULE:FUNCTION [key=value ...]   one instance of a task, live
+    numerous-tasks run [--timeline PATH] path/to/script.py [args ...]      a script, every Session live
+    numerous-tasks demo [--record-svg PATH] [--timeline PATH]              seven task instances, in < 10 s
 
 Exit codes: 0 done, 1 the task (or script) failed, 2 a usage error (one line on
 stderr), 130 interrupted by Ctrl-C. The first Ctrl-C stops the tasks gracefully (the
@@ -41,8 +41,13 @@ from the worker is shown), 130 on Ctrl-C.
 For a script, ARGS become its sys.argv[1:]; it runs as __main__, and every Session it
 opens shows the live display.
 
+--timeline PATH saves a picture of every instance's life (queued, running, stopping,
+how it ended) when the sessions end: PATH.svg an SVG image, anything else an HTML page.
+Options go before TARGET.
+
 examples:
   numerous-tasks run mypackage.jobs:resize_images folder=photos size=512
+  numerous-tasks run --timeline run.html scripts/nightly.py
   numerous-tasks run jobs:fit n=5 tags='["a","b"]' name='"007"' label=plain-text
   numerous-tasks run scripts/nightly.py --since yesterday
   python -m numerous.tasks run jobs:fit n=5
@@ -57,7 +62,11 @@ The tasks are in numerous/tasks/_demo.py.
 examples:
   numerous-tasks demo
   numerous-tasks demo --record-svg docs/demo.svg
+  numerous-tasks demo --timeline demo.html
 """
+
+
+TIMELINE_HELP = "when done, save the instances' timeline at PATH (.html page, or .svg image)"
 
 
 class UsageError(Exception):
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run.add_argument("--timeline", metavar="PATH", help=TIMELINE_HELP)
     run.add_argument("target", metavar="TARGET", help="MODULE:FUNCTION or path/to/script.py")
     run.add_argument(
         "args", metavar="ARGS", nargs=argparse.REMAINDER, help="key=value arguments, or the script's arguments"
@@ -108,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"also save what the demo leaves on screen as an SVG image at PATH ({SVG_WIDTH} columns)",
     )
+    demo.add_argument("--timeline", metavar="PATH", help=TIMELINE_HELP)
     return parser
 
 
@@ -117,8 +128,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous_sigint = _install_sigint_note()
     try:
         if args.command == "demo":
-            return _demo(args.record_svg)
-        return _run(args.target, list(args.args))
+            return _demo(args.record_svg, _check_timeline(args.timeline))
+        return _run(args.target, list(args.args), _check_timeline(args.timeline))
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,16 +142,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             signal.signal(signal.SIGINT, previous_sigint)
 
 
+def _check_timeline(path: Optional[str]) -> Optional[str]:
+    """``path`` if a timeline can be saved there, else a UsageError (before anything runs)."""
+    if path is not None:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise UsageError(f"cannot save the timeline: no such directory {directory!r}")
+    return path
+
+
+def _saved(timeline: Optional[str]) -> None:
+    if timeline is not None and os.path.exists(timeline):
+        print(f"saved {timeline}", file=sys.stderr)
+
+
 # -- run ------------------------------------------------------------------------------------
-def _run(target: str, args: List[str]) -> int:
+def _run(target: str, args: List[str], timeline: Optional[str] = None) -> int:
     if target.endswith(".py") or (":" not in target and os.path.exists(target)):
-        return _run_script(target, args)
+        return _run_script(target, args, timeline)
     if ":" not in target:
         raise UsageError(f"expected MODULE:FUNCTION or a path to a .py script, not {target!r}")
-    return _run_task(target, args)
+    return _run_task(target, args, timeline)
 
 
-def _run_task(target: str, raw_args: List[str]) -> int:
+def _run_task(target: str, raw_args: List[str], timeline: Optional[str]) -> int:
     from rich.console import Console
 
     from .display import TaskDisplay
@@ -154,12 +179,13 @@ def _run_task(target: str, raw_args: List[str]) -> int:
     except TypeError as error:
         raise UsageError(str(error)) from None
     with TaskDisplay(console=Console(stderr=True)):
-        with Session(name=task.name, display=False):
+        with Session(name=task.name, display=False, timeline=timeline):
             try:
                 future = task.instance().start(**kwargs)
             except TypeError as error:  # an argument that cannot be pickled
                 raise UsageError(str(error)) from None
             future.wait_done()
+    _saved(timeline)
     if future.status != "completed":
         return EXIT_FAILED  # the display printed the failure and the worker's traceback
     print(_format_result(future.result()))
@@ -219,15 +245,18 @@ def _format_result(value: Any) -> str:
         return repr(value)
 
 
-def _run_script(path: str, args: List[str]) -> int:
+def _run_script(path: str, args: List[str], timeline: Optional[str]) -> int:
     import runpy
 
     from . import display
+    from .display.timeline import set_default_timeline
 
     if not os.path.isfile(path):
         raise UsageError(f"no such script: {path!r}")
     script = os.path.abspath(path)
     display.set_default(True)
+    if timeline is not None:
+        set_default_timeline(timeline)  # every session of the script, in one picture
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *args]
     sys.path.insert(0, os.path.dirname(script))  # as `python script.py` does
@@ -241,6 +270,8 @@ def _run_script(path: str, args: List[str]) -> int:
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
         display.set_default(False)
+        set_default_timeline(None)
+        _saved(timeline)
     return EXIT_OK
 
 
@@ -253,7 +284,7 @@ def _print_script_traceback(error: BaseException, script: str) -> None:
 
 
 # -- demo -----------------------------------------------------------------------------------
-def _demo(record_svg: Optional[str]) -> int:
+def _demo(record_svg: Optional[str], timeline: Optional[str]) -> int:
     import io
 
     from rich.console import Console
@@ -267,10 +298,11 @@ def _demo(record_svg: Optional[str]) -> int:
             raise UsageError(f"cannot save the SVG: no such directory {directory!r}")
         # A fixed width, so the image looks the same whatever terminal made it.
         transcript = Console(record=True, file=io.StringIO(), width=SVG_WIDTH, force_terminal=True)
-    code = run_demo(Console(), transcript)
+    code = run_demo(Console(), transcript, timeline)
     if transcript is not None and record_svg is not None:
         transcript.save_svg(record_svg, title="numerous-tasks demo")
         print(f"saved {record_svg}", file=sys.stderr)
+    _saved(timeline)
     return code
 
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import os
 import sys
 import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
 
 from ._callbacks import refuse_to_block
 from ._ids import random_hex
@@ -93,6 +94,10 @@ class Session(SessionBook):
             everything it started has finished; None (the default) follows the process
             default, off unless :func:`numerous.tasks.display.set_default` turned it on
             (``numerous-tasks run script.py`` does).
+        timeline: a path; when the session ends, a picture of its instances' lives is
+            saved there: an ``.svg`` image, or else a self-contained HTML page (see
+            :mod:`numerous.tasks.display.timeline`). None (the default): none, unless
+            ``numerous-tasks run --timeline`` asked for one.
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Session(SessionBook):
         backend: Optional[str] = None,
         stop_grace: float = DEFAULT_STOP_GRACE,
         display: Optional[bool] = None,
+        timeline: Union[str, os.PathLike[str], None] = None,
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
@@ -114,6 +120,7 @@ class Session(SessionBook):
         self.name = name or f"session_{random_hex(4)}"
         self._display_requested = display
         self._display: Any = None  # the entered TaskDisplay, if this session shows one
+        self._timeline = _timeline(timeline)  # a display.timeline.Timeline, or None
         self.stop_grace = float(stop_grace)
         self._requested_backend = backend
         self._backend: Optional[Backend] = None
@@ -214,6 +221,8 @@ class Session(SessionBook):
                     if _current.get() is self:
                         _current.set(None)
                 self._token = None
+            if self._timeline is not None:
+                self._timeline.save()
             display, self._display = self._display, None
             if display is not None:  # last: it shows every instance's final state
                 display.__exit__(None, None, None)
@@ -300,6 +309,8 @@ class Session(SessionBook):
                     self._unfinished.discard(job)
                 self._free_slot(task)
                 raise
+        if self._timeline is not None:
+            self._timeline.add(self.name, task.name, instance.id, job.times, future)
         try:
             future._tell_listener("pending", None)
         finally:  # even when Ctrl-C lands in the handler: it is in the session, so it is stopped
@@ -402,6 +413,17 @@ def _open_display(requested: Optional[bool]) -> Any:
     from .display import session_display
 
     return session_display().__enter__()
+
+
+def _timeline(requested: Union[str, os.PathLike[str], None]) -> Any:
+    """The Timeline a session records into, or None; its module is imported only then
+    (for None, looked up in ``sys.modules``: only it can have set a default)."""
+    if requested is None:
+        module = sys.modules.get(__name__.rpartition(".")[0] + ".display.timeline")
+        return None if module is None else module.default_timeline()
+    from .display.timeline import Timeline
+
+    return Timeline(requested)
 
 
 def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:
