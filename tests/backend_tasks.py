@@ -395,3 +395,54 @@ def whoami() -> Dict[str, Any]:
         "cwd": os.getcwd(),
         "sys_path": list(sys.path),
     }
+
+
+# -- tasks that fork, or leave daemons ------------------------------------------------------
+@task(max_parallel=4)
+def forks_and_terminates_its_child(how: str) -> Any:
+    """Forks and SIGTERMs its own child: through a fork-context ``multiprocessing.Pool``
+    (whose exit terminates its workers), a bare ``os.fork``, or a fork whose child
+    returns from the task as if it were the worker."""
+    if how == "pool":
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            return sum(pool.map(abs, range(-10, 0)))
+    child = os.fork()
+    if child == 0:
+        if how == "child returns":
+            return "the child's value, which nobody may report"
+        time.sleep(WAIT_LIMIT)
+        os._exit(0)
+    if how != "child returns":
+        os.kill(child, signal.SIGTERM)
+    _, status = os.waitpid(child, 0)
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+_DAEMON = """
+import os, signal, sys, time
+if os.fork():
+    os._exit(0)  # the first child exits: the daemon is orphaned
+os.setsid()
+if os.fork():
+    os._exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)
+"""
+
+
+@task(max_parallel=4)
+def starts_a_daemon(tc: TaskControl, pid_file: str, then: str) -> str:
+    """Double-forks a daemon (own session, deaf to SIGTERM and SIGHUP) that writes its pid
+    to ``pid_file``; then returns, or waits to be stopped (``then`` = "return"/"wait")."""
+    subprocess.run([sys.executable, "-c", _DAEMON, pid_file], check=True)
+    wait_for_file(pid_file)
+    tc.update_status("ready")
+    while then == "wait":
+        time.sleep(0.005)  # deaf to stop requests too: it is terminated
+    return "returned"

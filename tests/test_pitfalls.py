@@ -25,10 +25,12 @@ from backend_tasks import (
     double,
     exit_hard,
     forks_and_returns,
+    forks_and_terminates_its_child,
     ignores_stop,
     is_dead,
     nested_session,
     sigint_survivor,
+    starts_a_daemon,
     wait_for_file,
     wait_for_go,
     wait_until,
@@ -135,6 +137,42 @@ def test_a_5_mb_result_arrives_intact() -> None:
         data, digest = big_result.instance().start(5 * 2**20).result(timeout=30)
     assert len(data) == 5 * 2**20
     assert hashlib.sha256(data).hexdigest() == digest
+
+
+# -- a task that forks ----------------------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_a_task_may_fork_and_terminate_its_own_children() -> None:
+    # Each forked child inherits the worker's signal handlers; they must not act there
+    # (the SIGTERM handler signalled the worker's whole group, killing the task).
+    hows = ["pool", "pool", "bare fork", "bare fork", "child returns"]
+    with Session():
+        futures = [forks_and_terminates_its_child.instance().start(how) for how in hows]
+        results = [f.result(timeout=30) for f in futures]
+    assert results == [55, 55, signal.SIGTERM, signal.SIGTERM, 0]
+
+
+# -- a task that leaves a daemon ----------------------------------------------------------------------
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("then", ["return", "wait"])
+def test_a_double_forked_daemon_of_a_task_dies_with_its_instance(tmp_path: Path, then: str) -> None:
+    recorder = Recorder()
+    set_task_control_handler(recorder)
+    pid_files = [str(tmp_path / f"daemon-{i}") for i in range(2)]
+    with Session():
+        instances = [starts_a_daemon.instance() for _ in pid_files]
+        futures = [i.start(pid_file, then) for i, pid_file in zip(instances, pid_files)]
+        daemons = [int(wait_for_file(f)) for f in pid_files]
+        if then == "wait":  # deaf to the stop request: terminated with its tree
+            recorder.wait_for_statuses("ready", len(instances))
+            for instance in instances:
+                instance.stop(timeout=0.1)
+        for future in futures:
+            assert future.wait_done(30)
+    assert [f.status for f in futures] == (["completed"] * 2 if then == "return" else ["cancelled"] * 2)
+    # Killed with their instance (the leak check below would also see any left behind).
+    assert wait_until(lambda: all(is_dead(pid) for pid in daemons), 5), [
+        describe_process(psutil.Process(p)) for p in daemons
+    ]
 
 
 # -- never waitpid(-1) --------------------------------------------------------------------------
@@ -259,6 +297,9 @@ def long(how):
     pids = [os.getpid()]
     if how == "with-child":
         pids.append(subprocess.Popen(["sleep", "60"]).pid)
+    if how == "with-deaf-detached-child":  # its own session, deaf to SIGTERM and SIGHUP
+        deaf = "import signal, time; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGHUP)]; time.sleep(60)"
+        pids.append(subprocess.Popen([sys.executable, "-c", deaf], start_new_session=True).pid)
     write_atomically(f"pids-{{os.getpid()}}.json", pids)
     if how == "stuck-in-c":
         sum(range(10**15))  # one C call that holds the GIL for hours
@@ -292,9 +333,9 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
-    """Run a parent with two running instances (``running``) and a pending one, SIGKILL
-    it, and report what is left of its tree and blocks one second later."""
+def _kill_parent(tmp_path: Path, running: List[str], signum: int = signal.SIGKILL) -> Dict[str, Any]:
+    """Run a parent with two running instances (``running``) and a pending one, kill it
+    with ``signum``, and report what is left of its tree and blocks one second later."""
     (tmp_path / "parent.py").write_text(PARENT.format(running=running))
     parent = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path)
     processes: List[psutil.Process] = []  # handles: safe to kill later even if a pid is reused
@@ -304,7 +345,7 @@ def _kill_parent(tmp_path: Path, running: List[str]) -> Dict[str, Any]:
         workers = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("pids-*.json"))]
         processes = [psutil.Process(pid) for group in workers for pid in group]
         blocks = set(info["blocks"]) | _blocks_mapped_by([group[0] for group in workers])
-        parent.kill()
+        parent.send_signal(signum)
         parent.wait()
         wait_until(lambda: not any(_alive(p) for p in processes), 1.0)
         # pid 1 here may never reap: a zombie is dead, but the report says which were left so.
@@ -340,6 +381,17 @@ def test_killing_the_parent_takes_every_worker_child_and_block_down(tmp_path: Pa
     assert left["processes"] == 3
     assert left["alive"] == [], f"still running 1 s after the parent died: {left}"
     assert left["blocks_left"] == [], f"control blocks left in /dev/shm: {left}"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("attempt", range(3))  # it was a race: lost about half the time
+def test_killing_the_parent_takes_down_detached_grandchildren_deaf_to_sigterm_and_sighup(
+    tmp_path: Path, signum: int, attempt: int
+) -> None:
+    left = _kill_parent(tmp_path, ["with-deaf-detached-child", "with-deaf-detached-child"], signum)
+    assert left["processes"] == 4
+    assert left["alive"] == [], f"still running 1 s after the parent died: {left}"
 
 
 @pytest.mark.xfail(

@@ -160,7 +160,10 @@ def test_a_task_deaf_to_sigterm_is_killed_after_the_terminate_grace(tmp_path: Pa
         took = time.monotonic() - asked
         assert future.status == "cancelled"
         assert is_dead(worker)
-    assert 0.6 <= took < 1.5, took  # grace 0.2 s, SIGTERM, SIGKILL 0.5 s later
+    if how == "ignore":
+        assert 0.6 <= took < 1.5, took  # grace 0.2 s, SIGTERM, SIGKILL 0.5 s later
+    else:  # busy in C code, but SIGTERM has its default action in a worker: it dies of it at once
+        assert 0.2 <= took < 0.6, took
 
 
 @pytest.mark.timeout(60)

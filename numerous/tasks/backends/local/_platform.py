@@ -8,19 +8,25 @@
 * :func:`become_child_subreaper` and :func:`reap_orphans` — processes orphaned when a
   worker dies are re-parented to us (not to pid 1, which may never reap them) and we
   reap exactly those: the ones in a worker's process group or in a killed tree.
+* :func:`kill_own_descendants` and :func:`reap_own_children` — a worker (itself a child
+  subreaper, so that double-forked daemons of its task stay below it) ends everything
+  below it. Safe in a signal handler: no import, no lock, ``/proc`` read directly.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Dict, List, Optional
 
 __all__ = [
     "become_child_subreaper",
     "group_has_members",
+    "kill_own_descendants",
     "open_exit_handle",
     "reap_orphans",
+    "reap_own_children",
     "set_parent_death_signal",
     "signal_process_tree",
     "snapshot_tree",
@@ -28,6 +34,9 @@ __all__ = [
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+#: Rounds of looking for new descendants to freeze: each round stops what the last found,
+#: so only a process forking faster than we can read /proc escapes them all.
+_FREEZE_ROUNDS = 50
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -161,3 +170,75 @@ def reap_orphans(groups: Dict[int, float], killed: Dict[int, psutil.Process]) ->
         except (ProcessLookupError, ChildProcessError):
             pass
     return found
+
+
+def _children_of(pid: int) -> List[int]:
+    """The children of ``pid`` from ``/proc`` (empty where it cannot be read)."""
+    children: List[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as f:
+                children.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return children
+
+
+def _descendants_of(pid: int) -> List[int]:
+    found: List[int] = []
+    todo = [pid]
+    while todo:
+        for child in _children_of(todo.pop()):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def kill_own_descendants() -> int:
+    """SIGKILL every process below this one; return how many there were.
+
+    Each is first stopped (SIGSTOP), round after round until a round finds nothing new,
+    so none can fork a new one behind our back; then all are killed. The calling process
+    must be a child subreaper (:func:`become_child_subreaper`) for daemons that left its
+    tree by a double fork to be found. Imports nothing and takes no lock: safe in a
+    signal handler that may interrupt an import. Linux only (``/proc``); elsewhere it
+    finds nothing, and the caller's process-group kill is what remains.
+    """
+    me = os.getpid()
+    stopped: List[int] = []
+    for _ in range(_FREEZE_ROUNDS):
+        new = [pid for pid in _descendants_of(me) if pid not in stopped]
+        if not new:
+            break
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+        stopped.extend(new)
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(stopped)
+
+
+def reap_own_children(limit: float) -> None:
+    """Reap every child of this process (in a worker: all of them are its own), for at
+    most ``limit`` seconds; what killed processes leave re-parents to us and is reaped too."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.001)

@@ -39,7 +39,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
-from ._platform import open_exit_handle, set_parent_death_signal
+from ._platform import (
+    become_child_subreaper,
+    kill_own_descendants,
+    open_exit_handle,
+    reap_own_children,
+    set_parent_death_signal,
+)
 from ._shm import ControlBlock, unlink_block
 
 BOOTSTRAP = (
@@ -53,6 +59,11 @@ EXIT_PARENT_GONE = 75  # the parent died before we could even start
 FIRST_BLOCK_ENV = "NUMEROUS_TASKS_FIRST_BLOCK"
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
 _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
+#: Seconds a worker that ends spends reaping the processes its task left (killed first).
+_REAP_LIMIT = 2.0
+
+_worker_pid = 0  # this worker's pid (set in main): a forked child of a task is not the worker
+_dying = threading.Lock()  # held by whichever thread or handler takes the process down
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -67,31 +78,37 @@ def _unlink_unmapped_block() -> None:
 
 
 def _die_with_group() -> None:
-    """Our parent is gone: take every process we own down, those that left our
-    process group (start_new_session=True) included, then ourselves."""
-    _unlink_unmapped_block()
-    try:
-        import psutil
+    """Our parent is gone: take every process below us down (those that left our
+    process group or were re-parented to us included), then our group and ourselves.
 
-        for child in psutil.Process().children(recursive=True):
-            try:
-                child.kill()
-            except psutil.Error:
-                pass
-    except Exception:
-        pass
+    Runs in a signal handler (possibly several times over, nested: the parent's death
+    sends SIGHUP more than once) and on the watchdog thread, maybe both at once: the
+    first caller does the work, any other returns at once. It imports nothing (the
+    handler may have interrupted an import) and kills the descendants first, so none
+    survives our own death.
+    """
+    if not _dying.acquire(blocking=False):
+        return
+    _unlink_unmapped_block()
+    kill_own_descendants()
     os.killpg(0, signal.SIGKILL)
 
 
-def _on_sigterm(signum: int, frame: Optional[types.FrameType]) -> None:
-    # Terminated (by the parent's stop escalation, or by someone else): pass SIGTERM on
-    # to our whole group and die of it ourselves, so the parent reports SIGTERM. What
-    # ignores it, the parent kills with the group before it reaps us.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.killpg(0, signal.SIGTERM)
+def _is_worker() -> bool:
+    """False in a process a task forked from the worker (it inherits our handlers)."""
+    return os.getpid() == _worker_pid
+
+
+def _default_action(signum: int) -> None:
+    """What the signal would have done without our handler (in a forked child)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _on_parent_death(signum: int, frame: Optional[types.FrameType]) -> None:
+    if not _is_worker():
+        _default_action(signum)
+        return
     _die_with_group()
 
 
@@ -111,6 +128,7 @@ def _watch_parent(parent_pid: int, job_fd: int) -> None:
     while True:
         if poller.poll(_WATCHDOG_POLL_MS) or os.getppid() != parent_pid:
             _die_with_group()
+            return  # another thread (or the SIGHUP handler) is already at it
 
 
 class _Channel:
@@ -124,7 +142,19 @@ class _Channel:
         self._wake = threading.Event()
         threading.Thread(target=self._flush_loop, name="numerous-log-batcher", daemon=True).start()
 
+    def disown(self) -> None:
+        """In a process forked from the worker: close our end of the pipe and drop what
+        is sent from here on (no frame of the child may interleave with the worker's)."""
+        fd, self._fd = self._fd, -1
+        self._pending = []
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
     def log(self, message: str, level: str, extra: Optional[Dict[str, Any]]) -> None:
+        if self._fd < 0:  # a forked child's records have no pipe to travel on
+            return
         record = (message, level, extra or None, time.time())
         with self._pending_lock:
             self._pending.append(record)
@@ -153,12 +183,16 @@ class _Channel:
                 batch, self._pending = self._pending, []
             if batch:
                 frames = ((_protocol.LOGS, _pickle_logs(batch)),) + frames
+            if self._fd < 0:
+                return
             try:
                 _protocol.write_frames(self._fd, list(frames))
             except BrokenPipeError:  # the parent is gone; the watchdog ends us
                 pass
 
     def _write(self, kind: bytes, body: bytes) -> None:
+        if self._fd < 0:
+            return
         try:
             _protocol.write_frame(self._fd, kind, body)
         except BrokenPipeError:  # the parent is gone; the watchdog ends us
@@ -361,17 +395,30 @@ def _nothing_left_running(baseline_threads: int) -> bool:
     return False
 
 
+def _end_what_the_task_left() -> None:
+    """Kill every process the tasks left below us, daemons included, and reap them."""
+    if kill_own_descendants():
+        reap_own_children(_REAP_LIMIT)
+
+
 def main() -> None:
     """Entry point of a worker process (called by BOOTSTRAP)."""
     job_fd, result_fd, parent_pid = (int(value) for value in sys.argv[1:4])
     sys.argv = sys.argv[:1]
-    global _unmapped_block
+    global _unmapped_block, _worker_pid
+    _worker_pid = os.getpid()
+    # What a task double-forks (a daemon) is re-parented to us, not to the user's
+    # program: it stays findable, and dies with the worker.
+    become_child_subreaper()
     # Ours to remove until we map it: the parent may die before its job reaches us.
     _unmapped_block = os.environ.pop(FIRST_BLOCK_ENV, None)
     for fd in (job_fd, result_fd):  # inherited to reach us; the task's children get neither
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGTERM keeps its default action, with no Python handler: a child the task forks
+    # inherits handlers, and one that receives SIGTERM before its at-fork hook ran would
+    # lose it (multiprocessing's fork Pool terminates its workers that way). Whoever
+    # terminates us, the parent kills our process group when it reaps us.
     # SIGHUP, not SIGTERM: a dead parent cannot kill what ignores SIGTERM, so this path
     # SIGKILLs the whole group. (No terminal sends us SIGHUP: we lead our own session.)
     signal.signal(signal.SIGHUP, _on_parent_death)
@@ -385,6 +432,16 @@ def main() -> None:
         if reconfigure is not None:
             reconfigure(line_buffering=True)
     channel = _Channel(result_fd)
+
+    def forked_by_the_task() -> None:  # in a child a task forked (os.fork, a fork Pool)
+        # It is not the worker: our handlers must not act there, it must not read jobs,
+        # and what it writes must not interleave with our frames.
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        channel.disown()
+        os.close(job_fd)
+
+    os.register_at_fork(after_in_child=forked_by_the_task)
     baseline_threads = threading.active_count()
     while True:
         try:
@@ -396,6 +453,8 @@ def main() -> None:
             break
         job = pickle.loads(body)
         (kind, body, ended_normally), release_block = run_job(job, channel)
+        if not _is_worker():  # a child the task forked returned from the task: not ours to report
+            os._exit(0)
         reuse = job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)
         if reuse:  # outcome and IDLE in one write: the parent wakes once
             channel.send((kind, body), (_protocol.IDLE, b""))
@@ -407,6 +466,7 @@ def main() -> None:
     # Exit now, without waiting for threads the task may have left running: the
     # parent resolves the future once we are reaped. atexit handlers still run.
     atexit._run_exitfuncs()
+    _end_what_the_task_left()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
