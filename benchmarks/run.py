@@ -193,17 +193,19 @@ def hard_stop(report: Report, reps: int) -> None:
         "hard stop of a task ignoring should_stop (grace 0) → future done, tree gone",
         "ms",
         [("numerous.tasks", ours)],
-        note="Target p99 ≤ 20 ms. SIGTERM to the worker's tree (the worker's handler takes its "
-        "process group down at once), SIGKILL 0.5 s later if needed; the future resolves after "
+        note="Target p99 ≤ 20 ms. SIGTERM to the worker, its process group "
+        "and its tree, SIGKILL 0.5 s later if needed; the future resolves after "
         "the worker is reaped. Half the tasks have a child process of their own.",
     )
 
 
 def in_worker_costs(report: Report, reps: int) -> None:
-    from numerous.tasks.backends.local._shm import ControlBlock
+    from numerous.tasks.backends.local._shm import Arena
     from numerous.tasks.backends.local._worker import WorkerSink, WorkerTaskControl, _Channel
 
-    block = ControlBlock.create()
+    arena = Arena.create()
+    block = arena.take()
+    assert block is not None
     read_fd, write_fd = os.pipe()
     channel = _Channel(write_fd)
     sink = WorkerSink(block, channel)
@@ -235,7 +237,8 @@ def in_worker_costs(report: Report, reps: int) -> None:
     queue.join_thread()
     os.close(read_fd)
     sink.release()
-    block.unlink()
+    block.close()
+    arena.retire()
     report.figure(
         "one tc.should_stop read in the worker",
         "ns",

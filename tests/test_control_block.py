@@ -1,4 +1,5 @@
-"""The shared-memory control block: torn-read freedom, text limits, names, no tracker."""
+"""Control blocks, slots of a worker's nameless arena: torn-read freedom, text limits,
+private pages, nothing named, no tracker."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import List, Optional, Set
+from typing import Iterator, List, Optional, Set
 
 import pytest
 
-from numerous.tasks.backends.local._shm import STATUS_CAPACITY, ControlBlock, linked_blocks
+from numerous.tasks.backends.local._shm import (
+    ARENA_SLOTS,
+    SLOT_SIZE,
+    STATUS_CAPACITY,
+    Arena,
+    ControlBlock,
+    linked_blocks,
+)
 
 CUT_MARK = "…"
 
@@ -22,8 +30,8 @@ CUT_MARK = "…"
 WRITER = textwrap.dedent(
     """
     import sys
-    from numerous.tasks.backends.local._shm import ControlBlock
-    block = ControlBlock.attach(sys.argv[1])
+    from numerous.tasks.backends.local._shm import Arena
+    block = Arena.attach(int(sys.argv[1])).block(int(sys.argv[2]))
     print("attached", flush=True)
     i = 0
     while not block.stop_requested and i < 50_000_000:
@@ -38,6 +46,17 @@ WRITER = textwrap.dedent(
 HAMMER_AT_LEAST = 1.0  # seconds of concurrent writing and reading
 HAMMER_AT_MOST = 5.0  # on a loaded machine, read on until enough distinct snapshots
 DISTINCT_WANTED = 2_000
+
+
+@pytest.fixture
+def block() -> Iterator[ControlBlock]:
+    """A slot of a fresh arena, as the parent holds it."""
+    arena = Arena.create()
+    taken = arena.take()
+    assert taken is not None
+    yield taken
+    taken.close()
+    arena.retire()
 
 
 def consistent(progress: Optional[float], status: Optional[str], cut: bool) -> bool:
@@ -55,8 +74,16 @@ def consistent(progress: Optional[float], status: Optional[str], cut: bool) -> b
 
 @pytest.mark.timeout(30)
 def test_reads_are_never_torn_while_another_process_writes() -> None:
-    block = ControlBlock.create()
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, block.name], stdout=subprocess.PIPE, text=True)
+    arena = Arena.create()
+    block = arena.take()
+    assert block is not None and arena.take() is not None  # not the first slot: offsets count
+    block = arena.take() or block
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(arena.fd), str(block.slot)],
+        stdout=subprocess.PIPE,
+        text=True,
+        pass_fds=(arena.fd,),
+    )
     try:
         assert writer.stdout is not None
         assert writer.stdout.readline() == "attached\n"
@@ -82,23 +109,18 @@ def test_reads_are_never_torn_while_another_process_writes() -> None:
         writer.kill()
         writer.wait()
         writer.stdout.close()  # type: ignore[union-attr]
-        block.unlink()
         block.close()
+        arena.retire()
     assert torn == [], f"{len(torn)} torn reads of {reads}, e.g. {torn[:3]}"
     assert all(seq % 2 == 0 for seq in seen)  # never a snapshot taken mid-write
     # The two really overlapped: many writes, and the reader saw many different ones.
     assert writes > 20_000 and reads > 1_000 and len(seen) > 200, (writes, reads, len(seen))
 
 
-def _cut_checks(text: str) -> str:
+def _cut_checks(block: ControlBlock, text: str) -> str:
     """Write ``text`` as the status; check the cut; return what the parent read."""
-    block = ControlBlock.create()
-    try:
-        block.write_status(text)
-        snapshot = block.read()
-    finally:
-        block.unlink()
-        block.close()
+    block.write_status(text)
+    snapshot = block.read()
     assert snapshot is not None and snapshot.status is not None
     stored = snapshot.status
     encoded = stored.encode("utf-8")  # strict: valid UTF-8, no half character
@@ -109,36 +131,31 @@ def _cut_checks(text: str) -> str:
     return stored
 
 
-def test_a_100_kb_status_is_cut_to_the_capacity_and_marked() -> None:
-    stored = _cut_checks("a" * 100_000)
+def test_a_100_kb_status_is_cut_to_the_capacity_and_marked(block: ControlBlock) -> None:
+    stored = _cut_checks(block, "a" * 100_000)
     assert stored == "a" * (STATUS_CAPACITY - 3) + CUT_MARK
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])
-def test_an_emoji_crossing_the_capacity_boundary_is_never_split(offset: int) -> None:
+def test_an_emoji_crossing_the_capacity_boundary_is_never_split(block: ControlBlock, offset: int) -> None:
     # Four-byte characters; the prefix moves the boundary through each byte position.
     text = "a" * offset + "😀" * (STATUS_CAPACITY // 4 + 10)
-    stored = _cut_checks(text)
+    stored = _cut_checks(block, text)
     assert set(stored[offset:-1]) == {"😀"}
 
 
-def test_mixed_width_text_is_cut_at_a_character_boundary() -> None:
+def test_mixed_width_text_is_cut_at_a_character_boundary(block: ControlBlock) -> None:
     text = ("é😀中a" * 2_000)[:5_000]
-    _cut_checks(text)
+    _cut_checks(block, text)
 
 
-def test_text_exactly_at_the_capacity_is_kept_whole_and_one_byte_more_is_cut() -> None:
-    block = ControlBlock.create()
-    try:
-        block.write_status("b" * STATUS_CAPACITY)
-        whole = block.read()
-        block.write_status("b" * (STATUS_CAPACITY + 1))
-        cut = block.read()
-        block.write_status("short again")
-        short = block.read()
-    finally:
-        block.unlink()
-        block.close()
+def test_text_exactly_at_the_capacity_is_kept_whole_and_one_byte_more_is_cut(block: ControlBlock) -> None:
+    block.write_status("b" * STATUS_CAPACITY)
+    whole = block.read()
+    block.write_status("b" * (STATUS_CAPACITY + 1))
+    cut = block.read()
+    block.write_status("short again")
+    short = block.read()
     assert whole is not None and (whole.status, whole.status_was_cut) == ("b" * STATUS_CAPACITY, False)
     assert cut is not None and cut.status_was_cut and cut.status.endswith(CUT_MARK)  # type: ignore[union-attr]
     assert short is not None and (short.status, short.status_was_cut) == ("short again", False)
@@ -148,60 +165,118 @@ def test_text_exactly_at_the_capacity_is_kept_whole_and_one_byte_more_is_cut() -
     "text",
     ["", "plain", "emoji 😀 and ünïcödé", "lone \ud800 surrogate", "\udcff escaped byte", "\x00nul\x00"],
 )
-def test_short_and_odd_text_round_trips(text: str) -> None:
-    block = ControlBlock.create()
-    try:
-        block.write_progress(12.5, text)
-        snapshot = block.read()
-    finally:
-        block.unlink()
-        block.close()
+def test_short_and_odd_text_round_trips(block: ControlBlock, text: str) -> None:
+    block.write_progress(12.5, text)
+    snapshot = block.read()
     assert snapshot is not None
     assert (snapshot.progress, snapshot.status, snapshot.status_was_cut) == (12.5, text, False)
 
 
-def test_a_long_status_full_of_lone_surrogates_is_stored_without_crashing() -> None:
+def test_a_long_status_full_of_lone_surrogates_is_stored_without_crashing(block: ControlBlock) -> None:
     text = "s" * (STATUS_CAPACITY - 4) + "\ud800" * 50
-    block = ControlBlock.create()
-    try:
-        block.write_status(text)
-        snapshot = block.read()
-    finally:
-        block.unlink()
-        block.close()
+    block.write_status(text)
+    snapshot = block.read()
     assert snapshot is not None and snapshot.status is not None and snapshot.status_was_cut
     assert snapshot.status.endswith(CUT_MARK) and text.startswith(snapshot.status[:-1])
     assert len(snapshot.status.encode("utf-8", "surrogatepass")) <= STATUS_CAPACITY
 
 
-def test_progress_without_status_keeps_the_last_status() -> None:
-    block = ControlBlock.create()
-    try:
-        assert block.read() == (0, None, None, False, 0)  # nothing reported yet
-        block.write_status("loading")
-        block.write_progress(40.0, None)
-        snapshot = block.read()
-    finally:
-        block.unlink()
-        block.close()
+def test_progress_without_status_keeps_the_last_status(block: ControlBlock) -> None:
+    assert block.read() == (0, None, None, False)  # nothing reported yet
+    block.write_status("loading")
+    block.write_progress(40.0, None)
+    snapshot = block.read()
     assert snapshot is not None and (snapshot.progress, snapshot.status) == (40.0, "loading")
 
 
-def test_names_are_random_and_blocks_are_private_to_the_user() -> None:
-    blocks = [ControlBlock.create() for _ in range(2)]
+def _shm_names() -> Set[str]:
+    return set(os.listdir("/dev/shm"))
+
+
+def test_an_arena_has_no_name_and_its_memory_is_this_users_alone() -> None:
+    before = _shm_names()
+    arena = Arena.create()
     try:
-        names = [b.name for b in blocks]
-        assert names[0] != names[1]
-        for name in names:
-            assert name.startswith("nt_")
-            random_part = name[len("nt_") :]
-            assert len(random_part) >= 24 and int(random_part, 16) >= 0
-            assert stat.S_IMODE(os.stat(f"/dev/shm/{name}").st_mode) == 0o600
+        assert _shm_names() - before == set()  # nothing named: nothing can outlive its owners
+        link = os.readlink(f"/proc/self/fd/{arena.fd}")
+        assert link.startswith("/memfd:numerous-tasks-arena"), link  # reachable by descriptor only
+        assert stat.S_IMODE(os.fstat(arena.fd).st_mode) & 0o077 == 0  # and private to the user
+        assert os.fstat(arena.fd).st_size == ARENA_SLOTS * SLOT_SIZE
     finally:
-        for block in blocks:
-            block.unlink()
-            block.close()
-    assert not any(os.path.exists(f"/dev/shm/{name}") for name in names)
+        arena.retire()
+    assert linked_blocks() == frozenset()
+
+
+def test_without_memfd_the_fallback_segment_loses_its_name_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "memfd_create")
+    before = _shm_names()
+    arena = Arena.create()
+    try:
+        assert _shm_names() - before == set()
+        assert linked_blocks() == frozenset()
+        block = arena.take()
+        assert block is not None
+        block.write_status("works")
+        assert block.read().status == "works"  # type: ignore[union-attr]
+        block.close()
+    finally:
+        arena.retire()
+
+
+def test_each_slot_is_a_page_of_its_own_zeroed_for_its_instance() -> None:
+    arena = Arena.create()
+    try:
+        blocks = [arena.take() for _ in range(ARENA_SLOTS)]
+        assert all(b is not None for b in blocks)
+        assert arena.take() is None  # all in use: nothing is shared
+        assert sorted(b.slot for b in blocks if b is not None) == list(range(ARENA_SLOTS))
+        first = blocks[0]
+        assert first is not None
+        first.write_progress(80.0, "from the last instance")
+        first.request_stop()
+        for other in blocks[1:]:
+            assert other is not None and other.read() == (0, None, None, False) and not other.stop_requested
+        slot = first.slot
+        first.close()
+        again = arena.take()
+        assert again is not None and again.slot == slot
+        assert again.read() == (0, None, None, False) and not again.stop_requested and not again.taken
+        for b in blocks[1:] + [again]:
+            assert b is not None
+            b.close()
+    finally:
+        arena.retire()
+
+
+def test_a_kept_reference_to_a_closed_slot_fails_cleanly_and_sees_nothing_of_the_next() -> None:
+    arena = Arena.create()
+    try:
+        block = arena.take()
+        assert block is not None
+        view = block.stop_flag_view()
+        view.release()
+        block.close()
+        with pytest.raises(ValueError):
+            block.write_status("too late")
+        with pytest.raises(ValueError):
+            block.stop_flag_view()
+        assert block.running_ns is None and block.taken  # closed: reads as "over"
+        block.request_stop()  # a cancel() racing the instance's end must not raise
+    finally:
+        arena.retire()
+
+
+def test_the_arena_is_unmapped_when_retired_and_its_last_slot_given_back() -> None:
+    arena = Arena.create()
+    block = arena.take()
+    assert block is not None
+    arena.retire()  # the worker is gone, but the parent still reads this instance's last progress
+    assert arena.fd == -1
+    block.write_status("still readable")
+    assert block.read().status == "still readable"  # type: ignore[union-attr]
+    block.close()  # the last slot: now it is unmapped
+    with pytest.raises(ValueError):
+        arena._buf[0]
 
 
 _NO_TRACKER = """
@@ -220,16 +295,18 @@ print("clean")
     [
         pytest.param(
             """
-from numerous.tasks.backends.local._shm import ControlBlock
-block = ControlBlock.create()
-other = ControlBlock.attach(block.name)
+import os
+from numerous.tasks.backends.local._shm import Arena
+arena = Arena.create()
+block = arena.take()
+other = Arena.attach(os.dup(arena.fd)).block(block.slot)
 other.write_progress(50.0, "half")
 assert block.read().status == "half"
 other.close()
-block.unlink()
 block.close()
+arena.retire()
 """,
-            id="create-attach-unlink",
+            id="create-attach-retire",
         ),
         pytest.param(
             """
@@ -249,19 +326,7 @@ def test_no_resource_tracker_is_started_and_nothing_is_printed(body: str) -> Non
     assert (result.returncode, result.stdout, result.stderr) == (0, "clean\n", "")
 
 
-def test_unlink_removes_the_name_and_keeps_the_mapping() -> None:
-    block = ControlBlock.create()
-    block.unlink()
-    block.unlink()  # idempotent
-    assert not os.path.exists(f"/dev/shm/{block.name}")
-    block.write_status("still mapped")
-    assert block.read().status == "still mapped"  # type: ignore[union-attr]
-    block.close()
-    block.close()
-
-
-def test_stop_flag_is_seen_through_the_fast_view() -> None:
-    block = ControlBlock.create()
+def test_stop_flag_is_seen_through_the_fast_view(block: ControlBlock) -> None:
     view = block.stop_flag_view()
     try:
         assert view[0] == 0 and not block.stop_requested
@@ -269,35 +334,17 @@ def test_stop_flag_is_seen_through_the_fast_view() -> None:
         assert view[0] == 1 and block.stop_requested
     finally:
         view.release()
-        block.unlink()
-        block.close()
 
 
-def test_a_full_dev_shm_is_an_error_at_creation(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_space(fd: int, offset: int, length: int) -> None:
-        raise OSError(28, "No space left on device")
+@pytest.mark.parametrize("errno_, message", [(28, "No space left on device"), (12, "Cannot allocate memory")])
+def test_no_memory_for_an_arena_is_an_error_at_creation_that_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch, errno_: int, message: str
+) -> None:
+    def no_memory(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno_, message)
 
-    import secrets
-
-    random_part = secrets.token_hex(12)  # the name the block gets, known in advance
-    monkeypatch.setattr(secrets, "token_hex", lambda nbytes: random_part)
-    monkeypatch.setattr(os, "posix_fallocate", no_space)
-    with pytest.raises(OSError, match="No space"):
-        ControlBlock.create()
-    assert not os.path.exists(f"/dev/shm/nt_{random_part}")  # the half-made block is gone
-    assert f"nt_{random_part}" not in linked_blocks()
-
-
-def test_the_process_knows_which_block_names_it_still_has_to_unlink() -> None:
-    block = ControlBlock.create()
-    assert block.name in linked_blocks()
-    block.unlink()
-    assert block.name not in linked_blocks()
-    block.close()
-
-
-def test_a_stop_request_after_the_block_closed_is_harmless() -> None:
-    block = ControlBlock.create()
-    block.unlink()
-    block.close()
-    block.request_stop()  # a cancel() racing the instance's end must not raise
+    fds_before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "posix_fallocate", no_memory)
+    with pytest.raises(OSError, match=message):
+        Arena.create()
+    assert set(os.listdir("/proc/self/fd")) <= fds_before  # its descriptor was closed

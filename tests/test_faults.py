@@ -10,7 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import psutil
 import pytest
@@ -25,7 +25,7 @@ from fault_tasks import (
     runs_subprocess,
 )
 
-from numerous.tasks import Session, TaskCancelledError, TaskError, set_task_control_handler
+from numerous.tasks import BackendError, Session, TaskCancelledError, set_task_control_handler
 from numerous.tasks.backends.local._shm import STATUS_CAPACITY
 
 
@@ -127,17 +127,16 @@ def test_the_local_backend_opens_no_network_connection_or_listener() -> None:
     assert parent_side == []
 
 
-def test_no_room_in_dev_shm_is_a_clear_error_from_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_memory_for_a_workers_control_blocks_fails_that_instance_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_space(fd: int, offset: int, length: int) -> None:
         raise OSError(28, "No space left on device")
 
     with Session():
         with monkeypatch.context() as patch:
             patch.setattr(os, "posix_fallocate", no_space)
-            instance = quick.instance()
-            with pytest.raises(TaskError, match=r"no room for its control block in /dev/shm \(No space left"):
-                instance.start(1)
-            assert instance.future is None
+            future = quick.instance().start(1)  # needs a new worker, and its arena
+            with pytest.raises(BackendError, match=r"cannot start a worker process for .* no memory .*No space left"):
+                future.result(timeout=30)
         assert quick.instance().start(2).result(timeout=30) == 2
 
 
@@ -255,12 +254,10 @@ def test_second_ctrl_c_terminates_at_once(tmp_path: Path) -> None:
     assert "Traceback" not in err.replace("KeyboardInterrupt", "")
 
 
-def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
+def test_a_queued_instance_that_cannot_get_a_worker_when_its_turn_comes_fails_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backend_tasks import wait_for_go
-
-    from numerous.tasks.backends.local._shm import linked_blocks
 
     handler = RecordingHandler()
     set_task_control_handler(handler)
@@ -268,9 +265,8 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
     with Session():
         running = [wait_for_go.instance().start(str(go)) for _ in range(8)]  # max_parallel=8
         handler.wait_for(lambda e: e.kind == "status" and e.payload == "ready", count=8)
-        before = linked_blocks()
-        queued = wait_for_go.instance().start(str(go), "late")
-        assert queued.status == "pending" and linked_blocks() == before  # no block yet
+        queued = wait_for_go.instance(fresh_process=True).start(str(go), "late")  # a new worker
+        assert queued.status == "pending"
 
         def no_space(fd: int, offset: int, length: int) -> None:
             raise OSError(28, "No space left on device")
@@ -278,7 +274,7 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
         monkeypatch.setattr(os, "posix_fallocate", no_space)
         go.touch()
         assert [f.result(timeout=30) for f in running] == [None] * 8
-        with pytest.raises(TaskError, match="no room for its control block"):
+        with pytest.raises(BackendError, match="no memory for its process or its control blocks"):
             queued.result(timeout=30)
         monkeypatch.undo()
         assert quick.instance().start(3).result(timeout=30) == 3
@@ -287,13 +283,14 @@ def test_a_queued_instance_holds_no_block_and_fails_alone_if_none_can_be_made(
 def test_a_worker_that_cannot_be_started_fails_only_its_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     from numerous.tasks.backends.local import _dispatcher
 
-    def cannot_spawn(reusable: bool, first_block: Optional[str] = None) -> None:
+    def cannot_spawn(reusable: bool) -> None:
         raise OSError(11, "Resource temporarily unavailable")
 
     with Session():
         monkeypatch.setattr(_dispatcher, "start_worker_process", cannot_spawn)
         future = quick.instance(fresh_process=True).start(1)
-        with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        with pytest.raises(BackendError, match=r"no process could be created \(EAGAIN") as caught:
             future.result(timeout=30)
+        assert isinstance(caught.value.__cause__, OSError)
         monkeypatch.undo()
         assert quick.instance().start(2).result(timeout=30) == 2

@@ -283,7 +283,6 @@ def test_workers_spawned_from_a_thread_that_ended_stay_alive() -> None:
 PARENT = """
 import json, os, subprocess, sys, time
 from numerous.tasks import Session, task
-from numerous.tasks.backends.local._shm import linked_blocks
 
 
 def write_atomically(path, data):
@@ -312,17 +311,14 @@ with Session():
     long.instance().start("plain")  # max_parallel=2: this one waits, pending
     while len([n for n in os.listdir(".") if n.startswith("pids-") and n.endswith(".json")]) < 2:
         time.sleep(0.005)
-    write_atomically("parent.json", {{"pid": os.getpid(), "blocks": sorted(linked_blocks())}})
+    write_atomically("parent.json", {{"pid": os.getpid()}})
     time.sleep(60)
 """
 
 
-def _blocks_mapped_by(pids: List[int]) -> Set[str]:
-    names = set()
-    for pid in pids:
-        with open(f"/proc/{pid}/maps") as f:
-            names.update(line.split("/dev/shm/")[1].split()[0] for line in f if "/dev/shm/nt_" in line)
-    return names
+def _arenas_mapped_by(pid: int) -> int:
+    with open(f"/proc/{pid}/maps") as f:
+        return sum("/memfd:numerous-tasks-arena" in line for line in f)
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -341,10 +337,11 @@ def _kill_parent(tmp_path: Path, running: List[str], signum: int = signal.SIGKIL
     processes: List[psutil.Process] = []  # handles: safe to kill later even if a pid is reused
     blocks: Set[str] = set()
     try:
-        info = json.loads(wait_for_file(str(tmp_path / "parent.json")))
+        wait_for_file(str(tmp_path / "parent.json"))
         workers = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("pids-*.json"))]
         processes = [psutil.Process(pid) for group in workers for pid in group]
-        blocks = set(info["blocks"]) | _blocks_mapped_by([group[0] for group in workers])
+        assert all(_arenas_mapped_by(group[0]) == 1 for group in workers)  # control blocks, nameless
+        blocks = {name for pid in [parent.pid] + [g[0] for g in workers] for name in _shm_mapped_by(pid)}
         parent.send_signal(signum)
         parent.wait()
         wait_until(lambda: not any(_alive(p) for p in processes), 1.0)
@@ -412,66 +409,146 @@ if os.environ.get("SLOW_WORKER_START"):  # set by the parent for its workers onl
     time.sleep(float(os.environ["SLOW_WORKER_START"]))
 """
 
-PARENT_OF_A_SLOW_WORKER = """
-import json, os, time
+PARENT_OF_SLOW_WORKERS = """
+import os, sys, time
 from numerous.tasks import Session, task
-from numerous.tasks.backends.local._shm import linked_blocks
 
 
-@task
+@task(max_parallel=8)
 def never_gets_to_run():
     time.sleep(60)
 
 
-os.environ["SLOW_WORKER_START"] = "1.0"
+os.environ["SLOW_WORKER_START"] = sys.argv[1]
 if os.environ.get("HOLD_THE_JOB"):  # the parent dies before it hands the job over
     from numerous.tasks.backends.local._dispatcher import Dispatcher
 
-    Dispatcher._write_job = staticmethod(lambda worker, execution: None)
+    Dispatcher._write_job = staticmethod(lambda worker, execution, slot: None)
 with Session():
-    never_gets_to_run.instance().start()
-    with open("parent.json.tmp", "w") as f:
-        json.dump({"blocks": sorted(linked_blocks())}, f)
-    os.rename("parent.json.tmp", "parent.json")
+    for _ in range(int(sys.argv[2])):
+        never_gets_to_run.instance(fresh_process=True).start()
+    with open("started.tmp", "w") as f:
+        f.write(str(time.monotonic()))
+    os.rename("started.tmp", "started")
     time.sleep(60)
 """
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("job", ["in the pipe", "never written"])
-def test_killing_the_parent_while_its_worker_starts_leaves_no_block(tmp_path: Path, job: str) -> None:
-    # A sitecustomize that holds every worker of this parent in its start-up for 1 s.
-    (tmp_path / "sitecustomize.py").write_text(SLOW_START)
-    (tmp_path / "parent.py").write_text(PARENT_OF_A_SLOW_WORKER)
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    if job == "never written":  # the worker knows its block from its environment alone
-        env["HOLD_THE_JOB"] = "1"
-    parent = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path, env=env)
-    blocks: List[str] = []
-    workers: List[psutil.Process] = []
+def _shm_mapped_by(pid: int) -> List[str]:
+    """The /dev/shm names process ``pid`` maps (the library's arenas are memfds: none)."""
     try:
-        blocks = json.loads(wait_for_file(str(tmp_path / "parent.json")))["blocks"]
-        assert wait_until(lambda: bool(psutil.Process(parent.pid).children()), 10)
-        workers = psutil.Process(parent.pid).children()
+        with open(f"/proc/{pid}/maps") as f:
+            return [line.split("/dev/shm/")[1].split()[0] for line in f if "/dev/shm/" in line]
+    except OSError:  # gone meanwhile
+        return []
+
+
+def _reap_orphans_of_the_dead(before: Set[int], limit: float) -> List[str]:
+    """Wait for the processes re-parented to this one (a child subreaper) since ``before``
+    to die, reaping them; describe those still alive after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        orphans = [p for p in psutil.Process().children() if p.pid not in before]
+        alive = []
+        for orphan in orphans:
+            try:
+                if orphan.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(orphan.pid, 0)
+                else:
+                    alive.append(orphan)
+            except (psutil.NoSuchProcess, ChildProcessError):
+                pass
+        if not alive or time.monotonic() > deadline:
+            for orphan in alive:  # the test fails; nothing is left running
+                orphan.kill()
+                os.waitpid(orphan.pid, 0)
+            return [describe_process(p) for p in alive]
+        time.sleep(0.005)
+
+
+def _kill_parent_of_starting_workers(tmp_path: Path, env: Dict[str, str], args: List[str], delay: float) -> None:
+    """Run PARENT_OF_SLOW_WORKERS, SIGKILL it ``delay`` s after its start() calls, and
+    check that it and its workers mapped nothing of /dev/shm and that the workers exit."""
+    (tmp_path / "parent.py").write_text(PARENT_OF_SLOW_WORKERS)
+    children_before = {p.pid for p in psutil.Process().children()}
+    parent = subprocess.Popen([sys.executable, "parent.py", *args], cwd=tmp_path, env=env)
+    children_before.add(parent.pid)
+    try:
+        wait_for_file(str(tmp_path / "started"))
+        time.sleep(delay)
+        tree = [parent.pid] + [p.pid for p in psutil.Process(parent.pid).children()]
+        mapped = {pid: _shm_mapped_by(pid) for pid in tree}
         parent.kill()
         parent.wait()
-        # The worker wakes up an orphan, finds its parent gone and exits.
-        assert wait_until(lambda: all(is_dead(w.pid) for w in workers), 5.0)
-        left = [name for name in blocks if os.path.exists(f"/dev/shm/{name}")]
-        assert left == [], f"the block of the instance that never started is left in /dev/shm: {left}"
     finally:
         parent.kill()
         parent.wait()
-        for name in blocks:
-            if os.path.exists(f"/dev/shm/{name}"):
-                os.unlink(f"/dev/shm/{name}")
-        for worker in workers:
-            try:
-                worker.kill()
-                if worker.ppid() == os.getpid():
-                    os.waitpid(worker.pid, 0)
-            except (psutil.NoSuchProcess, ChildProcessError):
-                pass
+        # Each worker wakes up an orphan (or never learns of its job), finds its parent gone and exits.
+        survivors = _reap_orphans_of_the_dead(children_before, 5.0)
+    assert {pid: names for pid, names in mapped.items() if names} == {}, "control blocks with names"
+    assert survivors == [], f"workers alive 5 s after their parent died: {survivors}"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("job", ["in the pipe", "never written"])
+def test_killing_the_parent_while_its_worker_starts_leaves_nothing(tmp_path: Path, job: str) -> None:
+    # A sitecustomize that holds every worker of this parent in its start-up for 1 s.
+    (tmp_path / "sitecustomize.py").write_text(SLOW_START)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    if job == "never written":
+        env["HOLD_THE_JOB"] = "1"
+    _kill_parent_of_starting_workers(tmp_path, env, ["1.0", "1"], delay=0.0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("delay", [0.01, 0.03, 0.06, 0.1])
+def test_killing_the_parent_just_after_starting_eight_fresh_instances_leaves_nothing(
+    tmp_path: Path, delay: float
+) -> None:
+    # The control blocks of instances whose workers never started used to stay in /dev/shm.
+    _kill_parent_of_starting_workers(tmp_path, dict(os.environ), ["0", "8"], delay)
+
+
+OUT_OF_DESCRIPTORS = """
+import json, os, resource, sys
+import psutil
+from numerous.tasks import Session, task, wait
+
+@task(max_parallel=50)
+def quick(value):
+    return value
+
+names_before = set(os.listdir("/dev/shm"))
+fds_before = len(os.listdir("/proc/self/fd"))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+with Session():
+    futures = [quick.instance().start(i) for i in range(50)]
+    wait(futures, timeout=60)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+print(json.dumps({
+    "completed": sum(f.status == "completed" for f in futures),
+    "errors": sorted({f"{type(f.error).__name__}: {f.error}" for f in futures if f.error is not None}),
+    "children": len(psutil.Process().children(recursive=True)),
+    "fds_grew_by": len(os.listdir("/proc/self/fd")) - fds_before,
+    "new_shm_names": sorted(set(os.listdir("/dev/shm")) - names_before),
+}))
+"""
+
+
+@pytest.mark.timeout(90)
+def test_running_out_of_file_descriptors_fails_instances_naming_emfile_and_leaves_nothing(tmp_path: Path) -> None:
+    result = run_script(tmp_path, OUT_OF_DESCRIPTORS, timeout=80)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome["completed"] >= 1, outcome  # those that got a worker ran
+    assert outcome["errors"], outcome  # 50 workers cannot fit in 64 descriptors
+    for error in outcome["errors"]:
+        assert error.startswith("BackendError: cannot start a worker process for instance"), error
+        assert "too many open files (EMFILE)" in error and "64 open at once (RLIMIT_NOFILE)" in error, error
+        assert "no room" not in error and "/dev/shm" not in error
+    assert (outcome["children"], outcome["new_shm_names"]) == (0, []), outcome
+    assert outcome["fds_grew_by"] <= 0, outcome
 
 
 # -- finished instances are freed by reference counting ----------------------------------------------

@@ -107,9 +107,19 @@ def test_the_leak_check_fails_each_test_that_leaks(project: pytest.Pytester) -> 
         def test_fd_left_open(task_session):
             os.open(os.devnull, os.O_RDONLY)
 
-        def test_shm_block_left(task_session):
-            from numerous.tasks.backends.local._shm import ControlBlock
-            ControlBlock.create().close()  # mapped no more, but never unlinked
+        def test_shm_block_left(task_session, monkeypatch):
+            # Arenas have no name; where there is no memfd, a segment's name lives for
+            # microseconds. Make removing it fail, so that one is left.
+            import _posixshmem
+            from numerous.tasks.backends.local._shm import Arena
+
+            def refuse(name):
+                raise PermissionError(1, "refused by the test", name)
+
+            monkeypatch.delattr(os, "memfd_create")
+            monkeypatch.setattr(_posixshmem, "shm_unlink", refuse)
+            with pytest.raises(PermissionError):
+                Arena.create()
 
         @pytest.mark.task_backend("inline")
         def test_thread_left_by_a_task_that_ignores_its_stop(task_session, recorded_task_control):

@@ -131,11 +131,11 @@ def test_a_warm_worker_dying_between_being_taken_and_given_its_job_reruns_the_jo
         original_close(worker)
         closed.set()
 
-    def write_job(worker: WorkerProcess, execution: Any) -> None:
+    def write_job(worker: WorkerProcess, execution: Any, slot: int) -> None:
         if threading.current_thread().name != "numerous-dispatcher":  # a warm start
             os.kill(worker.pid, signal.SIGKILL)
             assert closed.wait(10), "the dead worker was never reaped"
-        original_write_job(worker, execution)
+        original_write_job(worker, execution, slot)
 
     monkeypatch.setattr(WorkerProcess, "close", close)
     monkeypatch.setattr(Dispatcher, "_write_job", staticmethod(write_job))

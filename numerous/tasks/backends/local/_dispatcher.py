@@ -21,6 +21,7 @@ or left a thread or a process behind is never reused (it exits); a task asking f
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import logging
 import os
@@ -33,11 +34,12 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, serve_from_this_thread
-from ...exceptions import TaskError
+from ...exceptions import BackendError, TaskError
 from . import _protocol
 from ._execution import Execution
 from ._platform import group_has_members, reap_orphans, signal_process_tree, snapshot_tree
-from ._spawn import WorkerProcess, run_on_spawner_thread, start_worker_process
+from ._shm import ControlBlock
+from ._spawn import DESCRIPTORS_PER_WORKER, WorkerProcess, run_on_spawner_thread, start_worker_process
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -116,8 +118,10 @@ class Dispatcher:
         """Let idle workers go, stop the thread once nothing is left, free descriptors."""
         try:
             self.call_soon(self._begin_closing)
-        except TaskError:  # it died, and killed every worker as it did
-            pass
+        except TaskError:  # it died, and killed every worker it knew of; a worker still
+            spawned = threading.Event()  # being spawned is killed by the spawner thread,
+            run_on_spawner_thread(spawned.set)  # which runs in order: wait for it
+            spawned.wait()
         self._thread.join()
         self._selector.close()
         os.close(self._wake_r)
@@ -140,8 +144,12 @@ class Dispatcher:
             worker = self._take_idle()
             if worker is None:
                 return False
-            self._bind(worker, execution)
-        self._write_job(worker, execution)
+            block = worker.arena.take()
+            if block is None:  # every slot still held (never with one job at a time): let it go
+                self._retire(worker)
+                return False
+            self._bind(worker, execution, block)
+        self._write_job(worker, execution, block.slot)
         return True
 
     def launch(self, execution: Execution) -> None:
@@ -169,9 +177,9 @@ class Dispatcher:
 
         def spawn() -> None:  # on the spawner thread
             try:
-                worker = start_worker_process(reusable, execution.block.name)
+                worker = start_worker_process(reusable)
             except Exception as exc:
-                error = exc  # `exc` is unbound when the except block ends; the lambda runs later
+                error = start_failure(exc, execution.job.description)
                 try:
                     self.call_soon(lambda: self._spawn_failed(execution, error))
                 except TaskError:  # died meanwhile: its death failed the execution
@@ -209,24 +217,26 @@ class Dispatcher:
         self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
         if worker.exit_handle is not None:
             self._selector.register(worker.exit_handle, selectors.EVENT_READ, lambda: self._on_exit(worker))
-        self._bind(worker, execution)
-        self._write_job(worker, execution)
+        block = worker.arena.take()
+        assert block is not None  # a new worker's arena is all free
+        self._bind(worker, execution, block)
+        self._write_job(worker, execution, block.slot)
 
     @staticmethod
-    def _bind(worker: WorkerProcess, execution: Execution) -> None:
+    def _bind(worker: WorkerProcess, execution: Execution, block: ControlBlock) -> None:
         worker.execution = execution
         worker.jobs_run += 1
-        execution.worker = worker
+        execution.bind(worker, block)
         execution.job.sink.process_id = worker.pid
         execution.running(time.monotonic())
         execution.job.future.set_running()  # handlers hear "running" with the pid known
 
     @staticmethod
-    def _write_job(worker: WorkerProcess, execution: Execution) -> None:
+    def _write_job(worker: WorkerProcess, execution: Execution, slot: int) -> None:
         body = pickle.dumps(
             {
                 "instance_id": execution.job.instance_id,
-                "block_name": execution.block.name,
+                "slot": slot,
                 "payload": execution.job.payload,
                 "cwd": os.getcwd(),
                 "sys_path": list(sys.path),
@@ -293,7 +303,7 @@ class Dispatcher:
         if execution is not None and _never_started(execution, worker):
             # An idle worker died just as it was given this job: run it elsewhere.
             worker.execution = None
-            execution.worker = None
+            execution.unbind()
             self._spawn_for(execution)
         elif execution is not None:
             if execution.descendants:
@@ -418,12 +428,40 @@ def _still_there(process: Any) -> bool:
 def _never_started(execution: Execution, worker: WorkerProcess) -> bool:
     """Whether ``execution`` was bound to a reused worker that died before taking it.
 
-    A worker takes a job by mapping its control block and removing the block's name; a
-    death after that (while loading the arguments, say) is the job's own failure, and a
-    rerun could not map the block anyway."""
+    A worker takes a job by marking its control block taken, before it loads the
+    arguments; a death after that (while loading them, say) is the job's own failure."""
+    block = execution.block
     return (
         worker.jobs_run > 1
         and execution.outcome is None
         and not execution.job.stop_requested
-        and execution.block.name_is_linked()  # removed before the body is marked running
+        and block is not None
+        and not block.taken
     )
+
+
+def start_failure(error: Exception, description: str) -> Exception:
+    """The error a future fails with when no worker could be started for it: one that
+    names the cause (out of file descriptors, memory or processes) and what to do."""
+    if not isinstance(error, OSError):
+        return error
+    if error.errno == errno.EMFILE:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        why = (
+            f"too many open files (EMFILE): this process may have {soft} open at once "
+            f"(RLIMIT_NOFILE) and each running worker holds {DESCRIPTORS_PER_WORKER} of them; "
+            "raise the limit (`ulimit -n`, resource.setrlimit) or lower max_parallel"
+        )
+    elif error.errno == errno.ENFILE:
+        why = "the system's table of open files is full (ENFILE)"
+    elif error.errno in (errno.ENOMEM, errno.ENOSPC):
+        why = f"no memory for its process or its control blocks ({error.strerror})"
+    elif error.errno == errno.EAGAIN:
+        why = "no process could be created (EAGAIN: the limit on processes, RLIMIT_NPROC, or memory)"
+    else:
+        why = f"{error.strerror or error}"
+    wrapped = BackendError(f"cannot start a worker process for {description}: {why}")
+    wrapped.__cause__ = error
+    return wrapped

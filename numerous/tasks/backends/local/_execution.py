@@ -1,11 +1,11 @@
 """The parent's record of one instance on the local backend, and how it ends.
 
 An :class:`Execution` is created when its instance can run — in ``start()`` when a slot
-is free at once, else when its turn comes — and owns the control block from then on. It
-is given a :class:`~._spawn.WorkerProcess` when the dispatcher assigns it one, is fed
-frames and progress by the dispatcher thread, and turns the worker's last message — or
-its death — into the future's one final state. The worker itself (its descriptors,
-its reaping, its reuse) belongs to the dispatcher.
+is free at once, else when its turn comes. It is given a :class:`~._spawn.WorkerProcess`
+and a control block (a slot of that worker's arena) when the dispatcher assigns it a
+worker, is fed frames and progress by the dispatcher thread, and turns the worker's last
+message — or its death — into the future's one final state. The worker itself (its
+descriptors, its reaping, its reuse) belongs to the dispatcher.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Execution:
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.block = ControlBlock.create()
+        self.block: Optional[ControlBlock] = None  # given with the worker
         self.control = job.control
         self.worker: Optional[WorkerProcess] = None
         self.worker_idle = False  # the worker said IDLE after the outcome: it is reusable
@@ -58,6 +58,17 @@ class Execution:
         if job.stop_requested:  # asked to stop between leaving the queue and now
             self.request_stop(job.stop_grace)
 
+    def bind(self, worker: WorkerProcess, block: ControlBlock) -> None:
+        """It runs on ``worker``, its control block a slot of that worker's arena."""
+        self.worker, self.block = worker, block
+        if self.job.stop_requested:  # asked before it had a block: the flag goes up now
+            block.request_stop()
+
+    def unbind(self) -> None:
+        """Its worker died before taking it: give the slot back, to run elsewhere."""
+        self.release()
+        self.worker = None
+
     # -- stopping ------------------------------------------------------------------------
     def running(self, now: float) -> None:
         """The worker is registered with the dispatcher: its timeout starts counting."""
@@ -68,7 +79,9 @@ class Execution:
         """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
         self.job.stop_requested = True
         self.job.times.mark_stop_requested()
-        self.block.request_stop()
+        block = self.block
+        if block is not None:  # else bind() raises the flag
+            block.request_stop()
         self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
 
     def escalate(self, now: float) -> None:
@@ -127,13 +140,16 @@ class Execution:
 
     def deliver_progress(self) -> None:
         """Hand the handler what changed in the control block since the last call."""
+        block = self.block
+        if block is None:
+            return
         times = self.job.times
         if times.running_ns is None:
-            times.running_ns = self.block.running_ns
-        seq = self.block.seq
+            times.running_ns = block.running_ns
+        seq = block.seq
         if seq == self._seen_seq:
             return
-        snapshot = self.block.read()
+        snapshot = block.read()
         if snapshot is None:
             return
         self._seen_seq = snapshot.seq
@@ -211,12 +227,10 @@ class Execution:
         self._conclude()
 
     def release(self) -> None:
-        """Unlink and unmap the control block (idempotent)."""
-        if self.job.times.running_ns is not None:  # the worker removed the name before that
-            self.block.name_removed_elsewhere()  # (tens of microseconds saved on a cold path)
-        else:
-            self.block.unlink()
-        self.block.close()
+        """Give the control block's slot back to its worker's arena (idempotent)."""
+        block, self.block = self.block, None
+        if block is not None:
+            block.close()
 
 
 def decode_error(body: Union[bytes, bytearray], job: Job) -> BaseException:

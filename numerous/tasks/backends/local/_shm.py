@@ -1,9 +1,15 @@
-"""The per-instance control block in shared memory.
+"""Control blocks: each instance's page of shared memory, a slot of its worker's arena.
 
-One fixed-size POSIX shared memory segment per instance (what
-``multiprocessing.shared_memory`` makes; opened here without its tracker). The parent writes
-only the stop flag; the worker writes progress and status under a sequence counter
-(a seqlock), so the parent never reads a torn value::
+Every worker gets one **arena** when it is spawned: nameless shared memory (a Linux
+``memfd``; elsewhere a POSIX segment whose name is removed the moment it is opened) of
+:data:`ARENA_SLOTS` pages, mapped by the parent and by the worker, whose descriptor the
+worker inherits. Each instance the worker runs gets one **slot** — its own page, zeroed
+for it — as its control block. Nothing has a name, so nothing can outlive its owners: the
+memory goes when the last process that maps it exits, however it exits. No descriptor is
+opened and no page mapped per instance.
+
+The parent writes only the stop flag; the worker writes progress and status under a
+sequence counter (a seqlock), so the parent never reads a torn value. One slot::
 
     offset  size  field            writer   notes
     ------  ----  ---------------  -------  -----------------------------------------
@@ -12,65 +18,69 @@ only the stop flag; the worker writes progress and status under a sequence count
         16     8  progress         worker   float64, already clamped to 0..100
         24     8  meta             worker   bits 0-31 status length in bytes,
                                             bits 32-39 flags (1 progress set,
-                                            2 status set, 4 status was cut),
-                                            bits 40-47 last kind (1 progress,
-                                            2 status)
+                                            2 status set, 4 status was cut)
         32     8  running_ns       worker   time.monotonic_ns() as the body began
                                             (0 before); read by the parent's poll
-        40  4056  status           worker   UTF-8 (lone surrogates pass through)
+        40     8  taken_ns         worker   time.monotonic_ns() as the worker took the
+                                            job, before loading its arguments (0 before)
+        48  4048  status           worker   UTF-8 (lone surrogates pass through)
 
 Every header field is one aligned 8-byte item of a ``memoryview.cast`` ("Q" or "d"):
 one store each, where ``struct.pack_into`` would zero-fill first (measured here: ~3%
 torn reads without the counter, none with it). A write that keeps the status text
 copies no text.
 
-Neither side registers the segment with ``multiprocessing``'s resource tracker (it would
-start a tracker process per parent and warn on every unlink). The worker unlinks the name
-as soon as it has mapped the block, and the parent again (idempotently) when the
-instance ends, so no ``/dev/shm`` entry outlives it, whoever dies first.
+A slot is free again once the parent has read the instance's last progress; a
+``TaskControl`` the task kept after it ended fails cleanly, since its views of the slot
+are released (it never sees the next instance's page).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from ..._ids import random_hex
 
 __all__ = [
-    "BLOCK_SIZE",
+    "ARENA_SLOTS",
+    "SLOT_SIZE",
     "STATUS_CAPACITY",
+    "Arena",
     "ControlBlock",
     "ProgressSnapshot",
     "linked_blocks",
-    "unlink_block",
 ]
 
-BLOCK_SIZE = 4096  # one page: the smallest segment the kernel hands out anyway
-_STATUS_OFFSET = 40
-STATUS_CAPACITY = BLOCK_SIZE - _STATUS_OFFSET
+SLOT_SIZE = 4096  # one page: no two instances ever share one
+#: Slots per worker: the running instance's, and those of instances whose end the
+#: parent is still delivering while the worker starts the next one.
+ARENA_SLOTS = 8
+_STATUS_OFFSET = 48
+STATUS_CAPACITY = SLOT_SIZE - _STATUS_OFFSET
 _CUT_MARK = "…".encode()  # appended to a status that was cut to fit
+_ZEROS = bytes(SLOT_SIZE)
 
 _FLAG_PROGRESS = 1
 _FLAG_STATUS = 2
 _FLAG_CUT = 4
-KIND_PROGRESS = 1
-KIND_STATUS = 2
 
-_NAME_PREFIX = "nt_"  # short: macOS limits names to 31 characters
+_NAME_PREFIX = "nt_"  # the fallback's short-lived names (macOS limits names to 31 characters)
 _MAX_READ_ATTEMPTS = 10_000  # a worker killed mid-write leaves seq odd forever
 
-# Names this process created and has not unlinked yet: what a leak check looks at,
-# since /dev/shm is shared with every other process on the machine.
+# Names this process created and has not removed yet: only the fallback makes any, for
+# the microseconds between creating a segment and removing its name (what a leak check
+# looks at, since /dev/shm is shared with every other process on the machine).
 _linked: set[str] = set()
 _linked_lock = threading.Lock()
 
 
 def linked_blocks() -> frozenset[str]:
-    """Names of the blocks this process created whose names it has not unlinked."""
+    """Names of the shared memory segments this process created and has not removed."""
     with _linked_lock:
         return frozenset(_linked)
 
@@ -82,70 +92,162 @@ class ProgressSnapshot(NamedTuple):
     progress: Optional[float]
     status: Optional[str]
     status_was_cut: bool
-    last_kind: int
 
 
 #: Python 3.13+ maps without the duplicate descriptor ``mmap`` otherwise keeps open until
-#: the mapping is closed (two system calls fewer per block on each side).
+#: the mapping is closed.
 _NO_DESCRIPTOR_KEPT: Dict[str, Any] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 
 
-class _Mapping:
-    """One mapping of a POSIX shared memory segment: the ``shm_open`` + ``mmap`` that
-    ``multiprocessing.shared_memory.SharedMemory`` makes, minus its resource tracker
-    (which would start a tracker process per parent and warn on every unlink), its
-    kept descriptor, and the ``multiprocessing`` import (~20 ms on each fresh worker's
-    start). A name made here opens with ``SharedMemory(name)`` too."""
+def _nameless_fd(size: int) -> int:
+    """A descriptor of ``size`` bytes of zeroed shared memory that has no name.
 
-    def __init__(self, name: str, create: bool) -> None:
-        import _posixshmem
-        import mmap
-
-        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
-        fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
+    Raises:
+        OSError: no descriptor left (EMFILE), or no memory for it (ENOMEM, ENOSPC).
+    """
+    memfd_create = getattr(os, "memfd_create", None)
+    fd = -1
+    if memfd_create is not None:
         try:
-            if create:
-                # Allocate now (this also sets the size): touching a page of a full
-                # tmpfs later would be a SIGBUS; here it is an OSError.
-                try:
-                    os.posix_fallocate(fd, 0, BLOCK_SIZE)
-                except OSError:
-                    _posixshmem.shm_unlink("/" + name)
-                    raise
-            self._mmap = mmap.mmap(fd, BLOCK_SIZE, **_NO_DESCRIPTOR_KEPT)
+            fd = int(memfd_create("numerous-tasks-arena", os.MFD_CLOEXEC))
+        except OSError as exc:
+            if exc.errno not in (38, 1):  # ENOSYS, EPERM (seccomp): the fallback below
+                raise
+    if fd < 0:
+        fd = _opened_and_unlinked()
+    try:
+        # Reachable by its descriptor alone (or /proc/<pid>/fd, which only the same user
+        # may open); a memfd is made 0777, so make it the user's alone anyway.
+        os.fchmod(fd, 0o600)
+        # Allocated now (this also sets the size): touching a page of a full tmpfs later
+        # would be a SIGBUS; here it is an OSError.
+        os.posix_fallocate(fd, 0, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _opened_and_unlinked() -> int:
+    """Where there is no memfd: a POSIX segment whose name is removed at once."""
+    import _posixshmem
+
+    name = _NAME_PREFIX + random_hex(12)
+    with _linked_lock:
+        _linked.add(name)
+    try:
+        fd = int(_posixshmem.shm_open("/" + name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600))
+    except BaseException:
+        with _linked_lock:
+            _linked.discard(name)
+        raise
+    try:
+        _posixshmem.shm_unlink("/" + name)
+    except FileNotFoundError:
+        pass
+    except BaseException:  # the name stays, and stays on the list a leak check reads
+        os.close(fd)
+        raise
+    with _linked_lock:
+        _linked.discard(name)
+    return fd
+
+
+class Arena:
+    """A worker's control blocks: :data:`ARENA_SLOTS` pages of nameless shared memory.
+
+    The parent makes it with :meth:`create` (before spawning the worker, which inherits
+    :attr:`fd`), hands out slots with :meth:`take` and :meth:`give_back`, and lets it go
+    with :meth:`retire` once the worker is reaped; the worker maps it with :meth:`attach`.
+    Slots are taken and given back on any thread (callers take warm workers directly).
+    """
+
+    def __init__(self, fd: int, owner: bool) -> None:
+        self.fd = fd
+        self._mmap = mmap.mmap(fd, ARENA_SLOTS * SLOT_SIZE, **_NO_DESCRIPTOR_KEPT)
+        self._buf = memoryview(self._mmap)
+        self._free: List[int] = list(range(ARENA_SLOTS - 1, -1, -1)) if owner else []
+        self._lock = threading.Lock()
+        self._in_use = 0
+        self._retired = False
+
+    @classmethod
+    def create(cls) -> Arena:
+        """Make a zeroed, nameless arena; its descriptor stays open (see :meth:`close_fd`).
+
+        Raises:
+            OSError: no descriptor left (EMFILE), or no memory for it (ENOMEM, ENOSPC);
+                nothing is left behind.
+        """
+        fd = _nameless_fd(ARENA_SLOTS * SLOT_SIZE)
+        try:
+            return cls(fd, owner=True)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @classmethod
+    def attach(cls, fd: int) -> Arena:
+        """Map the arena a worker inherited as ``fd`` (and close that descriptor)."""
+        try:
+            return cls(fd, owner=False)
         finally:
             os.close(fd)
-        self.name = name
-        self.buf = memoryview(self._mmap)
 
-    def close(self) -> None:
-        self.buf.release()
+    def close_fd(self) -> None:
+        """Close the parent's descriptor once the worker has inherited it (the mapping stays)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def take(self) -> Optional[ControlBlock]:
+        """A free slot, zeroed, as a control block; None if every slot is in use."""
+        with self._lock:
+            if not self._free or self._retired:
+                return None
+            slot = self._free.pop()
+            self._in_use += 1
+        offset = slot * SLOT_SIZE
+        self._buf[offset : offset + SLOT_SIZE] = _ZEROS
+        return ControlBlock(self._buf[offset : offset + SLOT_SIZE], slot, self)
+
+    def block(self, slot: int) -> ControlBlock:
+        """The control block in ``slot`` (worker side: the parent chose and zeroed it)."""
+        offset = slot * SLOT_SIZE
+        return ControlBlock(self._buf[offset : offset + SLOT_SIZE], slot, None)
+
+    def give_back(self, slot: int) -> None:
+        """Return a slot taken with :meth:`take` (its block's views are released)."""
+        with self._lock:
+            self._free.append(slot)
+            self._in_use -= 1
+            close = self._retired and not self._in_use
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        """The worker is gone: unmap once the last slot in use is given back."""
+        with self._lock:
+            self._retired = True
+            close = not self._in_use
+        self.close_fd()
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        self._buf.release()
         self._mmap.close()
 
 
-def unlink_block(name: str) -> None:
-    """Remove the segment's name from ``/dev/shm``; a name already gone is fine."""
-    import _posixshmem  # the same call SharedMemory.unlink makes, without the tracker
-
-    try:
-        _posixshmem.shm_unlink("/" + name if not name.startswith("/") else name)
-    except FileNotFoundError:
-        pass
-
-
 class ControlBlock:
-    """A mapped control block; see the module docstring for the layout."""
+    """One instance's slot; see the module docstring for the layout."""
 
-    def __init__(self, segment: Any, owner: bool) -> None:
-        self._segment = segment
-        self.owner = owner
-        self.name = segment.name.lstrip("/")
-        buf = segment.buf
-        assert buf is not None
+    def __init__(self, buf: memoryview, slot: int, arena: Optional[Arena]) -> None:
+        self.slot = slot
+        self._arena = arena  # the parent's: the slot goes back to it on close()
         self._buf = buf
         self._words: memoryview = buf[:_STATUS_OFFSET].cast("Q")
         self._doubles = buf[:_STATUS_OFFSET].cast("d")
-        self._unlinked = False
         self._closed = False
         # Worker-side state: what the last write said, to fill the other field.
         self._progress = 0.0
@@ -154,63 +256,17 @@ class ControlBlock:
         self._status_dirty = False
         self._flags = 0
 
-    # -- lifetime -----------------------------------------------------------------------
-    @classmethod
-    def create(cls) -> ControlBlock:
-        """Create a fresh, zeroed block with a random, unguessable name (mode 0600).
-
-        Raises:
-            OSError: no space left for the block (a full ``/dev/shm``); the block is
-                not left behind.
-        """
-        name = _NAME_PREFIX + random_hex(12)
-        segment = _Mapping(name, create=True)
-        with _linked_lock:
-            _linked.add(name)
-        return cls(segment, owner=True)
-
-    @classmethod
-    def attach(cls, name: str) -> ControlBlock:
-        """Map an existing block (in the worker)."""
-        return cls(_Mapping(name, create=False), owner=False)
-
-    def unlink(self) -> None:
-        """Remove the name from ``/dev/shm`` (mappings stay valid); idempotent."""
-        if not self._unlinked:
-            self._unlinked = True
-            unlink_block(self.name)
-            with _linked_lock:
-                _linked.discard(self.name)
-
-    def name_is_linked(self) -> bool:
-        """Whether the block's name is still in ``/dev/shm``: a worker that took the
-        block's job removed it right after mapping the block (one system call)."""
-        import _posixshmem
-
-        try:
-            fd = _posixshmem.shm_open("/" + self.name, os.O_RDONLY, mode=0o600)
-        except FileNotFoundError:
-            return False
-        os.close(fd)
-        return True
-
-    def name_removed_elsewhere(self) -> None:
-        """Record that the name is gone already, removed by the process that mapped the
-        block (the worker does so before it marks the body running): no system call."""
-        if not self._unlinked:
-            self._unlinked = True
-            with _linked_lock:
-                _linked.discard(self.name)
-
     def close(self) -> None:
-        """Unmap the block; idempotent. Call after the last read."""
+        """Release the views (a kept reference then raises ValueError) and, on the
+        parent's side, give the slot back; idempotent. Call after the last read."""
         if self._closed:
             return
         self._closed = True
         self._words.release()
         self._doubles.release()
         self._buf.release()
-        self._segment.close()
+        if self._arena is not None:
+            self._arena.give_back(self.slot)
 
     # -- the stop flag (parent writes, worker reads) ------------------------------------
     def request_stop(self) -> None:
@@ -236,13 +292,13 @@ class ControlBlock:
         self._flags |= _FLAG_PROGRESS
         if status is not None and status != self._status_text:
             self._set_status(status)
-        self._write(KIND_PROGRESS)
+        self._write()
 
     def write_status(self, status: str) -> None:
         """Record a new status text."""
         if status != self._status_text:
             self._set_status(status)
-        self._write(KIND_STATUS)
+        self._write()
 
     def _set_status(self, status: str) -> None:
         data = status.encode("utf-8", "surrogatepass")
@@ -257,13 +313,13 @@ class ControlBlock:
         self._status = data
         self._status_dirty = True
 
-    def _write(self, kind: int) -> None:
+    def _write(self) -> None:
         words = self._words
         seq = words[1]
         words[1] = seq + 1  # odd: readers retry
         self._doubles[2] = self._progress
         data = self._status
-        words[3] = len(data) | self._flags << 32 | kind << 40
+        words[3] = len(data) | self._flags << 32
         if self._status_dirty:
             self._buf[_STATUS_OFFSET : _STATUS_OFFSET + len(data)] = data
             self._status_dirty = False
@@ -278,7 +334,7 @@ class ControlBlock:
                 continue
             progress = self._doubles[2]
             meta = words[3]
-            length, flags, kind = meta & 0xFFFFFFFF, (meta >> 32) & 0xFF, (meta >> 40) & 0xFF
+            length, flags = meta & 0xFFFFFFFF, (meta >> 32) & 0xFF
             data = bytes(buf[_STATUS_OFFSET : _STATUS_OFFSET + min(length, STATUS_CAPACITY)])
             if words[1] == before:
                 return ProgressSnapshot(
@@ -286,9 +342,21 @@ class ControlBlock:
                     progress=progress if flags & _FLAG_PROGRESS else None,
                     status=data.decode("utf-8", "surrogatepass") if flags & _FLAG_STATUS else None,
                     status_was_cut=bool(flags & _FLAG_CUT),
-                    last_kind=kind,
                 )
         return None
+
+    # -- when the worker took the job and began its body (worker writes) ---------------
+    def mark_taken(self) -> None:
+        """Record that the worker has taken the job (before loading its arguments)."""
+        self._words[5] = time.monotonic_ns()
+
+    @property
+    def taken(self) -> bool:
+        """Whether the worker took the job (False: it never began it)."""
+        try:
+            return self._words[5] != 0
+        except ValueError:  # closed
+            return True
 
     def mark_running(self) -> None:
         """Record that the task's body begins now (worker side)."""

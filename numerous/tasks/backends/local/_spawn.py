@@ -23,12 +23,17 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from ._platform import become_child_subreaper, open_exit_handle
 from ._protocol import FrameReader, write_frame
-from ._worker import BOOTSTRAP, FIRST_BLOCK_ENV
+from ._shm import Arena
+from ._worker import BOOTSTRAP
 
 if TYPE_CHECKING:
     from ._execution import Execution
 
-__all__ = ["WorkerProcess", "run_on_spawner_thread", "start_worker_process"]
+__all__ = ["DESCRIPTORS_PER_WORKER", "WorkerProcess", "run_on_spawner_thread", "start_worker_process"]
+
+#: Descriptors the parent holds per live worker: its job pipe, its result pipe, its exit
+#: handle (pidfd) and, below Python 3.13, the one ``mmap`` keeps for its arena.
+DESCRIPTORS_PER_WORKER = 3 if sys.version_info >= (3, 13) else 4
 
 _F_SETPIPE_SZ = 1031  # Linux: pipes bigger than the 64 KiB default, so that
 _JOB_PIPE_SIZE = 1 << 18  # a typical job is written without waiting for the worker,
@@ -39,13 +44,15 @@ _RESULT_PIPE_SIZE = 1 << 20  # and a large result is read in fewer wake-ups (100
 
 @dataclass(eq=False)
 class WorkerProcess:
-    """A started worker, the parent's ends of its pipes, and what it is doing."""
+    """A started worker, the parent's ends of its pipes, its arena of control blocks,
+    and what it is doing."""
 
     popen: subprocess.Popen[bytes]
     job_fd: int  # parent writes jobs here
     result_fd: int  # parent reads frames here
     exit_handle: Optional[int]  # readable once the worker exited (pidfd), or None
     reusable: bool  # may run another job after this one
+    arena: Arena  # the control blocks of the instances it runs
     reader: FrameReader = field(init=False)
     execution: Optional[Execution] = None  # the job it runs; None while idle
     jobs_run: int = 0
@@ -74,7 +81,9 @@ class WorkerProcess:
         return self.popen.pid
 
     def close(self) -> None:
-        """Close the parent's descriptors of a worker that has been reaped (idempotent)."""
+        """Close the parent's descriptors of a worker that has been reaped (idempotent);
+        its arena goes once the last instance it ran has given its slot back."""
+        self.arena.retire()
         with self._job_pipe_lock:
             for fd in (self.job_fd, self.result_fd, self.exit_handle):
                 if fd is not None and fd >= 0:
@@ -86,18 +95,26 @@ class WorkerProcess:
             self.exit_handle = None
 
 
-def start_worker_process(reusable: bool, first_block: Optional[str] = None) -> WorkerProcess:
-    """Spawn one worker; call only on the spawner thread.
-
-    ``first_block`` names the control block of the job the worker is started for. It
-    travels in the environment (readable by the owner only, unlike the command line), so
-    a worker whose parent dies before the job reaches it can still remove that block.
+def start_worker_process(reusable: bool) -> WorkerProcess:
+    """Spawn one worker, with its arena of control blocks; call only on the spawner thread.
 
     Raises:
-        OSError: the process could not be started.
+        OSError: the process could not be started (no descriptor, memory or process
+            left); nothing is left behind.
     """
-    job_r, job_w = os.pipe()
-    result_r, result_w = os.pipe()
+    arena = Arena.create()
+    try:
+        job_r, job_w = os.pipe()
+    except BaseException:
+        arena.retire()
+        raise
+    try:
+        result_r, result_w = os.pipe()
+    except BaseException:
+        arena.retire()
+        for fd in (job_r, job_w):
+            os.close(fd)
+        raise
     try:
         for fd, size in ((job_w, _JOB_PIPE_SIZE), (result_r, _RESULT_PIPE_SIZE)):
             try:
@@ -106,11 +123,9 @@ def start_worker_process(reusable: bool, first_block: Optional[str] = None) -> W
                 pass
         env = dict(os.environ)
         env["NUMEROUS_TASKS_SYS_PATH"] = json.dumps(sys.path)
-        if first_block is not None:
-            env[FIRST_BLOCK_ENV] = first_block
         popen = subprocess.Popen(
-            [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid())],
-            pass_fds=(job_r, result_w),
+            [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid()), str(arena.fd)],
+            pass_fds=(job_r, result_w, arena.fd),
             stdin=subprocess.DEVNULL,
             cwd=os.getcwd(),
             env=env,
@@ -119,11 +134,13 @@ def start_worker_process(reusable: bool, first_block: Optional[str] = None) -> W
     except BaseException:
         for fd in (job_w, result_r):
             os.close(fd)
+        arena.retire()
         raise
     finally:
         for fd in (job_r, result_w):
             os.close(fd)
-    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid), reusable)
+    arena.close_fd()  # the worker has its own copy now
+    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid), reusable, arena)
 
 
 class _SpawnerThread:

@@ -1,15 +1,16 @@
 """The worker's entry point: what runs inside each spawned interpreter.
 
-The parent starts ``python -c BOOTSTRAP job_fd result_fd parent_pid`` in a new session
-(its own process group). BOOTSTRAP sets ``sys.path`` to the parent's and calls
+The parent starts ``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd`` in a new
+session (its own process group). BOOTSTRAP sets ``sys.path`` to the parent's and calls
 :func:`main`. The user's ``__main__`` is never imported: functions defined there travel
-by value inside the job.
+by value inside the job. The worker maps its arena of control blocks once (``_shm``);
+each job names its slot.
 
     main thread                            watchdog thread
     -----------                            ---------------
-    read JOB from job_fd  ◀─────────┐      poll(job_fd EOF, parent pidfd)
-    attach the control block        │      └─ parent gone: kill our whole
-    unlink the block's name         │         process group
+    map the arena (arena_fd)               poll(job_fd EOF, parent pidfd)
+    read JOB from job_fd  ◀─────────┐      └─ parent gone: kill every descendant,
+    mark its slot taken             │         then our whole process group
     load task + arguments           │
     mark the body's start time      │
     run the task ──▶ tc.log ──▶ log batcher thread ──▶ LOGS frames
@@ -17,7 +18,7 @@ by value inside the job.
     send RESULT or ERROR (tblib)    │
     clean (no threads or children   │
     left, job allows reuse)? ─ yes: send IDLE
-                             ─ no:  exit
+                             ─ no:  kill what the task left below us, exit
 
 A worker is reused only when nothing of the last task is left running in it: no thread
 it started, no child process. Module state the task changed stays, as with
@@ -46,7 +47,7 @@ from ._platform import (
     reap_own_children,
     set_parent_death_signal,
 )
-from ._shm import ControlBlock, unlink_block
+from ._shm import Arena, ControlBlock
 
 BOOTSTRAP = (
     "import json, os, sys; "
@@ -55,8 +56,6 @@ BOOTSTRAP = (
 )
 
 EXIT_PARENT_GONE = 75  # the parent died before we could even start
-#: The environment variable naming the block of the job a new worker is started for.
-FIRST_BLOCK_ENV = "NUMEROUS_TASKS_FIRST_BLOCK"
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
 _WATCHDOG_POLL_MS = 1000  # fallback re-check of getppid() where pidfd is missing
 #: Seconds a worker that ends spends reaping the processes its task left (killed first).
@@ -65,16 +64,6 @@ _REAP_LIMIT = 2.0
 _worker_pid = 0  # this worker's pid (set in main): a forked child of a task is not the worker
 _dying = threading.Lock()  # held by whichever thread or handler takes the process down
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_unmapped_block: Optional[str] = (
-    None  # the block of the job we were started for or just read, until mapped and unlinked
-)
-
-
-def _unlink_unmapped_block() -> None:
-    if _unmapped_block is not None:
-        unlink_block(_unmapped_block)
 
 
 def _die_with_group() -> None:
@@ -89,7 +78,6 @@ def _die_with_group() -> None:
     """
     if not _dying.acquire(blocking=False):
         return
-    _unlink_unmapped_block()
     kill_own_descendants()
     os.killpg(0, signal.SIGKILL)
 
@@ -333,29 +321,17 @@ def _dumps_result(value: Any) -> bytes:
         return dumps(value)
 
 
-def run_job(job: Dict[str, Any], channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
+def run_job(job: Dict[str, Any], arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
     """Run one instance; return its outcome frame (not yet sent) and whether the task
     ended normally (returned or raised an ``Exception``), which reuse requires; and what
-    releases its control block, to call once the outcome is sent (unmapping takes tens of
-    microseconds the parent need not wait for)."""
+    releases its control block, to call once the outcome is sent."""
+    block = arena.block(job["slot"])
+    block.mark_taken()  # from here on a death is this job's failure, not a reason to rerun it
     if os.getcwd() != job["cwd"]:
         os.chdir(job["cwd"])
     sys.path[:] = job["sys_path"]
-    global _unmapped_block
-    _unmapped_block = job["block_name"]
-    try:
-        block = ControlBlock.attach(job["block_name"])
-    except OSError as exc:  # its name was removed before we could map it
-        error = encode_error(exc, "while mapping its control block in the worker")
-        return (_protocol.ERROR, error, True), _nothing_to_release
-    block.unlink()
-    _unmapped_block = None  # mapped now: the name is not needed, and cannot outlive anyone
     sink = WorkerSink(block, channel)
     return _run_body(job, block, sink), sink.release
-
-
-def _nothing_to_release() -> None:
-    """No control block was mapped."""
 
 
 def _run_body(job: Dict[str, Any], block: ControlBlock, sink: WorkerSink) -> Outcome:
@@ -403,15 +379,13 @@ def _end_what_the_task_left() -> None:
 
 def main() -> None:
     """Entry point of a worker process (called by BOOTSTRAP)."""
-    job_fd, result_fd, parent_pid = (int(value) for value in sys.argv[1:4])
+    job_fd, result_fd, parent_pid, arena_fd = (int(value) for value in sys.argv[1:5])
     sys.argv = sys.argv[:1]
-    global _unmapped_block, _worker_pid
+    global _worker_pid
     _worker_pid = os.getpid()
     # What a task double-forks (a daemon) is re-parented to us, not to the user's
     # program: it stays findable, and dies with the worker.
     become_child_subreaper()
-    # Ours to remove until we map it: the parent may die before its job reaches us.
-    _unmapped_block = os.environ.pop(FIRST_BLOCK_ENV, None)
     for fd in (job_fd, result_fd):  # inherited to reach us; the task's children get neither
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
@@ -424,7 +398,6 @@ def main() -> None:
     signal.signal(signal.SIGHUP, _on_parent_death)
     set_parent_death_signal(signal.SIGHUP)
     if os.getppid() != parent_pid:  # the parent died before PDEATHSIG was armed
-        _unlink_unmapped_block()  # its first job's, which may already wait in the pipe
         os._exit(EXIT_PARENT_GONE)
     threading.Thread(target=_watch_parent, args=(parent_pid, job_fd), name="numerous-watchdog", daemon=True).start()
     for stream in (sys.stdout, sys.stderr):
@@ -432,6 +405,7 @@ def main() -> None:
         if reconfigure is not None:
             reconfigure(line_buffering=True)
     channel = _Channel(result_fd)
+    arena = Arena.attach(arena_fd)
 
     def forked_by_the_task() -> None:  # in a child a task forked (os.fork, a fork Pool)
         # It is not the worker: our handlers must not act there, it must not read jobs,
@@ -447,12 +421,11 @@ def main() -> None:
         try:
             kind, body = _protocol.read_frame_blocking(job_fd)
         except EOFError:  # the parent closed the pipe before a whole job arrived
-            _unlink_unmapped_block()
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
         job = pickle.loads(body)
-        (kind, body, ended_normally), release_block = run_job(job, channel)
+        (kind, body, ended_normally), release_block = run_job(job, arena, channel)
         if not _is_worker():  # a child the task forked returned from the task: not ours to report
             os._exit(0)
         reuse = job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)

@@ -8,18 +8,21 @@ Data flow between the threads of the parent and a worker::
     caller thread         dispatcher thread                spawner thread      worker process
     -------------         -----------------                --------------      --------------
     start(): pickle task
-      + args, create
-      control block
+      + args
     launch (slot free):
-      idle worker? ─ yes ─ write JOB ─────────────────── job pipe ──────────▶ load task, args
-                   ─ no ─▶ spawn_for ─────────────────▶ Popen(python -c) ──▶ bootstrap,
-                           register, write JOB ◀──────────┘                   watchdog
+      idle worker? ─ yes ─ take a slot of its arena,
+                           write JOB ─────────────────── job pipe ──────────▶ mark slot taken,
+                                                                              load task, args
+                   ─ no ─▶ spawn_for ─────────────────▶ arena (memfd) +
+                                                        Popen(python -c) ──▶ bootstrap, map
+                           register, take slot,                               the arena,
+                           write JOB ◀───────────────────────┘                watchdog
     stop() ─ stop flag ──────────────────────────────── control block ───────▶ tc.should_stop
                           poll progress ◀─────────────── control block ─────── tc.update_progress
                           handler.log   ◀─────────────── LOGS ──────────────── tc.log (batched)
                           outcome + IDLE ◀────────────── RESULT | ERROR, IDLE (clean: reuse it)
                           or pidfd readable ◀─────────── exit: reap, kill its group
-                          unlink block, resolve Future
+                          give the slot back, resolve Future
 
 Every spawn happens on one long-lived thread (see ``_spawn``), every handler call and
 future resolution on the dispatcher thread (see ``_dispatcher``).
@@ -62,19 +65,9 @@ class LocalBackend(DirectExecution):
             return self._dispatcher
 
     def prepare(self, job: Job) -> None:
-        """Create the instance's control block.
-
-        Raises:
-            TaskError: there is no room for the block (a full ``/dev/shm``), or no
-                descriptor left to open it.
-        """
-        try:
-            job.backend_state = Execution(job)
-        except OSError as exc:
-            raise TaskError(
-                f"cannot start {job.description}: no room for its control block in /dev/shm "
-                f"({exc.strerror or exc}); free space there or raise its size"
-            ) from exc
+        """Make the instance's parent-side record (its control block comes with its
+        worker: a slot of that worker's arena)."""
+        job.backend_state = Execution(job)
 
     def launch(self, job: Job) -> None:
         """Hand the job to the dispatcher, which gives it a worker; returns at once.
