@@ -87,6 +87,9 @@ class TaskDisplay(TaskControlHandler):
         ValueError: an interval is not a positive number of seconds.
     """
 
+    #: The default of ``announce_after``.
+    ANNOUNCE_AFTER = ANNOUNCE_AFTER
+
     def __init__(
         self,
         *,
