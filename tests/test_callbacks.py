@@ -176,14 +176,14 @@ def test_if_the_dispatcher_thread_dies_every_future_fails_saying_so_and_the_sess
     handler = RecordingHandler()
     set_task_control_handler(handler)
     explode = threading.Event()
-    original = _dispatcher.Dispatcher._timeout
+    original = _dispatcher.LocalDispatcher._timeout
 
-    def timeout_or_die(self: _dispatcher.Dispatcher, busy: List[Any]) -> Optional[float]:
+    def timeout_or_die(self: _dispatcher.LocalDispatcher, busy: List[Any]) -> Optional[float]:
         if explode.is_set():
             raise SystemExit("a bug of ours, simulated")
         return original(self, busy)
 
-    monkeypatch.setattr(_dispatcher.Dispatcher, "_timeout", timeout_or_die)
+    monkeypatch.setattr(_dispatcher.LocalDispatcher, "_timeout", timeout_or_die)
     caplog.set_level(logging.CRITICAL, logger="numerous.tasks")
     with Session(backend="local"):
         running = [gate.instance().start(str(tmp_path / "never")) for _ in range(2)]

@@ -421,9 +421,9 @@ def never_gets_to_run():
 
 os.environ["SLOW_WORKER_START"] = sys.argv[1]
 if os.environ.get("HOLD_THE_JOB"):  # the parent dies before it hands the job over
-    from numerous.tasks.backends.local._dispatcher import Dispatcher
+    from numerous.tasks.backends.local._dispatcher import LocalDispatcher
 
-    Dispatcher._write_job = staticmethod(lambda worker, execution, slot: None)
+    LocalDispatcher._write_job = staticmethod(lambda worker, execution, slot: None)
 with Session():
     for _ in range(int(sys.argv[2])):
         never_gets_to_run.instance(fresh_process=True).start()

@@ -35,7 +35,7 @@ from backend_tasks import (
 )
 
 from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_control_handler
-from numerous.tasks.backends.local._dispatcher import Dispatcher
+from numerous.tasks.backends.local._dispatcher import LocalDispatcher
 from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.backends.local._spawn import WorkerProcess
 
@@ -125,7 +125,7 @@ def test_a_warm_worker_dying_between_being_taken_and_given_its_job_reruns_the_jo
     # thread reaps a dead worker and closes its pipes. Force the worst order: the worker
     # dies and is closed after it was taken but before the job is written.
     closed = threading.Event()
-    original_close, original_write_job = WorkerProcess.close, Dispatcher._write_job
+    original_close, original_write_job = WorkerProcess.close, LocalDispatcher._write_job
 
     def close(worker: WorkerProcess) -> None:
         original_close(worker)
@@ -138,7 +138,7 @@ def test_a_warm_worker_dying_between_being_taken_and_given_its_job_reruns_the_jo
         original_write_job(worker, execution, slot)
 
     monkeypatch.setattr(WorkerProcess, "close", close)
-    monkeypatch.setattr(Dispatcher, "_write_job", staticmethod(write_job))
+    monkeypatch.setattr(LocalDispatcher, "_write_job", staticmethod(write_job))
     with Session():
         first = whoami.instance().start().result(timeout=30)["pid"]  # its worker is kept warm
         future = double.instance().start(21)  # taken the warm worker, which then died

@@ -263,7 +263,7 @@ class Session(SessionBook):
         sink.stopper = lambda: _stop_if_alive(session_ref, job_ref)
         job = Job(
             instance.id,
-            task,
+            task.name,
             payload,
             future,
             self._on_finished,
@@ -272,6 +272,7 @@ class Session(SessionBook):
             timeout=instance.timeout,
             fresh_process=instance.fresh_process,
             stop_grace=self.stop_grace,
+            task=task,
             call=(args, kwargs) if raw_call else None,
         )
         job_ref = weakref.ref(job)
@@ -329,7 +330,7 @@ class Session(SessionBook):
         if not job.future.done:
             job.times.mark_stop_requested()
         with self._lock:
-            queue = self._pending.get(job.task)
+            queue = self._pending.get(job.task) if job.task is not None else None
             was_pending = queue is not None and job in queue
             if was_pending:
                 assert queue is not None
@@ -349,6 +350,7 @@ class Session(SessionBook):
         """A launched job ended: free its slot and launch the next pending one."""
         with self._lock:
             self._unfinished.discard(job)
+        assert job.task is not None  # the session's jobs have it
         self._free_slot(job.task)
 
     def _free_slot(self, task: Task[..., Any]) -> None:

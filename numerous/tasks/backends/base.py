@@ -3,8 +3,8 @@
 A backend gets a :class:`Job` per started instance. When a ``max_parallel`` slot is
 free for it, ``prepare`` and then ``launch`` run: in ``start()`` itself when the slot is
 free at once (so what can fail early fails there), else when its turn comes. When
-the instance ends the backend resolves the job's future and then calls
-``job.on_finished(job)`` exactly once.
+the instance ends the backend calls :meth:`Job.finish` with how it ended (see
+:mod:`numerous.tasks._lifecycle`): that settles the future and frees the slot, once.
 
 ``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name,
 through :mod:`.registry`; modules are imported only when a session first needs one.
@@ -12,9 +12,12 @@ through :mod:`.registry`; modules are imported only when a session first needs o
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
+from .._lifecycle.ending import settle
+from .._lifecycle.outcomes import Ending, failed
 from ..timing import InstanceTimes
 
 if TYPE_CHECKING:
@@ -41,7 +44,7 @@ class Job:
     """One started instance, as the session hands it to its backend."""
 
     instance_id: str
-    task: Task[..., Any]
+    task_name: str
     payload: bytes
     future: Future[Any]
     on_finished: Callable[[Job], None]
@@ -51,16 +54,52 @@ class Job:
     fresh_process: bool = False  # run in a new process, not reused afterwards
     stop_grace: float = 5.0  # seconds from a stop request (or the timeout) to termination
     stop_requested: bool = False  # set by whoever asks it to stop, never cleared
+    #: The task, where the session has it: its ``max_parallel`` group, and the function a
+    #: backend that does not pickle calls runs (a job sent to a cluster has only its name).
+    task: Optional[Task[..., Any]] = field(default=None, repr=False)
     times: InstanceTimes = field(default_factory=InstanceTimes)
     backend_state: Any = field(default=None, repr=False)
     #: The arguments as given, ``(args, kwargs)``, for a backend whose ``pickles_calls``
     #: is False (``payload`` is then empty); None otherwise.
     call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = field(default=None, repr=False)
+    finished: bool = field(default=False, repr=False)  # finish() ran: settled, slot freed
+    _finish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def description(self) -> str:
         """How errors name this instance."""
-        return f"instance {self.instance_id} of task {self.task.name!r}"
+        return f"instance {self.instance_id} of task {self.task_name!r}"
+
+    def finish(self, ending: Optional[Ending], *, timed_out: bool = False, terminated: bool = False) -> bool:
+        """Settle the future from how the instance ended (``ending``; None: it produced
+        none) and what its stop ladder says, then free its slot: exactly once, whoever
+        calls first (False for every later call).
+
+        The job lets go of its backend state here, so that nothing refers back to it
+        once it is over (no reference cycle to wait for the garbage collector).
+        """
+        with self._finish_lock:
+            if self.finished:
+                return False
+            self.finished = True
+        try:
+            settle(
+                self.future,
+                ending,
+                description=self.description,
+                timeout=self.timeout,
+                timed_out=timed_out,
+                terminated=terminated,
+            )
+        finally:
+            self.backend_state = None
+            self.on_finished(self)
+        return True
+
+    def fail(self, error: BaseException) -> bool:
+        """It cannot run or go on (no worker could be started, a dispatcher died):
+        :meth:`finish` with ``error``."""
+        return self.finish(failed(error))
 
 
 class Backend(Protocol):

@@ -161,12 +161,13 @@ class DirectExecution(ExecutionBackend):
         control, sink = handler_task_control(task.name, instance_id, stop_flag=lambda: _stop_asked(job_ref))
         job = Job(
             instance_id,
-            task,
+            task.name,
             payload,
             future,
             self._direct_finished,
             control,
             sink,
+            task=task,
             call=(args, kwargs) if raw_call else None,
         )
         job_ref = weakref.ref(job)
@@ -261,7 +262,8 @@ class _Call:
 
     def __init__(self, job: Job) -> None:
         self.id = job.instance_id
-        self.task_definition_name = job.task.name
+        assert job.task is not None
+        self.task_definition_name = job.task_name
         self.task_control: TaskControl = job.control
         self._task = job.task
 

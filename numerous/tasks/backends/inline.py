@@ -38,13 +38,14 @@ import os
 import pickle
 import threading
 import time
-import traceback
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .._callbacks import call_user_code, serve_from_this_thread
+from .._lifecycle.deadlines import Step, StopLadder
+from .._lifecycle.outcomes import Ending, capture_by_reference, decode
+from .._lifecycle.running import capture
 from ..control import TaskControl, TaskControlHandler, deliver_progress, deliver_status, get_task_control_handler
-from ..exceptions import TaskFailedError, TaskTimeoutError
 from .base import Job
 from .execution import DirectExecution
 
@@ -61,7 +62,6 @@ _TRUE = {"", "1", "true", "yes", "on"}
 #: callback that hangs, never a normal wait.
 JOIN_LIMIT = 5.0
 _INF = float("inf")
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def pickle_enabled(value: Optional[bool] = None) -> bool:
@@ -84,18 +84,18 @@ class _InlineSink:
     """What a task's TaskControl calls, in its runner thread: straight to the handler,
     guarded like the local backend's dispatcher, and silent once the instance ended."""
 
-    __slots__ = ("_run_ref", "_stop_requested", "process_id")
+    __slots__ = ("_execution_ref", "_stop_requested", "process_id")
 
-    def __init__(self, run: _Run) -> None:
-        # Weakly: the run holds this sink; while the task runs, its thread holds the run.
-        self._run_ref = weakref.ref(run)
+    def __init__(self, execution: InlineExecution) -> None:
+        # Weakly: the execution holds this sink; while the task runs, its thread holds the execution.
+        self._execution_ref = weakref.ref(execution)
         self._stop_requested = False
         self.process_id: Optional[int] = os.getpid()
 
     def should_stop(self) -> bool:
         """Whether the instance was asked to stop (or is over), or asked itself to."""
-        run = self._run_ref()
-        return run is None or run.job.stop_requested or self._stop_requested
+        execution = self._execution_ref()
+        return execution is None or execution.job.stop_requested or self._stop_requested
 
     def request_stop(self) -> None:
         """The task asked itself to stop (``tc.request_stop()``): raise its own flag."""
@@ -103,8 +103,8 @@ class _InlineSink:
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Hand the record to the handler (extras round-trip through pickle when on)."""
-        run = self._run_ref()
-        if extra and run is not None and run.pickle:
+        execution = self._execution_ref()
+        if extra and execution is not None and execution.pickle:
             extra = _round_trip_extras(extra)
         self._call("log", _deliver_log, message, level, **extra)
 
@@ -118,11 +118,11 @@ class _InlineSink:
 
     def _call(self, method: str, deliver: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """``deliver(handler, control, ...)``: the handler's ``method`` gets the call."""
-        run = self._run_ref()
-        if run is None or run.finished:  # ended (or abandoned): it reports no more
+        execution = self._execution_ref()
+        if execution is None or execution.finished:  # ended (or abandoned): it reports no more
             return
         try:
-            deliver(get_task_control_handler(), run.job.control, *args, **kwargs)
+            deliver(get_task_control_handler(), execution.job.control, *args, **kwargs)
         except BaseException:  # a handler's bug (SystemExit too) must not fail the task,
             logger.exception("the task control handler's %s() raised", method)  # as on the local backend
 
@@ -138,184 +138,82 @@ def _round_trip_extras(extra: Dict[str, Any]) -> Dict[str, Any]:
         return {key: repr(value) for key, value in extra.items()}
 
 
-class _Run:
-    """One instance on the inline backend: its thread, its deadlines, its one ending."""
+class InlineExecution:
+    """One instance on the inline backend: its thread, its stop ladder, its one ending."""
 
     def __init__(self, job: Job, pickle_calls: bool, owner: object) -> None:
         self.job = job
         self.owner = owner
         self.pickle = pickle_calls
-        self.lock = threading.Lock()
-        self.finished = False  # set once, by whoever ends the future first
         self.abandoned = False
-        self.timed_out = False
-        self.timeout_deadline = _INF  # monotonic: stop request when passed
-        self.stop_deadline = _INF  # monotonic: give up on the thread when passed
+        # Terminating a thread is impossible: the ladder's terminate step abandons it.
+        self.ladder = StopLadder()
         self.sink = _InlineSink(self)
         self.thread = threading.Thread(target=self._main, name=f"numerous-inline-{job.instance_id}", daemon=True)
+
+    @property
+    def finished(self) -> bool:
+        """Its future is final (its outcome, if it comes later, goes nowhere)."""
+        return self.job.finished
 
     # -- stopping (any thread) -----------------------------------------------------------
     def request_stop(self, grace: float) -> None:
         """Raise the stop flag; give up on the thread after ``grace`` seconds."""
         self.job.stop_requested = True
         self.job.times.mark_stop_requested()
-        self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
+        self.ladder.request_stop(time.monotonic(), grace)
 
     def next_deadline(self) -> float:
         """When :meth:`escalate` next has something to do."""
-        return _INF if self.finished else min(self.stop_deadline, self.timeout_deadline)
+        return _INF if self.finished else self.ladder.next_at()
 
     def escalate(self, now: float) -> None:
-        """Act on a passed deadline: the timeout asks for a stop, the grace abandons."""
+        """Take the ladder's step: the timeout asks for a stop, terminating abandons."""
         if self.finished:
             return
-        if now >= self.stop_deadline:
-            self.stop_deadline = _INF
-            self._abandon()
-        elif now >= self.timeout_deadline:
-            self.timeout_deadline = _INF
-            self.timed_out = True
+        step = self.ladder.due(now)
+        if step is Step.TIMEOUT:
             self.request_stop(self.job.stop_grace)
+        elif step is Step.TERMINATE:
+            self._abandon()
 
     def _abandon(self) -> None:
         job = self.job
-        with self.lock:
-            if self.finished:
-                return
-            self.finished = self.abandoned = True
-        self.thread.name = f"numerous-inline-abandoned-{job.instance_id}"
+        name = f"numerous-inline-abandoned-{job.instance_id}"
+        if not job.finish(None, timed_out=self.ladder.timed_out, terminated=True):
+            return  # it returned meanwhile
+        self.abandoned = True
+        self.thread.name = name
         logger.warning(
             "%s ignored its stop request; the inline backend cannot terminate a thread, so "
-            "its future ends now and its thread (%s) is left running",
+            "its future ended and its thread (%s) is left running",
             job.description,
-            self.thread.name,
+            name,
         )
-        if self.timed_out:
-            assert job.timeout is not None
-            job.future.set_error(TaskTimeoutError(job.description, job.timeout, True))
-        else:
-            job.future.set_cancelled()
-        job.backend_state = None  # the job no longer refers back to this run: no cycle left
-        job.on_finished(job)
 
     # -- the runner thread -----------------------------------------------------------------
     def _main(self) -> None:
-        ok, outcome = self._execute()
-        # From here on this thread resolves the future and runs its done-callbacks:
+        ending = self._run_body()
+        # From here on this thread settles the future and runs its done-callbacks:
         # nothing they raise may keep the slot from being freed.
         serve_from_this_thread(self.owner)
+        self.job.finish(ending, timed_out=self.ladder.timed_out)  # a no-op if abandoned meanwhile
+
+    def _run_body(self) -> Ending:
+        """Run the task; its ending as the local backend would make it: through pickle
+        (arguments, result, exception) or, with pickling off, by reference."""
         job = self.job
-        with self.lock:
-            if self.finished:  # abandoned meanwhile: its outcome goes nowhere
-                return
-            self.finished = True
-        if self.timed_out and ok:
-            assert job.timeout is not None
-            job.future.set_error(TaskTimeoutError(job.description, job.timeout, False))
-        elif ok:
-            job.future.set_result(outcome)
-        else:
-            job.future.set_error(outcome)
-        job.backend_state = None  # the job no longer refers back to this run: no cycle left
-        job.on_finished(job)
 
-    def _execute(self) -> Tuple[bool, Any]:
-        """Run the task; return (True, value) or (False, the exception result() raises)."""
-        job = self.job
+        def run(call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]]) -> Any:
+            task, args, kwargs = call
+            job.times.running_ns = time.monotonic_ns()
+            return task.call_with_control(TaskControl(job.instance_id, task.name, sink=self.sink), args, kwargs)
+
         if self.pickle:
-            try:
-                task, args, kwargs = pickle.loads(job.payload)
-            except BaseException as exc:
-                return False, self._error(exc, "while loading the task's arguments")
-        else:
-            assert job.call is not None
-            task, (args, kwargs) = job.task, job.call
-        job.times.running_ns = time.monotonic_ns()
-        try:
-            value = task.call_with_control(TaskControl(job.instance_id, task.name, sink=self.sink), args, kwargs)
-        except BaseException as exc:
-            return False, self._error(exc, "in the task")
-        if not self.pickle:
-            return True, value
-        try:
-            body = _dumps_result(value)
-        except BaseException as exc:
-            return False, self._error(exc, "while pickling the task's result")
-        try:
-            return True, pickle.loads(body)
-        except BaseException as exc:
-            reason = f"the result of {job.description} could not be unpickled"
-            return False, TaskFailedError(type(exc).__name__, _safe_str(exc), "", reason)
-
-    def _error(self, exc: BaseException, phase: str) -> BaseException:
-        """The exception ``result()`` raises for ``exc``, as the local backend makes it."""
-        _trim_traceback(exc)
-        reason = f"{self.job.description} raised it {phase}"
-        copy: Optional[BaseException] = exc
-        if self.pickle:
-            copy, problem = _round_trip_error(exc)
-            if problem:
-                reason += f"; {problem}"
-        if copy is not None and phase != "in the task":
-            wrapped = _failed(exc, reason)
-            wrapped.__cause__ = copy
-            return wrapped
-        if copy is not None and not isinstance(copy, Exception):
-            # SystemExit, KeyboardInterrupt, GeneratorExit: raised again in the caller,
-            # they would exit or interrupt the test run. Reported instead.
-            reason += "; it is reported as TaskFailedError rather than raised in the caller"
-            copy = None
-        return _failed(exc, reason) if copy is None else copy
-
-
-def _dumps_result(value: Any) -> bytes:
-    """Plain pickle when it can, cloudpickle when it must (as the worker does)."""
-    try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        from .._pickling import dumps
-
-        return dumps(value)
-
-
-def _round_trip_error(exc: BaseException) -> Tuple[Optional[BaseException], str]:
-    """``exc`` after pickling and unpickling (with its frames, through tblib), or None
-    and what went wrong."""
-    try:
-        from .._pickling import dumps_exception
-
-        body = dumps_exception(exc)
-    except BaseException as problem:
-        return None, f"it could not be pickled ({type(problem).__name__}: {_safe_str(problem)})"
-    try:
-        return pickle.loads(body), ""
-    except BaseException as problem:
-        return None, f"it could not be unpickled ({type(problem).__name__}: {_safe_str(problem)})"
-
-
-def _failed(exc: BaseException, reason: str) -> TaskFailedError:
-    try:
-        formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        formatted = "<the traceback could not be formatted>\n"
-    type_name = f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", "")
-    return TaskFailedError(type_name, _safe_str(exc), formatted, reason)
-
-
-def _trim_traceback(exc: BaseException) -> None:
-    """Drop the library's own leading frames: the traceback starts in the task."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        tb = tb.tb_next
-    if tb is not None:
-        exc.with_traceback(tb)  # C-level; `exc.__traceback__ = tb` calls __setattr__, which a frozen dataclass refuses
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return f"<str() of the {type(exc).__name__} failed>"
+            return decode(capture(lambda: pickle.loads(job.payload), run), job.description)
+        assert job.call is not None and job.task is not None
+        call = (job.task, *job.call)
+        return capture_by_reference(lambda: call, run, job.description)
 
 
 class InlineBackend(DirectExecution):
@@ -330,38 +228,37 @@ class InlineBackend(DirectExecution):
         #: Read by the session: whether ``start()`` pickles the call into ``job.payload``
         #: (else it hands the arguments over as they are, in ``job.call``).
         self.pickles_calls = pickle_enabled(pickle)
-        self._runs: List[_Run] = []
+        self._executions: List[InlineExecution] = []
         self._changed = threading.Condition()
         self._supervisor: Optional[threading.Thread] = None
         self._closing = False
 
     def prepare(self, job: Job) -> None:
         """Make the instance's runner thread (not started yet)."""
-        job.backend_state = _Run(job, self.pickles_calls, owner=self)
+        job.backend_state = InlineExecution(job, self.pickles_calls, owner=self)
         job.sink.process_id = os.getpid()
         if job.stop_requested:  # asked to stop between leaving the queue and now
             job.backend_state.request_stop(job.stop_grace)
 
     def launch(self, job: Job) -> None:
         """Report the instance running and start its thread; returns at once."""
-        run: _Run = job.backend_state
-        if job.timeout is not None:
-            run.timeout_deadline = time.monotonic() + job.timeout
+        execution: InlineExecution = job.backend_state
+        execution.ladder.start_clock(time.monotonic(), job.timeout)
         with self._changed:
-            self._runs = [r for r in self._runs if r.thread.is_alive() or not r.finished]
-            self._runs.append(run)
+            self._executions = [e for e in self._executions if e.thread.is_alive() or not e.finished]
+            self._executions.append(execution)
             self._ensure_supervisor()
             self._changed.notify_all()
         job.future.set_running()
-        run.thread.start()
+        execution.thread.start()
 
     def request_stop(self, job: Job, grace: float) -> None:
         """Raise the stop flag now; give up on the thread after ``grace`` seconds."""
-        run: Optional[_Run] = job.backend_state
-        if run is None:  # not prepared yet: it sees job.stop_requested when it is
+        execution: Optional[InlineExecution] = job.backend_state
+        if execution is None:  # not prepared yet: it sees job.stop_requested when it is
             return
         with self._changed:
-            run.request_stop(grace)
+            execution.request_stop(grace)
             self._changed.notify_all()
 
     def shutdown(self, wait: bool = True) -> None:
@@ -371,18 +268,18 @@ class InlineBackend(DirectExecution):
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-            supervisor, runs = self._supervisor, list(self._runs)
+            supervisor, executions = self._supervisor, list(self._executions)
         if supervisor is not None:
             supervisor.join()
         current = threading.current_thread()
-        for run in runs:
-            if run.abandoned or run.thread is current or run.thread.ident is None:
+        for execution in executions:
+            if execution.abandoned or execution.thread is current or execution.thread.ident is None:
                 continue
-            run.thread.join(JOIN_LIMIT)
-            if run.thread.is_alive():
-                logger.warning("%s: its thread did not end after its future resolved", run.job.description)
+            execution.thread.join(JOIN_LIMIT)
+            if execution.thread.is_alive():
+                logger.warning("%s: its thread did not end after its future resolved", execution.job.description)
         with self._changed:
-            self._runs = []  # each holds its job: let them go with the session
+            self._executions = []  # each holds its job: let them go with the session
 
     # -- the supervisor thread: timeouts and stop deadlines ----------------------------------
     def _ensure_supervisor(self) -> None:
@@ -397,11 +294,11 @@ class InlineBackend(DirectExecution):
             with self._changed:
                 if self._closing:
                     return
-                deadline = min((run.next_deadline() for run in self._runs), default=_INF)
+                deadline = min((execution.next_deadline() for execution in self._executions), default=_INF)
                 wait = None if deadline == _INF else max(0.0, deadline - time.monotonic())
                 if wait is None or wait > 0:
                     self._changed.wait(wait)
                 now = time.monotonic()
-                due = [run for run in self._runs if run.next_deadline() <= now]
-            for run in due:  # outside the lock: ending a future calls handlers and callbacks
-                call_user_code(run.escalate, now, description="numerous.tasks inline supervisor: a stop deadline")
+                due = [execution for execution in self._executions if execution.next_deadline() <= now]
+            for execution in due:  # outside the lock: ending a future calls handlers and callbacks
+                call_user_code(execution.escalate, now, description="numerous.tasks inline supervisor: a stop deadline")

@@ -4,7 +4,7 @@ Everything that touches handlers and futures happens here, in arrival order: top
 messages from the workers (``running``, logs, progress, status), the Dask futures'
 outcomes, the scheduler's ``remove-worker`` announcements, and the stop deadlines
 (when an instance's grace is over, its kill Event is set). Other threads hand it work
-with :meth:`Dispatcher.call_soon`; the Dask client's event loop only enqueues.
+with :meth:`DaskDispatcher.call_soon`; the Dask client's event loop only enqueues.
 
 A future is resolved once its Dask task returned *and* every topic message that task
 said it sent has been handed to the handler (or :data:`MESSAGE_GRACE` passed), so
@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, serve_from_this_thread
+from ..._lifecycle.deadlines import Step, StopLadder
+from ..._lifecycle.outcomes import Ending, decode_error, failed, returned
 from ...control import deliver_progress, deliver_status, get_task_control_handler
 from ...exceptions import TaskError
 from ..base import Job
-from ..local._execution import decode_error
 from ._errors import DaskWorkerDiedError
-from ._messages import Item, decode_batch, kill_event_name, stop_event_name
+from ._messages import Envelope, Item, Log, Progress, Running, Status, decode_batch, kill_event_name, stop_event_name
 
-__all__ = ["Dispatcher", "Remote"]
+__all__ = ["DaskDispatcher", "DaskExecution"]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -44,7 +45,7 @@ _HANDLER_STATUS = "the task control handler's update_status()"
 
 
 @dataclass(eq=False)
-class Remote:
+class DaskExecution:
     """The parent's record of one instance on the cluster."""
 
     job: Job
@@ -52,17 +53,17 @@ class Remote:
     scattered: Any = None  # the payload, when it was scattered ahead of the task
     received: int = 0  # topic messages handed to the handler
     expected: Optional[int] = None  # topic messages the task said it sent
-    outcome: Optional[Tuple[str, Any]] = None
+    outcome: Optional[Envelope] = None
     worker: Optional[str] = None  # the Dask worker that runs it, once it reported
     worker_pid: Optional[int] = None
-    kill_at: float = _INF  # monotonic: set the kill Event then
+    ladder: StopLadder = field(default_factory=StopLadder)  # terminating = setting the kill Event
     resolve_by: float = _INF  # monotonic: resolve then even if messages are missing
     finished: bool = False
     events_set: Set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class Dispatcher:
+class DaskDispatcher:
     """Delivers what workers report and resolves futures, on one thread."""
 
     def __init__(self, client: Any, session_id: str, owner: object = None) -> None:
@@ -71,7 +72,7 @@ class Dispatcher:
         self._client = client
         self._session_id = session_id
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._remotes: Dict[str, Remote] = {}
+        self._remotes: Dict[str, DaskExecution] = {}
         self._upcoming = _INF  # the next deadline
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="numerous-dask-dispatcher", daemon=True)
@@ -82,7 +83,7 @@ class Dispatcher:
         """Run ``fn`` on the dispatcher thread."""
         self._queue.put(fn)
 
-    def add(self, remote: Remote) -> None:
+    def add(self, remote: DaskExecution) -> None:
         """Track an instance (before its Dask task is submitted).
 
         Raises:
@@ -104,7 +105,7 @@ class Dispatcher:
             address = message.get("worker")
             self._queue.put(lambda: self._on_worker_removed(address))
 
-    def on_done(self, remote: Remote) -> None:
+    def on_done(self, remote: DaskExecution) -> None:
         """The Dask future of ``remote`` finished (called on a Dask callback thread)."""
         self._queue.put(lambda: self._on_done(remote))
 
@@ -113,12 +114,9 @@ class Dispatcher:
         remote = self._remotes.get(job.instance_id)
         if remote is None:
             return
-        deadline = time.monotonic() + max(0.0, grace)
         self._set_event(remote, stop_event_name(self._session_id, job.instance_id))
-        if grace <= 0:
-            self._set_event(remote, kill_event_name(self._session_id, job.instance_id))
-        else:
-            self.call_soon(lambda: setattr(remote, "kill_at", min(remote.kill_at, deadline)))
+        remote.ladder.request_stop(time.monotonic(), grace)
+        self.call_soon(self._check_deadlines_now)  # a grace of 0 terminates at once
 
     def close(self) -> None:
         """Stop the thread (every instance has finished by now)."""
@@ -133,7 +131,7 @@ class Dispatcher:
         factory: Any = distributed.Event
         return factory(name, client=self._client)
 
-    def _set_event(self, remote: Remote, name: str) -> None:
+    def _set_event(self, remote: DaskExecution, name: str) -> None:
         with remote.lock:  # never after the instance finished: the Event would stay set
             if remote.finished or name in remote.events_set:
                 return
@@ -153,48 +151,48 @@ class Dispatcher:
             self._deliver(remote, item)
         self._maybe_resolve(remote)
 
-    def _deliver(self, remote: Remote, item: Item) -> None:
+    def _deliver(self, remote: DaskExecution, item: Item) -> None:
         job, handler = remote.job, get_task_control_handler()
-        kind = item[0]
-        if kind == "running":
-            _, remote.worker, remote.worker_pid, job.sink.process_id = item
+        if isinstance(item, Running):
+            remote.worker, remote.worker_pid, job.sink.process_id = item
             job.times.running_ns = time.monotonic_ns()
             job.future.set_running()
-        elif kind == "log":
-            _, message, level, extra = item
-            call_user_code(handler.log, job.control, message, level, description=_HANDLER_LOG, **(extra or {}))
-        elif kind == "progress":
-            call_user_code(deliver_progress, handler, job.control, item[1], item[2], description=_HANDLER_PROGRESS)
-        elif kind == "status":
-            call_user_code(deliver_status, handler, job.control, item[1], description=_HANDLER_STATUS)
+        elif isinstance(item, Log):
+            call_user_code(handler.log, job.control, item.message, item.level, description=_HANDLER_LOG, **item.extra)
+        elif isinstance(item, Progress):
+            call_user_code(
+                deliver_progress, handler, job.control, item.percentage, item.status, description=_HANDLER_PROGRESS
+            )
+        elif isinstance(item, Status):
+            call_user_code(deliver_status, handler, job.control, item.text, description=_HANDLER_STATUS)
 
-    def _on_done(self, remote: Remote) -> None:
+    def _on_done(self, remote: DaskExecution) -> None:
         if remote.finished:
             return
         future = remote.dask_future
         status = future.status
         if status == "finished":
             try:
-                kind, body, sent = future.result()
+                envelope: Envelope = future.result()
             except Exception as exc:  # the outcome could not be fetched or unpickled
-                self._finish(remote, "error", TaskError(f"the outcome of {remote.job.description} was lost: {exc}"))
+                self._finish(remote, failed(TaskError(f"the outcome of {remote.job.description} was lost: {exc}")))
                 return
-            remote.outcome, remote.expected = (kind, body), sent
+            remote.outcome, remote.expected = envelope, envelope.messages_sent
             remote.resolve_by = time.monotonic() + MESSAGE_GRACE
             self._maybe_resolve(remote)
         elif status == "error":
-            self._finish(remote, "error", self._dask_error(remote))
+            self._finish(remote, failed(self._dask_error(remote)))
         else:  # cancelled: the scheduler restarted, or lost the client
-            self._finish(remote, "error", TaskError(f"the Dask cluster dropped {remote.job.description} ({status})"))
+            self._finish(remote, failed(TaskError(f"the Dask cluster dropped {remote.job.description} ({status})")))
 
-    def _dask_error(self, remote: Remote) -> BaseException:
+    def _dask_error(self, remote: DaskExecution) -> BaseException:
         """The error of a Dask task that raised (run_instance itself, or KilledWorker)."""
         future = remote.dask_future
         exc: BaseException = future.exception()
         if type(exc).__name__ == "KilledWorker":
             last = getattr(exc, "last_worker", None)
             address = remote.worker or getattr(last, "address", None) or "?"
-            return DaskWorkerDiedError(remote.job.task.name, remote.job.description, address, remote.worker_pid)
+            return DaskWorkerDiedError(remote.job.task_name, remote.job.description, address, remote.worker_pid)
         try:
             return exc.with_traceback(future.traceback())
         except Exception:
@@ -215,19 +213,19 @@ class Dispatcher:
                 pass
             job = remote.job
             self._finish(
-                remote, "error", DaskWorkerDiedError(job.task.name, job.description, address, remote.worker_pid)
+                remote, failed(DaskWorkerDiedError(job.task_name, job.description, address, remote.worker_pid))
             )
 
-    def _maybe_resolve(self, remote: Remote) -> None:
+    def _maybe_resolve(self, remote: DaskExecution) -> None:
         if remote.outcome is None or remote.finished:
             return
         assert remote.expected is not None
         if remote.received >= remote.expected:
             self._resolve(remote)
 
-    def _resolve(self, remote: Remote) -> None:
+    def _resolve(self, remote: DaskExecution) -> None:
         assert remote.outcome is not None
-        kind, body = remote.outcome
+        kind, body, _ = remote.outcome
         if remote.received < (remote.expected or 0):
             logger.warning(
                 "numerous.tasks: %d of %d messages of %s did not arrive",
@@ -236,29 +234,23 @@ class Dispatcher:
                 remote.job.description,
             )
         if kind == "result":
-            self._finish(remote, "result", body)
+            self._finish(remote, returned(body))
         elif kind == "cancelled":
-            self._finish(remote, "cancelled", None)
+            self._finish(remote, None)  # terminated on the worker: cancelled
         else:
-            self._finish(remote, "error", decode_error(body, remote.job))
+            self._finish(remote, failed(decode_error(body, remote.job.description)))
 
-    def _finish(self, remote: Remote, kind: str, value: Any) -> None:
-        """Resolve the future, release what the instance held on the cluster, free its slot."""
+    def _finish(self, remote: DaskExecution, ending: Optional[Ending]) -> None:
+        """Settle the future, release what the instance held on the cluster, free its slot."""
         with remote.lock:
             remote.finished = True
             events = list(remote.events_set)
-        future = remote.job.future
-        if kind == "result":
-            future.set_result(value)
-        elif kind == "cancelled":
-            future.set_cancelled()
-        else:
-            future.set_error(value)
-        self._release(remote, events)
         self._remotes.pop(remote.job.instance_id, None)
-        remote.job.on_finished(remote.job)
+        # Once its kill Event was set, it ends cancelled whatever it reported.
+        remote.job.finish(ending, terminated=remote.ladder.terminated)
+        self._release(remote, events)
 
-    def _release(self, remote: Remote, events: List[str]) -> None:
+    def _release(self, remote: DaskExecution, events: List[str]) -> None:
         for held in (remote.dask_future, remote.scattered):
             if held is not None:
                 try:
@@ -282,13 +274,12 @@ class Dispatcher:
         for remote in list(self._remotes.values()):
             if remote.finished:
                 continue
-            if remote.kill_at <= now:
-                remote.kill_at = _INF
+            if remote.ladder.due(now) is Step.TERMINATE:
                 self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
             if remote.resolve_by <= now:
                 self._resolve(remote)
                 continue
-            upcoming = min(upcoming, remote.kill_at, remote.resolve_by)
+            upcoming = min(upcoming, remote.ladder.next_at(), remote.resolve_by)
         return upcoming
 
     def _run(self) -> None:
@@ -305,7 +296,7 @@ class Dispatcher:
                         f"({type(exc).__name__}: {exc}); it was asked to end on the cluster"
                     )
                     self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
-                    call_user_code(self._finish, remote, "error", error, description="failing an instance")
+                    call_user_code(self._finish, remote, failed(error), description="failing an instance")
 
     def _serve(self) -> None:
         upcoming = _INF

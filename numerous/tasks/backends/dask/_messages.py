@@ -3,28 +3,32 @@
 Per session, one event topic carries everything the worker reports, in order; per
 instance, two Dask ``Event`` s carry the parent's stop request and, when the grace
 period is over, its order to terminate. A topic message is a msgpack-able dict
-``{"i": instance_id, "b": pickled batch}``; the batch is a list of items:
+``{"i": instance_id, "b": pickled batch}``; the batch is a list of items, each one of:
 
-* ``("running", worker_address, worker_pid, task_pid)`` — the body's process runs;
-* ``("log", message, level, extra)`` — one ``tc.log`` record;
-* ``("progress", percentage, status)`` and ``("status", text)`` — the latest values.
+* :class:`Running` — the body's process runs (where);
+* :class:`Log` — one ``tc.log`` record;
+* :class:`Progress` and :class:`Status` — the latest values.
 
-The Dask task returns an :data:`Envelope` ``(kind, body, messages_sent)``: ``kind`` is
-``"result"`` (``body`` the value), ``"error"`` (``body`` the local backend's encoded
-error: the exception, tblib-pickled with its frames, and a text fallback) or
-``"cancelled"``. ``messages_sent`` lets the parent wait for every topic message of the
-instance before it resolves the future.
+The Dask task returns an :class:`Envelope`: ``kind`` is ``"result"`` (``body`` the value),
+``"error"`` (``body`` an encoded error, see ``numerous.tasks._lifecycle``: the exception,
+tblib-pickled with its frames, and a text fallback) or ``"cancelled"``; ``messages_sent``
+lets the parent wait for every topic message of the instance before it settles the future.
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 __all__ = [
     "WORKER_EVENTS_TOPIC",
     "Envelope",
+    "InstanceSpec",
     "Item",
+    "Log",
+    "Progress",
+    "Running",
+    "Status",
     "decode_batch",
     "encode_batch",
     "kill_event_name",
@@ -32,8 +36,57 @@ __all__ = [
     "topic_name",
 ]
 
-Item = Tuple[Any, ...]
-Envelope = Tuple[str, Any, int]
+
+class InstanceSpec(NamedTuple):
+    """What the Dask task is given besides the payload: the instance and its limits."""
+
+    session_id: str
+    instance_id: str
+    task_name: str
+    timeout: Optional[float]
+    fresh_process: bool
+    stop_grace: float
+
+
+class Running(NamedTuple):
+    """The instance's body runs: on which Dask worker, in which processes."""
+
+    worker_address: str
+    worker_pid: int  # the Dask worker process
+    task_pid: Optional[int]  # the local backend's worker process that runs the body
+
+
+class Log(NamedTuple):
+    """One ``tc.log`` record."""
+
+    message: str
+    level: str
+    extra: Dict[str, Any]
+
+
+class Progress(NamedTuple):
+    """The latest progress, and the status with it (None: unchanged)."""
+
+    percentage: float
+    status: Optional[str]
+
+
+class Status(NamedTuple):
+    """The latest status text."""
+
+    text: str
+
+
+Item = Union[Running, Log, Progress, Status]
+
+
+class Envelope(NamedTuple):
+    """What the Dask task returns: its outcome, and how many topic messages it sent."""
+
+    kind: str  # "result", "error" or "cancelled"
+    body: Any  # the value, the encoded error, or None
+    messages_sent: int
+
 
 #: The scheduler's own topic on which it announces ``remove-worker``.
 WORKER_EVENTS_TOPIC = "all"
@@ -65,8 +118,8 @@ def encode_batch(instance_id: str, items: List[Item]) -> Dict[str, Any]:
 
 
 def _describe_extras(item: Item) -> Item:
-    if item[0] == "log" and item[3]:
-        return item[:3] + ({k: repr(v) for k, v in item[3].items()},)
+    if isinstance(item, Log) and item.extra:
+        return item._replace(extra={k: repr(v) for k, v in item.extra.items()})
     return item
 
 

@@ -30,10 +30,21 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...control import TaskControl, TaskControlHandler, handler_task_control, set_task_control_handler
 from ...future import Future
-from ...task import Task
 from ..base import Job
 from ..local.backend import LocalBackend
-from ._messages import Envelope, Item, encode_batch, kill_event_name, stop_event_name, topic_name
+from ._messages import (
+    Envelope,
+    InstanceSpec,
+    Item,
+    Log,
+    Progress,
+    Running,
+    Status,
+    encode_batch,
+    kill_event_name,
+    stop_event_name,
+    topic_name,
+)
 
 __all__ = ["close_session", "run_instance"]
 
@@ -51,15 +62,6 @@ _NEVER = float("inf")
 _UNWANTED_STATES = frozenset({"cancelled", "released", "forgotten"})
 
 
-def _no_function() -> None:
-    """Stands in for the task's function: the payload is unpickled only in the task process."""
-
-
-class _NoCanceller:
-    def request_cancel(self) -> bool:
-        return False
-
-
 # -- reports to the parent -------------------------------------------------------------
 class _Outbox:
     """One instance's items waiting to go to the parent as topic messages."""
@@ -75,11 +77,12 @@ class _Outbox:
     def put(self, item: Item) -> None:
         """Queue an item; a progress or status replaces one still waiting (latest wins)."""
         with self.lock:
-            if item[0] in ("progress", "status") and self.items and self.items[-1][0] in ("progress", "status"):
-                if item[0] == "progress" or self.items[-1][0] == "status":
+            last = self.items[-1] if self.items else None
+            if isinstance(item, (Progress, Status)) and isinstance(last, (Progress, Status)):
+                if isinstance(item, Progress) or isinstance(last, Status):
                     self.items[-1] = item
                 else:  # a status after a progress: keep the percentage, take the text
-                    self.items[-1] = ("progress", self.items[-1][1], item[1])
+                    self.items[-1] = Progress(last.percentage, item.text)
             else:
                 self.items.append(item)
             first = len(self.items) == 1
@@ -139,7 +142,7 @@ class _Router(TaskControlHandler):
         if outbox is None:
             self.previous.log(task_control, message, level, **extra_data)
         else:
-            outbox.put(("log", message, level, extra_data))
+            outbox.put(Log(message, level, extra_data))
 
     def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
         """Forward the latest progress."""
@@ -147,7 +150,7 @@ class _Router(TaskControlHandler):
         if outbox is None:
             self.previous.update_progress(task_control, progress, status)
         else:
-            outbox.put(("progress", progress, status))
+            outbox.put(Progress(progress, status))
 
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """Forward the latest status."""
@@ -155,7 +158,7 @@ class _Router(TaskControlHandler):
         if outbox is None:
             self.previous.update_status(task_control, status)
         else:
-            outbox.put(("status", status))
+            outbox.put(Status(status))
 
 
 class _SessionBackend:
@@ -267,35 +270,36 @@ def _unwanted(worker: Any, key: Any) -> bool:
 
 
 # -- the Dask task -----------------------------------------------------------------------
-def run_instance(spec: Dict[str, Any], payload: bytes) -> Envelope:
+def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
     """Run one instance on this Dask worker and return its outcome (see ``_messages``)."""
     from distributed import get_worker
 
-    from ..local._worker import encode_error  # the parent decodes it with decode_error
+    from ..._lifecycle.running import encode_error  # the parent decodes it with decode_error
 
     worker: Any = get_worker()
-    session, instance_id = spec["session"], spec["instance_id"]
+    session, instance_id = spec.session_id, spec.instance_id
     outbox = _Outbox(worker, topic_name(session), instance_id)
     router = _get_router()
     backend = _enter_session(session)
-    control, sink = handler_task_control(spec["task_name"], instance_id)
-    future: Future[Any] = Future(_NoCanceller(), f"instance {instance_id} of task {spec['task_name']!r}")
+    control, sink = handler_task_control(spec.task_name, instance_id)
+    # Settled by the local backend here; cancelled only through the stop and kill Events.
+    future: Future[Any] = Future(description=f"instance {instance_id} of task {spec.task_name!r}")
     job = Job(
         instance_id,
-        Task(_no_function, name=spec["task_name"]),
+        spec.task_name,  # the task itself is unpickled only in the task's process
         payload,
         future,
         lambda _job: None,
         control,
         sink,
-        timeout=spec["timeout"],
-        fresh_process=spec["fresh_process"],
-        stop_grace=spec["stop_grace"],
+        timeout=spec.timeout,
+        fresh_process=spec.fresh_process,
+        stop_grace=spec.stop_grace,
     )
 
     def on_state(state: str, error: Optional[BaseException]) -> None:
         if state == "running":
-            outbox.put(("running", worker.address, os.getpid(), sink.process_id))
+            outbox.put(Running(worker.address, os.getpid(), sink.process_id))
 
     future.listener = on_state
     router.outboxes[id(control)] = outbox
@@ -305,11 +309,11 @@ def run_instance(spec: Dict[str, Any], payload: bytes) -> Envelope:
         try:
             backend.prepare(job)
         except Exception as exc:
-            return "error", encode_error(exc, f"on the Dask worker {worker.address}"), outbox.sent
+            return Envelope("error", encode_error(exc, f"on the Dask worker {worker.address}"), outbox.sent)
         backend.launch(job)
         names = (stop_event_name(session, instance_id), kill_event_name(session, instance_id))
         watcher = asyncio.run_coroutine_threadsafe(
-            _watch(worker, key, names, backend, job, spec["stop_grace"]),
+            _watch(worker, key, names, backend, job, spec.stop_grace),
             worker.loop.asyncio_loop,
         )
         future.wait_done()
@@ -320,12 +324,12 @@ def run_instance(spec: Dict[str, Any], payload: bytes) -> Envelope:
         outbox.flush()
         _leave_session(session, close=_unwanted(worker, key))
     if future.status == "completed":
-        return "result", future.result(), outbox.sent
+        return Envelope("result", future.result(), outbox.sent)
     if future.status == "cancelled":
-        return "cancelled", None, outbox.sent
+        return Envelope("cancelled", None, outbox.sent)
     error = future.error
     assert error is not None
-    return "error", encode_error(error, "in the task"), outbox.sent
+    return Envelope("error", encode_error(error, "in the task"), outbox.sent)
 
 
 async def close_session(session_id: str) -> None:

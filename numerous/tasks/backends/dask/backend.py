@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict
 
 from ..base import Job
 from ..execution import DirectExecution
 from ._connect import connect
-from ._dispatcher import Dispatcher, Remote
-from ._messages import WORKER_EVENTS_TOPIC, topic_name
+from ._dispatcher import DaskDispatcher, DaskExecution
+from ._messages import WORKER_EVENTS_TOPIC, InstanceSpec, topic_name
 from ._runner import close_session, run_instance
 
 __all__ = ["SCATTER_THRESHOLD", "DaskBackend"]
@@ -38,7 +37,7 @@ class DaskBackend(DirectExecution):
         self._session_id = os.urandom(8).hex()
         self._launched = False
         try:
-            self._dispatcher = Dispatcher(self._client, self._session_id, owner=self)
+            self._dispatcher = DaskDispatcher(self._client, self._session_id, owner=self)
             self._client.subscribe_topic(topic_name(self._session_id), self._dispatcher.on_topic)
             self._client.subscribe_topic(WORKER_EVENTS_TOPIC, self._dispatcher.on_cluster_event)
         except BaseException:
@@ -47,15 +46,10 @@ class DaskBackend(DirectExecution):
 
     def prepare(self, job: Job) -> None:
         """Describe the job for the worker; scatter a large payload ahead of it."""
-        spec: Dict[str, Any] = {
-            "session": self._session_id,
-            "instance_id": job.instance_id,
-            "task_name": job.task.name,
-            "timeout": job.timeout,
-            "fresh_process": job.fresh_process,
-            "stop_grace": job.stop_grace,
-        }
-        remote = Remote(job)
+        spec = InstanceSpec(
+            self._session_id, job.instance_id, job.task_name, job.timeout, job.fresh_process, job.stop_grace
+        )
+        remote = DaskExecution(job)
         if len(job.payload) > SCATTER_THRESHOLD:
             remote.scattered = self._client.scatter(job.payload, hash=False)
         job.backend_state = (spec, remote)
@@ -69,7 +63,7 @@ class DaskBackend(DirectExecution):
             run_instance,
             spec,
             remote.scattered if remote.scattered is not None else job.payload,
-            key=f"numerous-{job.task.name}-{job.instance_id}",
+            key=f"numerous-{job.task_name}-{job.instance_id}",
             pure=False,
             retries=0,
         )

@@ -25,10 +25,8 @@ import errno
 import functools
 import logging
 import os
-import pickle
 import selectors
 import signal
-import sys
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
@@ -36,12 +34,15 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 from ..._callbacks import call_user_code, serve_from_this_thread
 from ...exceptions import BackendError, TaskError
 from . import _protocol
-from ._execution import Execution
+from ._execution import LocalExecution
 from ._platform import group_has_members, reap_orphans, signal_process_tree, snapshot_tree
 from ._shm import ControlBlock
 from ._spawn import DESCRIPTORS_PER_WORKER, WorkerProcess, run_on_spawner_thread, start_worker_process
 
 logger = logging.getLogger("numerous.tasks")
+
+#: A worker as this dispatcher uses it: running an LocalExecution.
+Worker = WorkerProcess[LocalExecution]
 
 #: Seconds between progress polls of running instances: faster than a person can
 #: read a progress bar, and cheap (one 8-byte read per instance when nothing changed).
@@ -55,7 +56,7 @@ _ORPHAN_POLL_INTERVAL = 0.01
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 
 
-class Dispatcher:
+class LocalDispatcher:
     """Assigns executions to workers and watches both until the end.
 
     Args:
@@ -71,8 +72,8 @@ class Dispatcher:
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._inbox: Deque[Callable[[], None]] = collections.deque()
-        self._workers: Dict[int, WorkerProcess] = {}  # every live worker, by pid
-        self._idle: List[WorkerProcess] = []  # reusable workers waiting for a job
+        self._workers: Dict[int, Worker] = {}  # every live worker, by pid
+        self._idle: List[Worker] = []  # reusable workers waiting for a job
         self._idle_lock = threading.Lock()  # callers take idle workers without a hop here
         self._spawning = 0  # workers asked of the spawner thread, not yet registered
         # Process groups of finished workers whose members we still reap: group id ->
@@ -85,8 +86,8 @@ class Dispatcher:
         # executions launched and not yet finished, workers spawned and not yet registered.
         self._state_lock = threading.Lock()
         self._death: Optional[BaseException] = None  # why the thread died, once it has
-        self._launched: Set[Execution] = set()
-        self._unregistered: Set[WorkerProcess] = set()
+        self._launched: Set[LocalExecution] = set()
+        self._unregistered: Set[Worker] = set()
         self._thread = threading.Thread(target=self._run, name="numerous-dispatcher", daemon=True)
         self._thread.start()
 
@@ -127,7 +128,7 @@ class Dispatcher:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def _take_idle(self) -> Optional[WorkerProcess]:
+    def _take_idle(self) -> Optional[Worker]:
         """An idle worker (call with the idle lock held). One that died while idle is
         taken off the list by its exit handler; if it dies just as it is given a job,
         that handler runs the job elsewhere (see :func:`_never_started`), so no
@@ -136,7 +137,7 @@ class Dispatcher:
             return self._idle.pop()
         return None
 
-    def _run_on_idle(self, execution: Execution) -> bool:
+    def _run_on_idle(self, execution: LocalExecution) -> bool:
         """Give ``execution`` to an idle worker if it may have one and one is free."""
         if execution.job.fresh_process:
             return False
@@ -152,7 +153,7 @@ class Dispatcher:
         self._write_job(worker, execution, block.slot)
         return True
 
-    def launch(self, execution: Execution) -> None:
+    def launch(self, execution: LocalExecution) -> None:
         """Run ``execution``: on an idle worker straight from the calling thread (no
         thread hop on the way to a warm start), else on a new worker via this thread.
 
@@ -168,7 +169,7 @@ class Dispatcher:
             self.wake()  # it may be asleep with nothing to poll: now it has
 
     # -- on the dispatcher thread: assigning work ------------------------------------------
-    def _spawn_for(self, execution: Execution) -> None:
+    def _spawn_for(self, execution: LocalExecution) -> None:
         """Start a new worker for ``execution`` (an idle one may have come free meanwhile)."""
         if self._run_on_idle(execution):
             return
@@ -197,18 +198,18 @@ class Dispatcher:
 
         run_on_spawner_thread(spawn)
 
-    def _spawn_failed(self, execution: Execution, error: BaseException) -> None:
+    def _spawn_failed(self, execution: LocalExecution, error: BaseException) -> None:
         self._spawning -= 1
         with self._state_lock:
             self._launched.discard(execution)
         execution.fail(error)
 
-    def _finish(self, execution: Execution, returncode: Optional[int]) -> None:
+    def _finish(self, execution: LocalExecution, returncode: Optional[int]) -> None:
         with self._state_lock:
             self._launched.discard(execution)
         execution.finish(returncode)
 
-    def _spawned(self, worker: WorkerProcess, execution: Execution) -> None:
+    def _spawned(self, worker: Worker, execution: LocalExecution) -> None:
         self._spawning -= 1
         self._workers[worker.pid] = worker
         with self._state_lock:
@@ -223,7 +224,7 @@ class Dispatcher:
         self._write_job(worker, execution, block.slot)
 
     @staticmethod
-    def _bind(worker: WorkerProcess, execution: Execution, block: ControlBlock) -> None:
+    def _bind(worker: Worker, execution: LocalExecution, block: ControlBlock) -> None:
         worker.execution = execution
         worker.jobs_run += 1
         execution.bind(worker, block)
@@ -232,22 +233,13 @@ class Dispatcher:
         execution.job.future.set_running()  # handlers hear "running" with the pid known
 
     @staticmethod
-    def _write_job(worker: WorkerProcess, execution: Execution, slot: int) -> None:
-        body = pickle.dumps(
-            {
-                "instance_id": execution.job.instance_id,
-                "slot": slot,
-                "payload": execution.job.payload,
-                "cwd": os.getcwd(),
-                "sys_path": list(sys.path),
-                "reusable": worker.reusable,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-        worker.send(_protocol.JOB, body)  # if it has died, its exit handler reruns or fails the job
+    def _write_job(worker: Worker, execution: LocalExecution, slot: int) -> None:
+        job = execution.job
+        message = _protocol.job_message(job.instance_id, slot, job.payload, worker.reusable)
+        worker.send(_protocol.JOB, message.encode())  # if it has died, its exit handler reruns or fails the job
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
-    def _on_readable(self, worker: WorkerProcess) -> None:
+    def _on_readable(self, worker: Worker) -> None:
         if worker.result_fd < 0:  # its exit was handled earlier in the same batch of events
             return
         frames = worker.reader.read_available()
@@ -259,7 +251,7 @@ class Dispatcher:
         if worker.reader.eof:  # stop watching a closed pipe; the exit handle decides
             self._selector.unregister(worker.result_fd)
 
-    def _job_done_worker_idle(self, worker: WorkerProcess, execution: Execution) -> None:
+    def _job_done_worker_idle(self, worker: Worker, execution: LocalExecution) -> None:
         worker.execution = None
         with self._idle_lock:  # idle before the future resolves: the next start() finds it
             keep = not self._closing and len(self._idle) < MAX_IDLE_WORKERS
@@ -270,10 +262,10 @@ class Dispatcher:
         self._finish(execution, None)
 
     @staticmethod
-    def _retire(worker: WorkerProcess) -> None:
+    def _retire(worker: Worker) -> None:
         worker.send(_protocol.EXIT, b"")
 
-    def _on_exit(self, worker: WorkerProcess) -> None:
+    def _on_exit(self, worker: Worker) -> None:
         del self._workers[worker.pid]
         with self._idle_lock:
             if worker in self._idle:
@@ -331,10 +323,10 @@ class Dispatcher:
             self._retire(worker)
 
     # -- the loop ---------------------------------------------------------------------------
-    def _busy(self) -> List[Execution]:
+    def _busy(self) -> List[LocalExecution]:
         return [w.execution for w in self._workers.values() if w.execution is not None]
 
-    def _timeout(self, busy: List[Execution]) -> Optional[float]:
+    def _timeout(self, busy: List[LocalExecution]) -> Optional[float]:
         if self._orphan_groups or self._killed:
             return _ORPHAN_POLL_INTERVAL
         if not busy:
@@ -411,7 +403,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _kill_and_reap(worker: WorkerProcess) -> None:
+def _kill_and_reap(worker: Worker) -> None:
     """SIGKILL a worker and its whole tree, reap it and close its descriptors."""
     signal_process_tree(worker.pid, signal.SIGKILL, snapshot_tree(worker.pid))
     worker.popen.wait()
@@ -425,7 +417,7 @@ def _still_there(process: Any) -> bool:
         return False
 
 
-def _never_started(execution: Execution, worker: WorkerProcess) -> bool:
+def _never_started(execution: LocalExecution, worker: Worker) -> bool:
     """Whether ``execution`` was bound to a reused worker that died before taking it.
 
     A worker takes a job by marking its control block taken, before it loads the

@@ -1,6 +1,6 @@
 """The parent's record of one instance on the local backend, and how it ends.
 
-An :class:`Execution` is created when its instance can run — in ``start()`` when a slot
+An :class:`LocalExecution` is created when its instance can run — in ``start()`` when a slot
 is free at once, else when its turn comes. It is given a :class:`~._spawn.WorkerProcess`
 and a control block (a slot of that worker's arena) when the dispatcher assigns it a
 worker, is fed frames and progress by the dispatcher thread, and turns the worker's last
@@ -13,11 +13,14 @@ from __future__ import annotations
 import pickle
 import signal
 import time
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from ..._callbacks import call_user_code
+from ..._lifecycle.deadlines import Step, StopLadder
+from ..._lifecycle.messages import Outcome
+from ..._lifecycle.outcomes import decode, failed
 from ...control import deliver_progress, deliver_status, get_task_control_handler
-from ...exceptions import TaskFailedError, TaskTimeoutError, WorkerDiedError
+from ...exceptions import WorkerDiedError
 from ..base import Job
 from . import _protocol
 from ._platform import signal_process_tree, snapshot_tree
@@ -34,7 +37,7 @@ _INF = float("inf")
 _HANDLER_LOG = "the task control handler's log()"
 
 
-class Execution:
+class LocalExecution:
     """One instance's parent-side state (touched only by the dispatcher thread, except
     for the stop request fields, which other threads set before waking it)."""
 
@@ -42,23 +45,17 @@ class Execution:
         self.job = job
         self.block: Optional[ControlBlock] = None  # given with the worker
         self.control = job.control
-        self.worker: Optional[WorkerProcess] = None
+        self.worker: Optional[WorkerProcess[LocalExecution]] = None
         self.worker_idle = False  # the worker said IDLE after the outcome: it is reusable
-        self.outcome: Optional[_protocol.ReceivedFrame] = None
-        self.timeout_deadline = _INF  # monotonic: stop request when passed
-        self.stop_deadline = _INF  # monotonic: SIGTERM when passed
-        self.exit_deadline = _INF  # monotonic: SIGTERM when passed (result in, no exit)
-        self.kill_deadline = _INF  # monotonic: SIGKILL when passed
-        self.timed_out = False
-        self.terminated_by_us = False
+        self.outcome: Optional[Outcome] = None
+        self.ladder = StopLadder(terminate_grace=TERMINATE_GRACE, exit_grace=EXIT_GRACE)
         self.descendants: List[Any] = []  # the tree as it was when we terminated it
-        self.concluded = False  # job.on_finished was called: the slot is free again
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
         if job.stop_requested:  # asked to stop between leaving the queue and now
             self.request_stop(job.stop_grace)
 
-    def bind(self, worker: WorkerProcess, block: ControlBlock) -> None:
+    def bind(self, worker: WorkerProcess[LocalExecution], block: ControlBlock) -> None:
         """It runs on ``worker``, its control block a slot of that worker's arena."""
         self.worker, self.block = worker, block
         if self.job.stop_requested:  # asked before it had a block: the flag goes up now
@@ -72,8 +69,7 @@ class Execution:
     # -- stopping ------------------------------------------------------------------------
     def running(self, now: float) -> None:
         """The worker is registered with the dispatcher: its timeout starts counting."""
-        if self.job.timeout is not None:
-            self.timeout_deadline = now + self.job.timeout
+        self.ladder.start_clock(now, self.job.timeout)
 
     def request_stop(self, grace: float) -> None:
         """Raise the stop flag now; the dispatcher terminates after ``grace`` seconds."""
@@ -82,41 +78,25 @@ class Execution:
         block = self.block
         if block is not None:  # else bind() raises the flag
             block.request_stop()
-        self.stop_deadline = min(self.stop_deadline, time.monotonic() + max(0.0, grace))
+        self.ladder.request_stop(time.monotonic(), grace)
 
     def escalate(self, now: float) -> None:
-        """Act on whichever deadline has passed: timeout, stop grace, exit grace, kill."""
+        """Take the step of the stop ladder whose deadline has passed, if any."""
         worker = self.worker
         if worker is None:
             return
-        if now >= self.kill_deadline:
-            self.kill_deadline = _INF
-            signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
-        elif self.outcome is not None:
-            if now >= self.exit_deadline and self.kill_deadline == _INF:
-                self._terminate(now)
-        elif now >= self.stop_deadline:
-            self.stop_deadline = _INF
-            self.terminated_by_us = True
-            self._terminate(now)
-        elif now >= self.timeout_deadline:
-            self.timeout_deadline = _INF
-            self.timed_out = True
+        step = self.ladder.due(now)
+        if step is Step.TIMEOUT:
             self.request_stop(self.job.stop_grace)
-
-    def _terminate(self, now: float) -> None:
-        assert self.worker is not None
-        self.descendants = snapshot_tree(self.worker.pid)
-        signal_process_tree(self.worker.pid, signal.SIGTERM, self.descendants)
-        self.kill_deadline = now + TERMINATE_GRACE
+        elif step is Step.TERMINATE:
+            self.descendants = snapshot_tree(worker.pid)
+            signal_process_tree(worker.pid, signal.SIGTERM, self.descendants)
+        elif step is Step.KILL:
+            signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
 
     def next_deadline(self) -> float:
         """When :meth:`escalate` next has something to do (``inf``: nothing planned)."""
-        if self.worker is None:
-            return _INF
-        if self.outcome is not None:
-            return min(self.kill_deadline, self.exit_deadline)
-        return min(self.kill_deadline, self.stop_deadline, self.timeout_deadline)
+        return _INF if self.worker is None else self.ladder.next_at()
 
     # -- what the worker sends ------------------------------------------------------------
     def handle_frames(self, frames: List[_protocol.ReceivedFrame]) -> None:
@@ -124,9 +104,9 @@ class Execution:
         for kind, body in frames:
             if kind == _protocol.LOGS:
                 self._deliver_logs(body)
-            elif kind in (_protocol.RESULT, _protocol.ERROR):
-                self.outcome = (kind, body)
-                self.exit_deadline = time.monotonic() + EXIT_GRACE
+            elif kind in _protocol.OUTCOME_KINDS:
+                self.outcome = Outcome(_protocol.OUTCOME_KINDS[kind], body)
+                self.ladder.outcome_arrived(time.monotonic())
             elif kind == _protocol.IDLE:
                 self.worker_idle = True
 
@@ -176,90 +156,26 @@ class Execution:
     # -- the end ---------------------------------------------------------------------------
     def finish(self, returncode: Optional[int]) -> None:
         """The worker exited (``returncode``) or went idle (None): deliver what is left,
-        release the block, free the slot and resolve the future."""
+        give the block back, settle the future and free the slot."""
         self.deliver_progress()
         self.release()
-        # Resolve first, then free the slot: the next instance is reported running
-        # only after this one's final state, so no one sees max_parallel exceeded.
-        self._resolve(returncode)
-        self._conclude()
-
-    def _conclude(self) -> None:
-        """Free the job's slot, once; the job no longer refers back to us (no cycle left)."""
-        if not self.concluded:
-            self.concluded = True
-            self.job.backend_state = None
-            self.job.on_finished(self.job)
-
-    def _resolve(self, returncode: Optional[int]) -> None:
-        future, job = self.job.future, self.job
-        assert self.worker is not None
-        kind, body = self.outcome if self.outcome is not None else (None, b"")
-        if self.timed_out and (kind == _protocol.RESULT or self.terminated_by_us):
-            assert job.timeout is not None
-            future.set_error(TaskTimeoutError(job.description, job.timeout, self.terminated_by_us))
-        elif self.terminated_by_us:  # whatever it sent after our SIGTERM (a handler's SystemExit)
-            future.set_cancelled()
-        elif kind == _protocol.RESULT:
-            try:
-                value = pickle.loads(body)
-            except BaseException as exc:
-                future.set_error(
-                    TaskFailedError(
-                        type(exc).__name__,
-                        str(exc),
-                        "",
-                        f"the result of {job.description} could not be unpickled in the parent",
-                    )
-                )
-            else:
-                future.set_result(value)
-        elif kind == _protocol.ERROR:
-            future.set_error(decode_error(body, job))
+        job = self.job
+        if self.outcome is not None:
+            ending = decode(self.outcome, job.description)
         else:
-            future.set_error(WorkerDiedError(job.task.name, self.worker.pid, returncode))
+            assert self.worker is not None
+            ending = failed(WorkerDiedError(job.task_name, self.worker.pid, returncode))
+        # Settled first, then the slot freed: the next instance is reported running only
+        # after this one's final state, so no one sees max_parallel exceeded.
+        job.finish(ending, timed_out=self.ladder.timed_out, terminated=self.ladder.terminated)
 
     def fail(self, error: BaseException) -> None:
-        """It cannot run or go on (no worker could be started, the dispatcher died):
-        fail the future (if nothing else ended it), free the slot."""
+        """It cannot run or go on (no worker could be started, the dispatcher died)."""
         self.release()
-        self.job.future.set_error(error)
-        self._conclude()
+        self.job.fail(error)
 
     def release(self) -> None:
         """Give the control block's slot back to its worker's arena (idempotent)."""
         block, self.block = self.block, None
         if block is not None:
             block.close()
-
-
-def decode_error(body: Union[bytes, bytearray], job: Job) -> BaseException:
-    """Turn an ERROR frame into the exception ``result()`` raises."""
-    info: Dict[str, Any] = pickle.loads(body)
-    reason = f"{job.description} raised it {info['phase']}"
-    exc: Optional[BaseException] = None
-    if info["exception"] is not None:
-        try:
-            exc = pickle.loads(info["exception"])
-        except BaseException as load_exc:
-            reason += f"; it could not be unpickled in the parent ({type(load_exc).__name__}: {load_exc})"
-    else:
-        reason += f"; it could not be pickled in the worker ({info['pickle_error']})"
-    if exc is not None and info["phase"] != "in the task":
-        exc = _with_context(exc, info, reason)
-    if exc is not None and not isinstance(exc, Exception):
-        # SystemExit, KeyboardInterrupt, GeneratorExit: re-raising them in the parent
-        # would exit or interrupt the caller's program. Report them instead.
-        reason += "; it is reported as TaskFailedError rather than raised in the parent"
-        exc = None
-    if exc is None:
-        return TaskFailedError(info["type_name"], info["message"], info["traceback"], reason)
-    return exc
-
-
-def _with_context(exc: BaseException, info: Dict[str, Any], reason: str) -> BaseException:
-    """An error outside the task body (loading arguments, pickling the result) is
-    wrapped so its message says where it happened; the original is the cause."""
-    wrapped = TaskFailedError(info["type_name"], info["message"], info["traceback"], reason)
-    wrapped.__cause__ = exc
-    return wrapped

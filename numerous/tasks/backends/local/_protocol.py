@@ -21,8 +21,12 @@ that dies half-way through a frame never blocks the parent.
 from __future__ import annotations
 
 import os
+import pickle
 import struct
-from typing import List, Optional, Tuple, Union
+import sys
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+
+from ..._lifecycle import messages
 
 __all__ = [
     "ERROR",
@@ -30,8 +34,12 @@ __all__ = [
     "IDLE",
     "JOB",
     "LOGS",
+    "OUTCOME_FRAMES",
+    "OUTCOME_KINDS",
     "RESULT",
     "FrameReader",
+    "JobMessage",
+    "job_message",
     "read_frame_blocking",
     "write_frame",
     "write_frames",
@@ -43,6 +51,36 @@ LOGS = b"L"
 RESULT = b"R"
 ERROR = b"E"
 IDLE = b"I"
+#: The frame kinds an instance's outcome travels in, and the outcome kind of each.
+OUTCOME_KINDS: Dict[bytes, str] = {RESULT: messages.RESULT, ERROR: messages.ERROR}
+OUTCOME_FRAMES: Dict[str, bytes] = {kind: frame for frame, kind in OUTCOME_KINDS.items()}
+
+
+class JobMessage(NamedTuple):
+    """What a JOB frame carries: one instance for the worker to run."""
+
+    instance_id: str
+    slot: int  # its control block: the slot of the worker's arena
+    payload: bytes  # the pickled (task, args, kwargs)
+    cwd: str  # the parent's working directory and import path, as it was at launch
+    sys_path: List[str]
+    reusable: bool  # the worker may run another job after this one
+
+    def encode(self) -> bytes:
+        """The JOB frame's body."""
+        return pickle.dumps(tuple(self), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def decode(cls, body: bytes) -> JobMessage:
+        """A JOB frame's body, read back (a plain tuple travels: nothing to import)."""
+        fields: Tuple[Any, ...] = pickle.loads(body)
+        return cls(*fields)
+
+
+def job_message(instance_id: str, slot: int, payload: bytes, reusable: bool) -> JobMessage:
+    """A job as the parent sends it now (with its current directory and import path)."""
+    return JobMessage(instance_id, slot, payload, os.getcwd(), list(sys.path), reusable)
+
 
 _HEADER = struct.Struct("<Qc")
 #: A frame as the parent receives it: its kind and body (a large body stays the
@@ -167,8 +205,3 @@ class FrameReader:
             else:
                 break
         del staged[:pos]
-
-    @property
-    def mid_frame(self) -> bool:
-        """Whether a frame has started arriving but is not complete."""
-        return self._body is not None or bool(self._staged)

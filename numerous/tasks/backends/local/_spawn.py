@@ -19,15 +19,11 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ._platform import become_child_subreaper, open_exit_handle
 from ._protocol import FrameReader, write_frame
 from ._shm import Arena
-from ._worker import BOOTSTRAP
-
-if TYPE_CHECKING:
-    from ._execution import Execution
 
 __all__ = ["DESCRIPTORS_PER_WORKER", "WorkerProcess", "run_on_spawner_thread", "start_worker_process"]
 
@@ -42,8 +38,21 @@ _RESULT_PIPE_SIZE = 1 << 20  # and a large result is read in fewer wake-ups (100
 # default, fs.pipe-user-pages-soft); past that the enlarging fails and the default stays.
 
 
+#: What a worker runs (``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd``): the
+#: parent's ``sys.path`` first, then the worker's entry point (``_worker.main``); never the
+#: parent's ``__main__``.
+BOOTSTRAP = (
+    "import json, os, sys; "
+    "sys.path[:] = json.loads(os.environ.pop('NUMEROUS_TASKS_SYS_PATH')); "
+    "from numerous.tasks.backends.local._worker import main; main()"
+)
+
+#: What a worker is running (the dispatcher's record of an instance).
+E = TypeVar("E")
+
+
 @dataclass(eq=False)
-class WorkerProcess:
+class WorkerProcess(Generic[E]):
     """A started worker, the parent's ends of its pipes, its arena of control blocks,
     and what it is doing."""
 
@@ -54,7 +63,7 @@ class WorkerProcess:
     reusable: bool  # may run another job after this one
     arena: Arena  # the control blocks of the instances it runs
     reader: FrameReader = field(init=False)
-    execution: Optional[Execution] = None  # the job it runs; None while idle
+    execution: Optional[E] = None  # what it runs; None while idle
     jobs_run: int = 0
     # A caller's thread writes a job to a warm worker while the dispatcher may be
     # closing that worker's descriptors because it just died: the lock orders the two,
@@ -95,7 +104,7 @@ class WorkerProcess:
             self.exit_handle = None
 
 
-def start_worker_process(reusable: bool) -> WorkerProcess:
+def start_worker_process(reusable: bool) -> WorkerProcess[Any]:
     """Spawn one worker, with its arena of control blocks; call only on the spawner thread.
 
     Raises:

@@ -38,6 +38,8 @@ import time
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..._lifecycle.messages import Outcome
+from ..._lifecycle.running import capture
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
 from ._platform import (
@@ -47,13 +49,8 @@ from ._platform import (
     reap_own_children,
     set_parent_death_signal,
 )
+from ._protocol import JobMessage
 from ._shm import Arena, ControlBlock
-
-BOOTSTRAP = (
-    "import json, os, sys; "
-    "sys.path[:] = json.loads(os.environ.pop('NUMEROUS_TASKS_SYS_PATH')); "
-    "from numerous.tasks.backends.local._worker import main; main()"
-)
 
 EXIT_PARENT_GONE = 75  # the parent died before we could even start
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback
@@ -257,107 +254,34 @@ class WorkerTaskControl(TaskControl):
         self._sink.log(message if type(message) is str else str(message), level, extra_data)
 
 
-def _trim_traceback(exc: BaseException) -> None:
-    """Drop our own leading frames, and the middle of very deep tracebacks."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        tb = tb.tb_next
-    if tb is None:
-        return
-    exc.with_traceback(tb)  # C-level; `exc.__traceback__ = tb` calls __setattr__, which a frozen dataclass refuses
-    entries = []
-    while tb is not None:
-        entries.append(tb)
-        tb = tb.tb_next
-    if len(entries) > 2 * _TRACEBACK_KEEP:
-        entries[_TRACEBACK_KEEP - 1].tb_next = entries[-_TRACEBACK_KEEP]
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return f"<str() of the {type(exc).__name__} failed>"
-
-
-def encode_error(exc: BaseException, phase: str) -> bytes:
-    """Describe ``exc`` for the parent: the exception itself if it pickles, and always
-    its type name, message and formatted traceback as a fallback."""
-    import traceback
-
-    _trim_traceback(exc)
-    try:
-        formatted = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        formatted = "<the traceback could not be formatted>\n"
-    info: Dict[str, Any] = {
-        "type_name": f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", ""),
-        "message": _safe_str(exc),
-        "traceback": formatted,
-        "phase": phase,
-        "exception": None,
-        "pickle_error": None,
-    }
-    try:
-        from ..._pickling import dumps_exception
-
-        info["exception"] = dumps_exception(exc)
-    except BaseException as pickle_exc:
-        info["pickle_error"] = f"{type(pickle_exc).__name__}: {_safe_str(pickle_exc)}"
-    return pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-Outcome = Tuple[bytes, bytes, bool]  # frame kind, body, whether the task ended normally
-
-
-def _dumps_result(value: Any) -> bytes:
-    """Plain pickle when it can (most results), cloudpickle when it must (lambdas,
-    classes that exist only by value)."""
-    try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        from ..._pickling import dumps
-
-        return dumps(value)
-
-
-def run_job(job: Dict[str, Any], arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
-    """Run one instance; return its outcome frame (not yet sent) and whether the task
-    ended normally (returned or raised an ``Exception``), which reuse requires; and what
-    releases its control block, to call once the outcome is sent."""
-    block = arena.block(job["slot"])
+def run_job(job: JobMessage, arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
+    """Run one instance; return its outcome (not yet sent) and what releases its control
+    block, to call once the outcome is sent."""
+    block = arena.block(job.slot)
     block.mark_taken()  # from here on a death is this job's failure, not a reason to rerun it
-    if os.getcwd() != job["cwd"]:
-        os.chdir(job["cwd"])
-    sys.path[:] = job["sys_path"]
+    if os.getcwd() != job.cwd:
+        os.chdir(job.cwd)
+    sys.path[:] = job.sys_path
     sink = WorkerSink(block, channel)
-    return _run_body(job, block, sink), sink.release
 
-
-def _run_body(job: Dict[str, Any], block: ControlBlock, sink: WorkerSink) -> Outcome:
-    """Load the call, run the task's body, pickle what it returned or raised."""
-    try:
+    def load() -> Tuple[Any, Tuple[Any, ...], Dict[str, Any]]:
         # Plain pickle: cloudpickle is imported only if the payload needs it (a
         # function sent by value), which keeps a fresh worker's start short.
-        task, args, kwargs = pickle.loads(job["payload"])
-    except BaseException as exc:
-        error = encode_error(exc, "while loading the task's arguments in the worker")
-        return _protocol.ERROR, error, isinstance(exc, Exception)
-    control = WorkerTaskControl(job["instance_id"], task.name, sink=sink)
-    block.mark_running()  # the parent reads it from the block: no message, no wake-up
-    # stdlib logging (and print() with capture_output) into the task's log, body only
-    output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
-    try:
-        value = task.call_with_control(control, args, kwargs)
-    except BaseException as exc:
-        return _protocol.ERROR, encode_error(exc, "in the task"), isinstance(exc, Exception)
-    finally:
-        output.close()
-    try:
-        return _protocol.RESULT, _dumps_result(value), True
-    except BaseException as exc:
-        error = encode_error(exc, "while pickling the task's result")
-        return _protocol.ERROR, error, isinstance(exc, Exception)
+        loaded: Tuple[Any, Tuple[Any, ...], Dict[str, Any]] = pickle.loads(job.payload)
+        return loaded
+
+    def run(call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]]) -> Any:
+        task, args, kwargs = call
+        control = WorkerTaskControl(job.instance_id, task.name, sink=sink)
+        block.mark_running()  # the parent reads it from the block: no message, no wake-up
+        # stdlib logging (and print() with capture_output) into the task's log, body only
+        output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
+        try:
+            return task.call_with_control(control, args, kwargs)
+        finally:
+            output.close()
+
+    return capture(load, run), sink.release
 
 
 def _nothing_left_running(baseline_threads: int) -> bool:
@@ -378,7 +302,7 @@ def _end_what_the_task_left() -> None:
 
 
 def main() -> None:
-    """Entry point of a worker process (called by BOOTSTRAP)."""
+    """Entry point of a worker process (called by ``_spawn.BOOTSTRAP``)."""
     job_fd, result_fd, parent_pid, arena_fd = (int(value) for value in sys.argv[1:5])
     sys.argv = sys.argv[:1]
     global _worker_pid
@@ -424,16 +348,16 @@ def main() -> None:
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
-        job = pickle.loads(body)
-        (kind, body, ended_normally), release_block = run_job(job, arena, channel)
+        job = JobMessage.decode(body)
+        outcome, release_block = run_job(job, arena, channel)
         if not _is_worker():  # a child the task forked returned from the task: not ours to report
             os._exit(0)
-        reuse = job["reusable"] and ended_normally and _nothing_left_running(baseline_threads)
-        if reuse:  # outcome and IDLE in one write: the parent wakes once
-            channel.send((kind, body), (_protocol.IDLE, b""))
+        frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
+        if job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads):
+            channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
             release_block()
         else:
-            channel.send((kind, body))
+            channel.send(frame)
             release_block()
             break
     # Exit now, without waiting for threads the task may have left running: the

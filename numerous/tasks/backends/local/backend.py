@@ -39,8 +39,8 @@ from typing import Optional
 from ...exceptions import TaskError
 from ..base import Job
 from ..execution import DirectExecution, check_max_workers
-from ._dispatcher import Dispatcher
-from ._execution import Execution
+from ._dispatcher import LocalDispatcher
+from ._execution import LocalExecution
 
 __all__ = ["LocalBackend", "LocalExecutionBackend"]
 
@@ -55,19 +55,19 @@ class LocalBackend(DirectExecution):
 
     def __init__(self, max_workers: Optional[int] = None) -> None:
         self._max_workers = check_max_workers(max_workers)
-        self._dispatcher: Optional[Dispatcher] = None
+        self._dispatcher: Optional[LocalDispatcher] = None
         self._dispatcher_lock = threading.Lock()  # instances may start from many threads
 
-    def _get_dispatcher(self) -> Dispatcher:
+    def _get_dispatcher(self) -> LocalDispatcher:
         with self._dispatcher_lock:
             if self._dispatcher is None:
-                self._dispatcher = Dispatcher(owner=self)
+                self._dispatcher = LocalDispatcher(owner=self)
             return self._dispatcher
 
     def prepare(self, job: Job) -> None:
         """Make the instance's parent-side record (its control block comes with its
         worker: a slot of that worker's arena)."""
-        job.backend_state = Execution(job)
+        job.backend_state = LocalExecution(job)
 
     def launch(self, job: Job) -> None:
         """Hand the job to the dispatcher, which gives it a worker; returns at once.
@@ -75,7 +75,7 @@ class LocalBackend(DirectExecution):
         Raises:
             TaskError: the dispatcher thread has died; the job holds nothing any more.
         """
-        execution: Execution = job.backend_state
+        execution: LocalExecution = job.backend_state
         try:
             self._get_dispatcher().launch(execution)
         except TaskError:  # its dispatcher thread died: nothing was started
@@ -85,7 +85,7 @@ class LocalBackend(DirectExecution):
 
     def request_stop(self, job: Job, grace: float) -> None:
         """Raise the stop flag now; terminate the worker's tree after ``grace`` seconds."""
-        execution: Optional[Execution] = job.backend_state
+        execution: Optional[LocalExecution] = job.backend_state
         if execution is None:  # not prepared yet: it sees job.stop_requested when it is
             return
         execution.request_stop(grace)
