@@ -14,7 +14,7 @@ the awaiting asyncio task cancels a pending instance or asks a running one to st
 :meth:`Future.cancel`. Where the spec and the base class differ, the spec wins:
 
 * ``future.done`` is a property, read without calling it (``if future.done:``). It gives a
-  :class:`DoneFlag`: equal to True or False and printed as such, and callable —
+  :class:`~numerous.tasks.future.DoneFlag`: equal to True or False and printed as such, and callable —
   ``future.done()`` returns the bool, which is how the standard library asks.
 * ``cancel()`` on a running instance asks it to stop (the base class cannot stop a call
   that runs), and ``result()`` on a cancelled instance raises
@@ -202,8 +202,10 @@ class Future(concurrent.futures.Future[R]):
     # docstring). Type checkers see the bool the spec promises.
     @property
     def done(self) -> bool:  # type: ignore[override]
-        """True once the instance completed, failed or was cancelled (a :class:`DoneFlag`:
-        ``if future.done:`` reads it; ``future.done()`` works too, as the stdlib calls it)."""
+        """True once the instance completed, failed or was cancelled.
+
+        A :class:`~numerous.tasks.future.DoneFlag`: ``if future.done:`` reads it, and
+        ``future.done()`` works too, as the standard library calls it."""
         return cast(bool, _DONE if self._status in FINAL_STATES else _NOT_DONE)
 
     @property
