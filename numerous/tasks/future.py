@@ -24,9 +24,9 @@ the awaiting asyncio task cancels a pending instance or asks a running one to st
 
 How the standard library's waits see it: ``_state``, ``_condition`` and ``_waiters`` are
 the base class's, kept in step with :attr:`Future.status` under its lock, and waiters are
-told of the final state in the same step as everyone else. A done-callback added from
-inside a running event loop is called in that loop, as an ``asyncio.Future`` calls its own
-(``asyncio.wait`` relies on it); any other runs on the thread that finishes the future.
+told of the final state in the same step as everyone else. Done-callbacks run on the
+thread that finishes the future, except asyncio's own (``asyncio.wait`` adds one), which
+are called in the event loop that added them, as an ``asyncio.Future`` would call them.
 
 numerous-sdk's names are here too: :class:`TaskStatus` holds the five states, and
 ``LocalFuture`` is :class:`Future` itself — ``LocalFuture()`` makes a future that a
@@ -292,16 +292,19 @@ class Future(concurrent.futures.Future[R]):
     def add_done_callback(self, fn: Callable[[Future[R]], object]) -> None:
         """Call ``fn(future)`` when the instance finishes (at once if it already has).
 
-        Callbacks run in the thread that finishes the future: the backend's dispatcher
-        thread, or the thread that cancels a pending instance. One added from inside a
-        running asyncio event loop runs in that loop instead (as an ``asyncio.Future``'s
-        callbacks do, so it may touch asyncio objects), or on the finishing thread if the
-        loop has been closed by then. Exceptions they raise are logged and ignored (on the
-        dispatcher thread even ``SystemExit``). A callback on the dispatcher thread may
-        call ``result()`` of this future (it is finished), but not wait for an unfinished
-        one of the same session: that raises RuntimeError.
+        Callbacks run in the thread that finishes the future, as in ``concurrent.futures``:
+        the backend's dispatcher thread, or the thread that cancels a pending instance
+        (to act in an event loop, ``asyncio.wrap_future(future).add_done_callback(...)``).
+        Exceptions they raise are logged and ignored (on the dispatcher thread even
+        ``SystemExit``). A callback on the dispatcher thread may call ``result()`` of this
+        future (it is finished), but not wait for an unfinished one of the same session:
+        that raises RuntimeError.
+
+        asyncio's own callbacks (``asyncio.wait`` adds one) are the exception: they assume
+        an ``asyncio.Future``'s rule, so one added inside a running event loop is called in
+        that loop (on the finishing thread if the loop has been closed by then).
         """
-        loop = _running_loop()
+        loop = _loop_of_asyncio_code(fn)
         with self._condition:
             if self._status not in FINAL_STATES:
                 self._callbacks.append((cast(_Callback, fn), loop))
@@ -507,6 +510,20 @@ def _tell_waiter(waiter: Any, status: str, future: Future[Any]) -> None:
         waiter.add_exception(future)
     else:
         waiter.add_cancelled(future)
+
+
+def _loop_of_asyncio_code(fn: Callable[..., object]) -> Optional[asyncio.AbstractEventLoop]:
+    """The event loop running in this thread if ``fn`` is asyncio's own code, else None.
+
+    asyncio calls the callbacks of its futures in their loop's thread, and its own
+    callbacks rely on it (``asyncio.wait``'s sets an asyncio future, which is not safe
+    from another thread). Every other callback keeps ``concurrent.futures``' rule, so a
+    callback the library or the application needs never waits for a busy event loop.
+    """
+    module = getattr(fn, "__module__", None) or ""
+    if module.partition(".")[0] not in ("asyncio", "_asyncio"):
+        return None
+    return _running_loop()
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:

@@ -12,6 +12,8 @@ Leaving the ``with`` block normally waits for every started instance. Leaving it
 exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
 ``stop_grace`` seconds to return, then its process tree is terminated. A second Ctrl-C
 while that happens terminates at once. Nothing the session started outlives it.
+``async with Session():`` does the same, waiting in a thread so that the event loop keeps
+running; cancelling the task that awaits that exit stops every instance, as Ctrl-C does.
 
 numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``, ``current()``,
 ``add_task_instance`` ...) come from :class:`~numerous.tasks._sdk_compat.SessionBook`.
@@ -81,6 +83,9 @@ class _Canceller:
 
 class Session(SessionBook):
     """A group of task instances with shared ``max_parallel`` accounting.
+
+    Open it with ``with Session():``, or ``async with Session():`` in a coroutine (see
+    :meth:`__aexit__`).
 
     Args:
         name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
