@@ -103,6 +103,8 @@ def test_cf_wait_honours_return_when_and_timeout(handler: RecordingHandler, go: 
         assert SHORT * 0.9 <= time.monotonic() - started < RESULT_WAIT
         assert (done, not_done) == ({quick}, {blocked})
         assert blocked.status == "running" and blocked._waiters == []  # not stopped, nothing left behind
+        with pytest.raises(concurrent.futures.TimeoutError):
+            blocked.exception(timeout=SHORT)
         go.touch()
         done, not_done = concurrent.futures.wait([blocked, quick, failing], timeout=RESULT_WAIT)
         assert (done, not_done) == ({blocked, quick, failing}, set())
@@ -234,7 +236,9 @@ def test_a_cancelled_gather_stops_the_running_and_cancels_the_pending(
     async def main() -> Tuple[Any, str]:
         running = single.instance().start(str(tmp_path / "never"), "not this")
         queued = single.instance().start(str(tmp_path / "never"), "nor this")  # waits for a slot
-        gathered = asyncio.gather(running, queued)
+        # Cancelled in this order: the pending one first, so the running one cannot end
+        # and hand it its slot before its own cancellation (a race this test does not test).
+        gathered = asyncio.gather(queued, running)
         await _ready(handler)
         gathered.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -254,6 +258,22 @@ def test_gather_of_wrapped_and_awaited_futures_mixed(go: Path) -> None:
 
     with Session():
         assert asyncio.run(main()) == [0, 1, 2, 3]
+
+
+# -- asyncio.as_completed -------------------------------------------------------------------------------
+@pytest.mark.usefixtures("every_backend")
+def test_asyncio_as_completed_takes_our_futures(tmp_path: Path) -> None:
+    async def main() -> List[Any]:
+        later = gate.instance().start(str(tmp_path / "go"), "later")
+        first = echo.instance().start("first")
+        order = []
+        for next_done in asyncio.as_completed([later, first], timeout=RESULT_WAIT):
+            order.append(await next_done)
+            (tmp_path / "go").touch()
+        return order
+
+    with Session():
+        assert asyncio.run(main()) == ["first", "later"]
 
 
 # -- callbacks and threads -------------------------------------------------------------------------------
