@@ -17,7 +17,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 import pytest
 from api_tasks import RecordingHandler
 from backend_tasks import ignores_stop
-from waiting_tasks import echo, gate, single
+from waiting_tasks import echo, gate, single, slow_to_stop
 
 from numerous.tasks import Future, Session, SessionNotFoundError, TaskInstance, set_task_control_handler
 from numerous.tasks.session import current_session
@@ -204,16 +204,18 @@ def test_stop_async_waits_for_the_termination_of_a_task_that_ignores_it(handler:
 
 @pytest.mark.usefixtures("every_backend")
 def test_cancelling_a_stop_async_stops_waiting_and_the_stop_stands(handler: RecordingHandler, go: Path) -> None:
-    async def main() -> Tuple[bool, Any]:
+    async def main() -> Tuple[bool, str, Any]:
         async with Session(stop_grace=RESULT_WAIT):
-            instance = gate.instance()
-            future = instance.start(str(go), "not this")
+            instance = slow_to_stop.instance()
+            future = instance.start(str(go))  # once asked to stop, it returns when go exists
             await _ready(handler)
             stopping = asyncio.ensure_future(instance.stop_async())
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # stop_async has asked, and waits
             stopping.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await stopping
-            return instance.times.stop_requested_ns is not None, await future
+            status = future.status
+            go.touch()
+            return instance.times.stop_requested_ns is not None, status, await future
 
-    assert asyncio.run(main()) == (True, "stopped")
+    assert asyncio.run(main()) == (True, "running", "stopped")
