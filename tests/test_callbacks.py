@@ -8,6 +8,7 @@ every unfinished future fails saying so and the session can still be left.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 from pathlib import Path
@@ -105,8 +106,11 @@ def _blocking_calls(session: Session, unfinished: Future[Any]) -> Dict[str, Call
         "result": lambda: unfinished.result(),
         "result with a timeout": lambda: unfinished.result(timeout=5),
         "wait_done": lambda: unfinished.wait_done(),
+        "exception": lambda: unfinished.exception(),
         "wait": lambda: wait([unfinished]),
         "as_completed": lambda: list(as_completed([unfinished])),
+        "concurrent.futures.wait": lambda: concurrent.futures.wait([unfinished]),
+        "concurrent.futures.as_completed": lambda: list(concurrent.futures.as_completed([unfinished])),
         "leaving the session": lambda: session.__exit__(None, None, None),
     }
 

@@ -206,7 +206,7 @@ def test_wait_leaves_no_callback_behind_on_unfinished_futures(gates: Gates) -> N
         blocked = gate.instance().start(gates["go"])
         for return_when in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
             assert wait([blocked], timeout=0.01, return_when=return_when).not_done == {blocked}
-        assert blocked._callbacks == []
+        assert blocked._waiters == []
         gates.open("go")
 
 
@@ -309,9 +309,9 @@ def test_leaving_as_completed_early_leaves_no_callback_behind(gates: Gates) -> N
         blocked = gate.instance().start(gates["go"])
         iterator = as_completed([succeeded, blocked])
         assert next(iterator) is succeeded
-        assert blocked._callbacks != []  # listening while the iterator is alive
+        assert blocked._waiters != []  # listening while the iterator is alive
         iterator.close()
-        assert blocked._callbacks == []
+        assert blocked._waiters == []
         gates.open("go")
 
 

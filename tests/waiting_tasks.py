@@ -55,6 +55,22 @@ def single(tc: TaskControl, go_file: str, value: Any = None) -> Any:
 
 
 @task(max_parallel=4)
+def slow_to_stop(tc: TaskControl, release_file: str) -> str:
+    """Reports "ready"; once asked to stop, returns "stopped" only when ``release_file`` exists."""
+    tc.update_status("ready")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not tc.should_stop:
+        if time.monotonic() > deadline:
+            raise TimeoutError("never asked to stop")
+        time.sleep(_POLL)
+    while not os.path.exists(release_file):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release_file} never appeared")
+        time.sleep(_POLL)
+    return "stopped"
+
+
+@task(max_parallel=4)
 def echo(value: Any) -> Any:
     return value
 

@@ -5,11 +5,28 @@ instance may also go straight to ``cancelled``). The three final states are set 
 once; whoever sets one first wins and later attempts are ignored, so a stop that races
 the task's completion leaves exactly one outcome.
 
-A future is also awaitable: ``await future`` inside a running event loop suspends the
-coroutine (never the loop) until the instance finishes, and cancelling the awaiting
-asyncio task cancels a pending instance or asks a running one to stop, like
-:meth:`Future.cancel`. :func:`numerous.tasks.wait` and :func:`numerous.tasks.as_completed`
-are the ``concurrent.futures`` counterparts for threads.
+A future is a ``concurrent.futures.Future`` (a subclass, as pebble's and loky's are), so
+the standard library takes it wherever it takes futures: ``concurrent.futures.wait`` and
+``as_completed``, ``asyncio.wrap_future``, ``asyncio.wait``. It is also awaitable: ``await
+future`` inside a running event loop suspends the coroutine (never the loop) until the
+instance finishes, and so do ``asyncio.gather``, ``wait_for`` and ``shield``. Cancelling
+the awaiting asyncio task cancels a pending instance or asks a running one to stop, like
+:meth:`Future.cancel`. Where the spec and the base class differ, the spec wins:
+
+* ``future.done`` is a property, read without calling it (``if future.done:``). It gives a
+  :class:`~numerous.tasks.future.DoneFlag`: equal to True or False and printed as such, and callable —
+  ``future.done()`` returns the bool, which is how the standard library asks.
+* ``cancel()`` on a running instance asks it to stop (the base class cannot stop a call
+  that runs), and ``result()`` on a cancelled instance raises
+  :class:`~numerous.tasks.TaskCancelledError` (a ``TaskError``, not
+  ``concurrent.futures.CancelledError``).
+* ``set_result`` / ``set_exception`` return False on a finished future instead of raising.
+
+How the standard library's waits see it: ``_state``, ``_condition`` and ``_waiters`` are
+the base class's, kept in step with :attr:`Future.status` under its lock, and waiters are
+told of the final state in the same step as everyone else. Done-callbacks run on the
+thread that finishes the future, except asyncio's own (``asyncio.wait`` adds one), which
+are called in the event loop that added them, as an ``asyncio.Future`` would call them.
 
 numerous-sdk's names are here too: :class:`TaskStatus` holds the five states, and
 ``LocalFuture`` is :class:`Future` itself — ``LocalFuture()`` makes a future that a
@@ -18,10 +35,25 @@ backend resolves with ``set_running()``, ``set_result(value)`` and ``set_excepti
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
-import threading
+import sys
+import weakref
+from concurrent.futures import _base as _cf  # the states the stdlib's waits read (loky imports them too)
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, List, Optional, Protocol, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+    TypeVar,
+    cast,
+)
 
 from ._callbacks import call_user_code, refuse_to_block
 from .exceptions import ResultTimeoutError, TaskCancelledError
@@ -32,6 +64,7 @@ __all__ = [
     "FAILED",
     "PENDING",
     "RUNNING",
+    "DoneFlag",
     "Future",
     "LocalFuture",
     "TaskStatus",
@@ -47,6 +80,16 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 
+#: The base class's state for each of ours. A cancelled future has told its waiters at
+#: once, so it is never the base class's bare CANCELLED (cancelled, waiters not told yet).
+_BASE_STATE: Dict[str, str] = {
+    PENDING: _cf.PENDING,
+    RUNNING: _cf.RUNNING,
+    COMPLETED: _cf.FINISHED,
+    FAILED: _cf.FINISHED,
+    CANCELLED: _cf.CANCELLED_AND_NOTIFIED,
+}
+
 
 class TaskStatus:
     """The states of an instance and its future, as string constants."""
@@ -61,10 +104,42 @@ class TaskStatus:
 if TYPE_CHECKING:
     import asyncio
 
+_Callback = Callable[["Future[Any]"], object]
+
 
 class _Canceller(Protocol):
     def request_cancel(self) -> bool:
         """Cancel if still pending (True), else request a stop (False)."""
+
+
+class DoneFlag(int):
+    """What ``future.done`` gives: True or False, and callable as a method too.
+
+    It equals True or False, prints as ``True`` / ``False`` and is an ``int`` as ``bool``
+    is, so ``if future.done:``, ``future.done == True`` and ``sum(f.done for f in
+    futures)`` work as with a bool. Calling it, ``future.done()``, returns the bool itself:
+    that is how the standard library asks a ``concurrent.futures.Future``. Compare it with
+    ``==`` or use it as a condition; ``future.done is True`` is False, since it is not the
+    bool object. Pickled, it becomes a plain bool.
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> bool:
+        """The bool: what ``concurrent.futures.Future.done()`` returns."""
+        return self != 0
+
+    def __repr__(self) -> str:
+        return "True" if self else "False"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (bool, (self != 0,))
+
+
+_DONE = DoneFlag(1)
+_NOT_DONE = DoneFlag(0)
 
 
 def check_wait_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
@@ -83,8 +158,8 @@ def check_wait_timeout(timeout: Optional[float], parameter: str = "timeout") -> 
     return timeout
 
 
-class Future(Generic[R]):
-    """The eventual outcome of one task instance.
+class Future(concurrent.futures.Future[R]):
+    """The eventual outcome of one task instance; a ``concurrent.futures.Future``.
 
     Created by ``TaskInstance.start()``. ``Future()`` (or ``LocalFuture()``) with no
     arguments makes a free-standing one, for a backend's ``execute()`` to resolve;
@@ -94,15 +169,15 @@ class Future(Generic[R]):
     def __init__(
         self, canceller: Optional[_Canceller] = None, description: str = "a future", instance_id: str = ""
     ) -> None:
+        super().__init__()  # _condition, _state, _result, _exception: read by the stdlib's waits
+        self._waiters = _Waiters(self)
         self._canceller: Optional[_Canceller] = canceller
         self._description = description
         self._instance_id = instance_id
-        self._condition = threading.Condition(threading.Lock())
         self._status = PENDING
-        self._result: Any = None
-        self._error: Optional[BaseException] = None
         self._error_traceback: Optional[TracebackType] = None
-        self._callbacks: List[Callable[[Future[R]], object]] = []
+        #: Each callback with the event loop it is to be called in (None: any thread).
+        self._callbacks: List[Tuple[_Callback, Optional[asyncio.AbstractEventLoop]]] = []
         self._finishing = False
         #: The backend whose dispatcher thread finishes this future (set when the
         #: session makes it): waiting for it on that very thread is refused.
@@ -123,15 +198,28 @@ class Future(Generic[R]):
         """One of ``"pending"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``."""
         return self._status
 
+    # The spec's property where the base class has a method: a DoneFlag is both (see its
+    # docstring). Type checkers see the bool the spec promises.
     @property
-    def done(self) -> bool:
-        """True once the instance completed, failed or was cancelled."""
-        return self._status in FINAL_STATES
+    def done(self) -> bool:  # type: ignore[override]
+        """True once the instance completed, failed or was cancelled.
+
+        A :class:`~numerous.tasks.future.DoneFlag`: ``if future.done:`` reads it, and
+        ``future.done()`` works too, as the standard library calls it."""
+        return cast(bool, _DONE if self._status in FINAL_STATES else _NOT_DONE)
 
     @property
     def error(self) -> Optional[BaseException]:
         """The exception the task failed with, or None (also None when cancelled)."""
-        return self._error if self._status == FAILED else None
+        return self._exception if self._status == FAILED else None
+
+    def cancelled(self) -> bool:
+        """True if the instance was cancelled (status ``"cancelled"``)."""
+        return self._status == CANCELLED
+
+    def running(self) -> bool:
+        """True while the instance runs (status ``"running"``)."""
+        return self._status == RUNNING
 
     def result(self, timeout: Optional[float] = None) -> R:
         """Wait for the instance to finish and return its value.
@@ -150,23 +238,29 @@ class Future(Generic[R]):
             TaskCancelledError: the instance was cancelled before producing a value.
             Exception: whatever the task raised, with the worker's frames in its traceback.
         """
-        timeout = check_wait_timeout(timeout)
-        if self._status not in FINAL_STATES and timeout != 0:
-            refuse_to_block(self.owner, "Future.result()")
-        with self._condition:
-            if not self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout):
-                raise ResultTimeoutError(
-                    f"{self._description} did not finish within {timeout} s; it keeps running "
-                    "(call result() again, or stop() the instance)"
-                )
+        self._wait_until_final(timeout, "Future.result()")
         if self._status == COMPLETED:
-            return self._result  # type: ignore[no-any-return]
+            return cast(R, self._result)
         if self._status == CANCELLED:
-            raise TaskCancelledError(f"{self._description} was cancelled before it produced a value")
-        assert self._error is not None
+            raise self._cancelled_error()
+        assert self._exception is not None
         # Re-raise with the traceback it arrived with, so repeated result() calls do
         # not pile up frames of their own on it.
-        raise self._error.with_traceback(self._error_traceback)
+        raise self._exception.with_traceback(self._error_traceback)
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        """Wait for the instance to finish and return the exception it failed with, or
+        None if it completed (``concurrent.futures``' method; :attr:`error` reads the same
+        without waiting).
+
+        Raises:
+            ValueError, RuntimeError, TimeoutError: as :meth:`result`.
+            TaskCancelledError: the instance was cancelled.
+        """
+        self._wait_until_final(timeout, "Future.exception()")
+        if self._status == CANCELLED:
+            raise self._cancelled_error()
+        return self.error
 
     def wait_done(self, timeout: Optional[float] = None) -> bool:
         """Wait until the instance finished, without raising its error; True if it did.
@@ -198,17 +292,33 @@ class Future(Generic[R]):
     def add_done_callback(self, fn: Callable[[Future[R]], object]) -> None:
         """Call ``fn(future)`` when the instance finishes (at once if it already has).
 
-        Callbacks run in the thread that finishes the future: the backend's dispatcher
-        thread, or the thread that cancels a pending instance. Exceptions they raise are
-        logged and ignored (on the dispatcher thread even ``SystemExit``). A callback on
-        the dispatcher thread may call ``result()`` of this future (it is finished), but
-        not wait for an unfinished one of the same session: that raises RuntimeError.
+        Callbacks run in the thread that finishes the future, as in ``concurrent.futures``:
+        the backend's dispatcher thread, or the thread that cancels a pending instance
+        (to act in an event loop, ``asyncio.wrap_future(future).add_done_callback(...)``).
+        Exceptions they raise are logged and ignored (on the dispatcher thread even
+        ``SystemExit``). A callback on the dispatcher thread may call ``result()`` of this
+        future (it is finished), but not wait for an unfinished one of the same session:
+        that raises RuntimeError.
+
+        asyncio's own callbacks (``asyncio.wait`` adds one) are the exception: they assume
+        an ``asyncio.Future``'s rule, so one added inside a running event loop is called in
+        that loop (on the finishing thread if the loop has been closed by then).
         """
+        loop = _loop_of_asyncio_code(fn)
         with self._condition:
             if self._status not in FINAL_STATES:
-                self._callbacks.append(fn)
+                self._callbacks.append((cast(_Callback, fn), loop))
                 return
-        self._run_callback(fn)
+        self._run_callback(cast(_Callback, fn))
+
+    def remove_done_callback(self, fn: Callable[[Future[R]], object]) -> int:
+        """Forget ``fn`` if it has not been called yet; return how many times it had been
+        added (``asyncio.Future``'s method, which ``asyncio.wait`` calls)."""
+        with self._condition:
+            kept = [entry for entry in self._callbacks if entry[0] != fn]
+            removed = len(self._callbacks) - len(kept)
+            self._callbacks = kept
+        return removed
 
     def __await__(self) -> Generator[Any, None, R]:
         """``await future``: the instance's value, without blocking the event loop.
@@ -218,53 +328,69 @@ class Future(Generic[R]):
         the instance if it is still pending or asks it to stop if it runs, exactly like
         :meth:`cancel`, and the ``CancelledError`` propagates at once without waiting for
         the task to return. Wrap the future in ``asyncio.shield()`` to stop waiting without
-        stopping the task. ``asyncio.ensure_future(future)`` makes an ``asyncio.Future``
-        of it, for ``asyncio.wait`` and the like.
+        stopping the task.
         """
         return self._wait_in_loop().__await__()
 
     async def _wait_in_loop(self) -> R:
-        if not self.done:
-            import asyncio
+        import asyncio
 
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-
-            def wake(_: Future[R]) -> None:  # runs on whichever thread finishes the future
-                try:
-                    loop.call_soon_threadsafe(_resolve_waiter, waiter)
-                except RuntimeError:  # the loop was closed meanwhile: nobody is waiting
-                    pass
-
-            if self._add_callback_unless_done(wake):
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    self._remove_callback(wake)
-                    self.cancel()
-                    raise
+        try:
+            await self._finished_in_loop()
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
         return self.result(timeout=0)
+
+    async def _finished_in_loop(self) -> None:
+        """Return, in the running event loop, once the future is final; cancelling the
+        awaiting task only stops the waiting."""
+        if self.done:
+            return
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: Future[R]) -> None:  # runs on whichever thread finishes the future
+            try:
+                loop.call_soon_threadsafe(_resolve_waiter, waiter)
+            except RuntimeError:  # the loop was closed meanwhile: nobody is waiting
+                pass
+
+        if self._add_callback_unless_done(wake):
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self.remove_done_callback(wake)
+                raise
 
     def __repr__(self) -> str:
         return f"<Future {self._description} status={self._status}>"
 
-    # -- for waiters (numerous.tasks.waiting and __await__) -----------------------------
+    # -- for waiters ----------------------------------------------------------------------
     def _add_callback_unless_done(self, fn: Callable[[Future[R]], object]) -> bool:
-        """Register ``fn`` like :meth:`add_done_callback` and return True, or return False
-        without calling it if the future has already finished."""
+        """Register ``fn`` to be called on the finishing thread and return True, or
+        return False without calling it if the future has already finished."""
         with self._condition:
             if self._status in FINAL_STATES:
                 return False
-            self._callbacks.append(fn)
+            self._callbacks.append((cast(_Callback, fn), None))
             return True
 
-    def _remove_callback(self, fn: Callable[[Future[R]], object]) -> None:
-        """Forget a callback that has not run yet (a waiter that stopped waiting)."""
+    def _wait_until_final(self, timeout: Optional[float], what: str) -> None:
+        timeout = check_wait_timeout(timeout)
+        if self._status not in FINAL_STATES and timeout != 0:
+            refuse_to_block(self.owner, what)
         with self._condition:
-            try:
-                self._callbacks.remove(fn)
-            except ValueError:  # already ran, or being run
-                pass
+            if not self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout):
+                raise ResultTimeoutError(
+                    f"{self._description} did not finish within {timeout} s; it keeps running "
+                    "(call result() again, or stop() the instance)"
+                )
+
+    def _cancelled_error(self) -> TaskCancelledError:
+        return TaskCancelledError(f"{self._description} was cancelled before it produced a value")
 
     # -- what the library sets ------------------------------------------------------
     def set_running(self) -> bool:
@@ -272,11 +398,24 @@ class Future(Generic[R]):
         with self._condition:
             if self._status != PENDING or self._finishing:
                 return False
-            self._status = RUNNING
+            self._status, self._state = RUNNING, _cf.RUNNING
         self._tell_listener(RUNNING, None)
         return True
 
-    def set_result(self, value: Any) -> bool:
+    def set_running_or_notify_cancel(self) -> bool:
+        """``concurrent.futures``' producer step: move to running and return True, or
+        return False if the future was cancelled first.
+
+        Raises:
+            RuntimeError: the future is already running or finished.
+        """
+        if self.set_running():
+            return True
+        if self._status == CANCELLED:
+            return False
+        raise RuntimeError(f"Future in unexpected state: {self!r}")
+
+    def set_result(self, value: Any) -> bool:  # type: ignore[override]  # False when already finished
         """Finish as completed with ``value``; False if already finished."""
         return self._finish(COMPLETED, value, None)
 
@@ -284,7 +423,7 @@ class Future(Generic[R]):
         """Finish as failed with ``error``; False if already finished."""
         return self._finish(FAILED, None, error)
 
-    def set_exception(self, exception: BaseException) -> bool:
+    def set_exception(self, exception: BaseException) -> bool:  # type: ignore[override]  # as set_result
         """Finish as failed with ``exception`` (numerous-sdk's name for :meth:`set_error`)."""
         return self._finish(FAILED, None, exception)
 
@@ -311,25 +450,87 @@ class Future(Generic[R]):
         # instead of waiting for a full garbage collection.
         self.listener = self._canceller = None
         with self._condition:
-            self._status, self._result, self._error = status, value, error
+            self._status, self._state = status, _BASE_STATE[status]
+            self._result, self._exception = value, error
             self._error_traceback = None if error is None else error.__traceback__
+            for waiter in self._waiters:  # concurrent.futures.wait() and as_completed()
+                _tell_waiter(waiter, status, self)
             callbacks, self._callbacks = self._callbacks, []
             self._condition.notify_all()
-        for fn in callbacks:
-            self._run_callback(fn)
+        for fn, loop in callbacks:
+            self._deliver(fn, loop)
         return True
+
+    def _deliver(self, fn: _Callback, loop: Optional[asyncio.AbstractEventLoop]) -> None:
+        if loop is None or loop is _running_loop():
+            self._run_callback(fn)
+            return
+        try:
+            loop.call_soon_threadsafe(self._run_callback, fn)
+        except RuntimeError:  # its loop was closed meanwhile: run it here rather than never
+            self._run_callback(fn)
 
     def _tell_listener(self, status: str, error: Optional[BaseException]) -> None:
         listener = self.listener
         if listener is not None:
             call_user_code(listener, status, error, description=f"state listener of {self._description}")
 
-    def _run_callback(self, fn: Callable[[Future[R]], object]) -> None:
+    def _run_callback(self, fn: _Callback) -> None:
         call_user_code(fn, self, description=f"done callback {fn!r} of {self._description}")
 
 
 #: numerous-sdk's name for the future its local backend resolved: the same class here.
 LocalFuture = Future
+
+
+class _Waiters(List[Any]):
+    """A future's ``_waiters``: where ``concurrent.futures.wait()`` and ``as_completed()``
+    put their waiter while they wait. Putting one on an unfinished future from the
+    dispatcher thread that finishes it would wait forever, so that raises RuntimeError."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Future[Any]) -> None:
+        super().__init__()
+        self._future = weakref.ref(future)
+
+    def append(self, waiter: Any) -> None:
+        """Add ``waiter`` (refused on the dispatcher thread, see the class docstring)."""
+        future = self._future()
+        if future is not None and future.status not in FINAL_STATES:
+            refuse_to_block(future.owner, "concurrent.futures.wait() or as_completed()")
+        super().append(waiter)
+
+
+def _tell_waiter(waiter: Any, status: str, future: Future[Any]) -> None:
+    """Hand a finished future to a ``concurrent.futures`` waiter."""
+    if status == COMPLETED:
+        waiter.add_result(future)
+    elif status == FAILED:
+        waiter.add_exception(future)
+    else:
+        waiter.add_cancelled(future)
+
+
+def _loop_of_asyncio_code(fn: Callable[..., object]) -> Optional[asyncio.AbstractEventLoop]:
+    """The event loop running in this thread if ``fn`` is asyncio's own code, else None.
+
+    asyncio calls the callbacks of its futures in their loop's thread, and its own
+    callbacks rely on it (``asyncio.wait``'s sets an asyncio future, which is not safe
+    from another thread). Every other callback keeps ``concurrent.futures``' rule, so a
+    callback the library or the application needs never waits for a busy event loop.
+    """
+    module = getattr(fn, "__module__", None) or ""
+    if module.partition(".")[0] not in ("asyncio", "_asyncio"):
+        return None
+    return _running_loop()
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    """The asyncio event loop running in this thread, if any (without importing asyncio:
+    if it is not imported, no loop runs)."""
+    module = sys.modules.get("asyncio")
+    return None if module is None else cast(Optional["asyncio.AbstractEventLoop"], module._get_running_loop())
 
 
 def _resolve_waiter(waiter: asyncio.Future[None]) -> None:

@@ -12,6 +12,8 @@ Leaving the ``with`` block normally waits for every started instance. Leaving it
 exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
 ``stop_grace`` seconds to return, then its process tree is terminated. A second Ctrl-C
 while that happens terminates at once. Nothing the session started outlives it.
+``async with Session():`` does the same, waiting in a thread so that the event loop keeps
+running; cancelling the task that awaits that exit stops every instance, as Ctrl-C does.
 
 numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``, ``current()``,
 ``add_task_instance`` ...) come from :class:`~numerous.tasks._sdk_compat.SessionBook`.
@@ -81,6 +83,9 @@ class _Canceller:
 
 class Session(SessionBook):
     """A group of task instances with shared ``max_parallel`` accounting.
+
+    Open it with ``with Session():``, or ``async with Session():`` in a coroutine (see
+    :meth:`__aexit__`).
 
     Args:
         name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
@@ -158,21 +163,69 @@ class Session(SessionBook):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
+        self._refuse_to_wait_here()
+        try:
+            self._end_instances(exc_type is None)
+        finally:
+            try:
+                self._close()
+            finally:
+                self._leave_context()
+
+    async def __aenter__(self) -> Session:
+        """``async with Session():`` enters as ``with Session():`` does (without waiting)."""
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Leave ``async with Session():`` as ``with`` is left — wait for every instance,
+        or stop them all when leaving by an exception — with the waiting done in a thread,
+        so the event loop keeps running.
+
+        Cancelling the task that awaits this exit (``asyncio.run`` does on Ctrl-C) stops
+        every instance, as Ctrl-C does in ``with``: the first cancellation gives them
+        ``stop_grace`` seconds, a further one terminates them at once. The exit still
+        waits, without blocking the loop, until they have ended, then raises
+        ``CancelledError``: nothing the session started outlives it.
+        """
+        from ._aio import await_in_thread
+
+        self._refuse_to_wait_here()
+        try:
+            await await_in_thread(lambda: self._end_instances(exc_type is None), "session-exit", self._stop_on_cancel)
+        finally:
+            try:
+                await await_in_thread(self._close, "session-close")
+            finally:
+                self._leave_context()
+
+    def _refuse_to_wait_here(self) -> None:
         with self._lock:
             unfinished = bool(self._unfinished)
         if unfinished:
             refuse_to_block(self._backend, f"leaving session {self.name!r}")
+
+    def _end_instances(self, normal: bool) -> None:
+        """Wait for every instance (``normal``), or stop them all (leaving by an exception)."""
+        if not normal:
+            self._abort()
+            return
         try:
-            if exc_type is None:
-                try:
-                    self._wait_all()
-                except BaseException:  # Ctrl-C while waiting: stop everything instead
-                    self._abort()
-                    raise
-            else:
-                self._abort()
-        finally:
-            self._close()
+            self._wait_all()
+        except BaseException:  # Ctrl-C while waiting: stop everything instead
+            self._abort()
+            raise
+
+    def _stop_on_cancel(self, cancellations: int) -> None:
+        """The task awaiting ``__aexit__`` was cancelled: stop everything (no grace after
+        the first time), as Ctrl-C does in ``__exit__``."""
+        with self._lock:  # no new instance from here on: it would never be stopped
+            self._state = "closing"
+        self._stop_all(self.stop_grace if cancellations == 1 else 0.0)
 
     def _abort(self) -> None:
         with self._lock:  # no new instance from here on: it would never be stopped
@@ -214,18 +267,21 @@ class Session(SessionBook):
                 if self in _open_sessions:
                     _open_sessions.remove(self)
             self._close_book()
-            if self._token is not None:
-                try:
-                    _current.reset(self._token)
-                except ValueError:  # exited in another context than entered
-                    if _current.get() is self:
-                        _current.set(None)
-                self._token = None
             if self._timeline is not None:
                 self._timeline.save()
             display, self._display = self._display, None
             if display is not None:  # last: it shows every instance's final state
                 display.__exit__(None, None, None)
+
+    def _leave_context(self) -> None:
+        """No longer the current session of the context that entered it (called there)."""
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # exited in another context than entered
+                if _current.get() is self:
+                    _current.set(None)
+            self._token = None
 
     # -- used by TaskInstance -------------------------------------------------------------
     def adopt(self, instance: TaskInstance[..., Any]) -> None:

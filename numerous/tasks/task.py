@@ -506,6 +506,24 @@ class TaskInstance(Generic[P, R]):
         if self._future is not None:
             self.session.stop_instance(self, timeout)
 
+    async def stop_async(self, timeout: Optional[float] = None) -> str:
+        """``await instance.stop_async()``: :meth:`stop`, then wait until the instance has
+        ended — suspending the coroutine, never the event loop — and return its final status.
+
+        That is ``"completed"`` when the task saw ``tc.should_stop`` and returned (its value
+        is ``future.result()``), ``"cancelled"`` when it was still pending or had to be
+        terminated after ``timeout`` seconds (as for :meth:`stop`), ``"failed"`` when it
+        raised. Nothing is raised for any of them. Cancelling the awaiting asyncio task
+        only stops the waiting: the stop request stands. A never-started instance is left
+        alone (``"pending"``).
+        """
+        self.stop(timeout)
+        future = self._future
+        if future is None:
+            return self.status
+        await future._finished_in_loop()
+        return future.status
+
     # -- numerous-sdk's names ---------------------------------------------------------------
     @property
     def task_definition(self) -> Task[P, R]:

@@ -10,24 +10,25 @@ for an executor reads the same::
         for future in as_completed(futures, timeout=60):
             print(future.result())
 
-How it waits: every unfinished future gets one waiter (a callback that the thread
-finishing the future calls) registered atomically with the check that it is unfinished,
-so no completion falls between looking and listening. Waiters are removed again when the
-call returns, so calling ``wait`` in a loop does not pile callbacks up on long-running
-futures.
+A task :class:`~numerous.tasks.Future` is a ``concurrent.futures.Future``, so both are the
+standard library's own ``wait`` and ``as_completed`` underneath (and take the futures of
+an executor in the same call); what is added here: a NaN or negative timeout is a
+ValueError, waiting on the dispatcher thread that would finish a future raises
+RuntimeError instead of hanging, ``as_completed`` times out with
+:class:`~numerous.tasks.ResultTimeoutError`, and the results are typed for task futures.
+``timeout=0`` only looks: it never waits, so it is allowed on a dispatcher thread too.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import sys
-import threading
-import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION
-from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, NamedTuple, Optional, Set, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, List, NamedTuple, Optional, Set, TypeVar, cast
 
 from ._callbacks import refuse_to_block
 from .exceptions import ResultTimeoutError
-from .future import FAILED, Future, check_wait_timeout
+from .future import Future, check_wait_timeout
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "DoneAndNotDoneFutures", "as_completed", "wait"]
 
@@ -52,56 +53,16 @@ else:
         not_done: Set[Future[Any]]
 
 
-class _Waiter:
-    """Collects futures as they finish and sets ``event`` when the caller may go on.
-
-    ``pending`` counts the futures still to finish before ``event`` is set (1 sets it on
-    every finish); a failure sets it at once when ``stop_on_failure`` (FIRST_EXCEPTION).
-    A cancelled future is not a failure, as in ``concurrent.futures``.
-    """
-
-    def __init__(self, pending: int, stop_on_failure: bool = False) -> None:
-        self.event = threading.Event()
-        self.lock = threading.Lock()
-        self.finished: List[Future[Any]] = []
-        self.pending = pending
-        self.stop_on_failure = stop_on_failure
-
-    def add(self, future: Future[Any]) -> None:
-        with self.lock:
-            self.finished.append(future)
-            self.pending -= 1
-            if self.pending <= 0 or (self.stop_on_failure and future.status == FAILED):
-                self.event.set()
-
-    def take(self) -> List[Future[Any]]:
-        """The futures finished since the last call, in the order they finished."""
-        with self.lock:
-            finished, self.finished = self.finished, []
-            self.event.clear()
-            return finished
-
-
-def _install(waiter: _Waiter, futures: Iterable[Future[Any]]) -> None:
-    for future in futures:
-        if not future._add_callback_unless_done(waiter.add):
-            waiter.add(future)  # finished since we looked: count it now
-
-
-def _uninstall(waiter: _Waiter, futures: Iterable[Future[Any]]) -> None:
-    for future in futures:
-        future._remove_callback(waiter.add)
-
-
-def _failed(future: Future[Any]) -> bool:
-    return future.status == FAILED
-
-
 def _refuse_to_wait_for_this_thread(futures: Iterable[Future[Any]], what: str) -> None:
-    """Raise RuntimeError if one of the futures can only be finished by the calling
-    thread (a dispatcher thread running a handler or done-callback)."""
-    for owner in {f.owner for f in futures}:
+    """Raise RuntimeError if one of the unfinished futures can only be finished by the
+    calling thread (a dispatcher thread running a handler or done-callback)."""
+    for owner in {getattr(f, "owner", None) for f in futures if not _is_done(f)}:
         refuse_to_block(owner, what)
+
+
+def _is_done(future: concurrent.futures.Future[Any]) -> bool:
+    """Asked the base class's way, so that an executor's futures in the mix count too."""
+    return concurrent.futures.Future.done(future)
 
 
 def wait(
@@ -132,25 +93,12 @@ def wait(
         raise ValueError(f"Invalid return condition: {return_when!r}")
     timeout = check_wait_timeout(timeout)
     futures = set(fs)
-    done = {f for f in futures if f.done}
-    not_done = futures - done
-    if return_when == FIRST_COMPLETED and done:
-        return DoneAndNotDoneFutures(done, not_done)
-    if return_when == FIRST_EXCEPTION and any(map(_failed, done)):
-        return DoneAndNotDoneFutures(done, not_done)
-    if not not_done:
-        return DoneAndNotDoneFutures(done, not_done)
-    if timeout != 0:
-        _refuse_to_wait_for_this_thread(not_done, "numerous.tasks.wait()")
-    pending = 1 if return_when == FIRST_COMPLETED else len(not_done)
-    waiter = _Waiter(pending, stop_on_failure=return_when == FIRST_EXCEPTION)
-    try:
-        _install(waiter, not_done)
-        waiter.event.wait(timeout)
-    finally:
-        _uninstall(waiter, not_done)
-    done.update(waiter.take())
-    return DoneAndNotDoneFutures(done, futures - done)
+    if timeout == 0:  # a look, not a wait
+        done = {f for f in futures if _is_done(f)}
+        return DoneAndNotDoneFutures(done, futures - done)
+    _refuse_to_wait_for_this_thread(futures, "numerous.tasks.wait()")
+    done_now, not_done = concurrent.futures.wait(futures, timeout, return_when)
+    return DoneAndNotDoneFutures(cast(Set[Future[R]], done_now), cast(Set[Future[R]], not_done))
 
 
 def as_completed(fs: Iterable[Future[R]], timeout: Optional[float] = None) -> Iterator[Future[R]]:
@@ -172,36 +120,25 @@ def as_completed(fs: Iterable[Future[R]], timeout: Optional[float] = None) -> It
             futures (inside a task control handler or done-callback): a deadlock.
     """
     timeout = check_wait_timeout(timeout)
-    end_time = None if timeout is None else time.monotonic() + timeout
     futures = set(fs)
-    total = len(futures)
-    finished = [f for f in futures if f.done]
-    pending = futures.difference(finished)
-    if timeout != 0:
-        _refuse_to_wait_for_this_thread(pending, "numerous.tasks.as_completed()")
-    waiter = _Waiter(1)  # wake on every finish: the count stays at or below zero from then on
+    if timeout == 0:  # a look, not a wait
+        finished = [f for f in futures if _is_done(f)]
+        unfinished, total = len(futures) - len(finished), len(futures)
+        del futures  # hold no future once it is yielded (CPython issue 14406)
+        yield from _hand_out(finished)
+        if unfinished:
+            raise ResultTimeoutError(f"{unfinished} (of {total}) futures unfinished")
+        return
+    _refuse_to_wait_for_this_thread(futures, "numerous.tasks.as_completed()")
+    completing = concurrent.futures.as_completed(futures, timeout)
+    del futures  # the standard generator alone holds them, and lets each go once yielded
     try:
-        _install(waiter, pending)
-        # Hand out futures without holding on to them: once yielded, a future is no
-        # longer referenced here, so the caller can let it go.
-        yield from _hand_out(finished, futures)
-        while pending:
-            wait_timeout = None
-            if end_time is not None:
-                wait_timeout = end_time - time.monotonic()
-                if wait_timeout < 0:
-                    raise ResultTimeoutError(f"{len(pending)} (of {total}) futures unfinished")
-            waiter.event.wait(wait_timeout)
-            finished = waiter.take()
-            finished.reverse()  # _hand_out pops from the end: keep the finishing order
-            yield from _hand_out(finished, futures, pending)
-    finally:
-        _uninstall(waiter, futures)
+        yield from cast(Iterator[Future[R]], completing)
+    except concurrent.futures.TimeoutError as exc:
+        raise ResultTimeoutError(str(exc)) from None
 
 
-def _hand_out(finished: List[Future[R]], *holders: Set[Future[R]]) -> Iterator[Future[R]]:
-    """Yield ``finished`` from its end, first dropping each from ``holders``."""
+def _hand_out(finished: List[Future[R]]) -> Iterator[Future[R]]:
+    """Yield ``finished`` from its end, holding no reference to what it yielded."""
     while finished:
-        for holder in holders:
-            holder.discard(finished[-1])
         yield finished.pop()

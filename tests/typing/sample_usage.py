@@ -8,6 +8,7 @@ must reject.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any, Callable, List, Optional
 
 from typing_extensions import assert_type
@@ -111,6 +112,15 @@ async def awaiting() -> None:
         assert_type(await wrapped, str)
         shielded = await asyncio.wait_for(asyncio.shield(no_control.instance().start("p")), 1.0)
         assert_type(shielded, Optional[bytes])
+    async with Session() as session:
+        assert_type(session, Session)
+        instance = controlled.instance()
+        future = instance.start(3)
+        # The standard library's functions take it: it is a concurrent.futures.Future.
+        assert_type(await asyncio.wrap_future(future), List[float])
+        done, _ = concurrent.futures.wait([future], timeout=1.0)
+        assert_type(done, "set[concurrent.futures.Future[List[float]]]")
+        assert_type(await instance.stop_async(), str)
 
 
 def untyped_functions_stay_usable() -> Any:
