@@ -391,6 +391,48 @@ def throughput(report: Report, reps: int, tasks: int) -> None:
     )
 
 
+def map_throughput(report: Report, reps: int, items: int, chunksize: int) -> None:
+    rows: Dict[str, List[float]] = {
+        "numerous.tasks (task.map, max_parallel=2)": [],
+        "ProcessPoolExecutor.map (spawn, 2 workers)": [],
+        "pebble ProcessPool.map (2 workers)": [],
+    }
+    expected_last = (items - 1) ** 2
+    pool = pebble.ProcessPool(max_workers=2, context=SPAWN) if pebble else None
+    with Session(name="bench-map"), concurrent.futures.ProcessPoolExecutor(2, mp_context=SPAWN) as executor:
+        # Warm every pool: its workers are spawned and have imported the work function.
+        list(_work.nt_square.map(range(4 * chunksize), chunksize=chunksize))
+        list(executor.map(_work.square, range(4 * chunksize), chunksize=chunksize))
+        if pool is not None:
+            list(pool.map(_work.square, range(4 * chunksize), chunksize=chunksize).result())
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            values = list(_work.nt_square.map(range(items), chunksize=chunksize))
+            rows["numerous.tasks (task.map, max_parallel=2)"].append(items / (time.perf_counter() - t0))
+            assert len(values) == items and values[-1] == expected_last
+            t0 = time.perf_counter()
+            values = list(executor.map(_work.square, range(items), chunksize=chunksize))
+            rows["ProcessPoolExecutor.map (spawn, 2 workers)"].append(items / (time.perf_counter() - t0))
+            assert len(values) == items and values[-1] == expected_last
+            if pool is not None:
+                t0 = time.perf_counter()
+                values = list(pool.map(_work.square, range(items), chunksize=chunksize).result())
+                rows["pebble ProcessPool.map (2 workers)"].append(items / (time.perf_counter() - t0))
+                assert len(values) == items and values[-1] == expected_last
+    if pool is not None:
+        pool.stop()
+        pool.join()
+    report.figure(
+        f"map: {items:,} tiny items, chunksize {chunksize:,}, warm workers, from the call to the last value",
+        "items/s",
+        list(rows.items()),
+        note="Target ≥ ProcessPoolExecutor.map with the same chunksize. Each chunk is one instance "
+        "(one worker call) for every implementation; the runs are interleaved, each pool "
+        "warmed first.",
+        higher_is_better=True,
+    )
+
+
 def big_result_round_trip(report: Report, reps: int, size: int) -> None:
     ours: List[float] = []
     ppe: List[float] = []
@@ -423,10 +465,20 @@ def machine_facts() -> str:
     )
 
 
+#: Every figure, in the order a run measures them (``--only`` names).
+FIGURES = ("stop", "hard-stop", "in-worker", "logs", "start-warm", "start-fresh", "throughput", "map", "big-result")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few repetitions only (CI)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument(
+        "--only",
+        choices=sorted(FIGURES),
+        action="append",
+        help="measure only this figure (repeat for more); default: all",
+    )
     args = parser.parse_args()
     scale = 0.05 if args.smoke else 1.0
 
@@ -436,14 +488,22 @@ def main() -> None:
     header = machine_facts()
     print(header, flush=True)
     report = Report()
-    stop_to_result(report, reps(200))
-    hard_stop(report, reps(50))
-    in_worker_costs(report, reps(20))
-    log_throughput(report, reps(5), 200_000 if not args.smoke else 10_000)
-    start_latency_warm(report, reps(300))
-    start_latency_fresh(report, reps(20))
-    throughput(report, reps(7), 2_000 if not args.smoke else 100)
-    big_result_round_trip(report, reps(5), 100 * 2**20 if not args.smoke else 2**20)
+    smoke = args.smoke
+    figures: Dict[str, Callable[[], None]] = {
+        "stop": lambda: stop_to_result(report, reps(200)),
+        "hard-stop": lambda: hard_stop(report, reps(50)),
+        "in-worker": lambda: in_worker_costs(report, reps(20)),
+        "logs": lambda: log_throughput(report, reps(5), 200_000 if not smoke else 10_000),
+        "start-warm": lambda: start_latency_warm(report, reps(300)),
+        "start-fresh": lambda: start_latency_fresh(report, reps(20)),
+        "throughput": lambda: throughput(report, reps(7), 2_000 if not smoke else 100),
+        "map": lambda: map_throughput(report, reps(20), 100_000 if not smoke else 10_000, 1_000),
+        "big-result": lambda: big_result_round_trip(report, reps(5), 100 * 2**20 if not smoke else 2**20),
+    }
+    assert set(figures) == set(FIGURES)
+    for name in FIGURES:
+        if not args.only or name in args.only:
+            figures[name]()
     args.output.write_text(report.render(header), encoding="utf-8")
     print(f"wrote {args.output}")
 

@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
+from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Type, Union
 
 from ._callbacks import refuse_to_block
 from ._ids import random_hex
@@ -38,7 +38,7 @@ from .exceptions import MaxInstancesReachedError, SessionError, SessionNotFoundE
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance, check_timeout
 
-__all__ = ["DEFAULT_STOP_GRACE", "Session", "current_session"]
+__all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session"]
 
 #: Seconds a task gets to return after a stop request before it is terminated. Long
 #: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
@@ -65,6 +65,17 @@ def current_session() -> Session:
         "no Session is open: create task instances inside `with Session():` "
         "(or call the task directly to run it in this process)"
     )
+
+
+class Activity(Protocol):
+    """Work that starts instances of its own over time (a ``task.map()``): leaving the
+    session waits for it, or stops it, together with the instances."""
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Start no more instances; stop those it started (``timeout``: their grace)."""
+
+    def wait_done(self, timeout: Optional[float] = None) -> bool:
+        """Wait until it has finished, every instance it started included."""
 
 
 class _Canceller:
@@ -129,6 +140,7 @@ class Session(SessionBook):
         self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Set[Job] = set()
+        self._activities: Set[Activity] = set()
         self._token: Optional[contextvars.Token[Optional[Session]]] = None
 
     @property
@@ -159,7 +171,7 @@ class Session(SessionBook):
         tb: Optional[TracebackType],
     ) -> None:
         with self._lock:
-            unfinished = bool(self._unfinished)
+            unfinished = bool(self._unfinished or self._activities)
         if unfinished:
             refuse_to_block(self._backend, f"leaving session {self.name!r}")
         try:
@@ -187,12 +199,23 @@ class Session(SessionBook):
 
     def _stop_all(self, grace: float) -> None:
         with self._lock:
+            activities = list(self._activities)
+        for activity in activities:  # first, so they start no instance the loop below misses
+            activity.stop(grace)
+        with self._lock:
             jobs = list(self._unfinished)
         # Pending ones first, so none is launched by a slot the others free.
         for job in sorted(jobs, key=lambda j: j.future.status != "pending"):
             self._stop_job(job, grace)
 
     def _wait_all(self) -> None:
+        while True:
+            with self._lock:
+                activities = list(self._activities)
+            if not activities:
+                break
+            for activity in activities:  # each removes itself once it is done
+                activity.wait_done()
         while True:
             with self._lock:
                 jobs = list(self._unfinished)
@@ -226,6 +249,25 @@ class Session(SessionBook):
             display, self._display = self._display, None
             if display is not None:  # last: it shows every instance's final state
                 display.__exit__(None, None, None)
+
+    # -- used by task.map() -----------------------------------------------------------------
+    def add_activity(self, activity: Activity) -> None:
+        """Have leaving the session wait for ``activity`` (a normal exit) or stop it (an
+        exception, Ctrl-C) before its instances; its ``wait_done()`` calls
+        :meth:`remove_activity` once it has finished.
+
+        Raises:
+            SessionError: the session is not open.
+        """
+        with self._lock:
+            if self._state != "open":
+                raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+            self._activities.add(activity)
+
+    def remove_activity(self, activity: Activity) -> None:
+        """Forget a finished activity."""
+        with self._lock:
+            self._activities.discard(activity)
 
     # -- used by TaskInstance -------------------------------------------------------------
     def adopt(self, instance: TaskInstance[..., Any]) -> None:
