@@ -139,4 +139,3 @@ class MapRecorder(RecordingHandler):
 def ran(ran_dir: str) -> List[int]:
     """The blocking items that ran (see ``blocks_from``)."""
     return sorted(int(name) for name in os.listdir(ran_dir) if not name.endswith(".tmp"))
-

@@ -65,9 +65,7 @@ def test_values_come_in_input_order_and_each_chunk_is_one_instance(every_backend
 @pytest.mark.timeout(60)
 def test_several_iterables_go_in_step_and_the_shortest_ends_the_map() -> None:
     with Session():
-        assert list(map_tasks.add.map(range(10), itertools.count(100), chunksize=3)) == [
-            n + 100 + n for n in range(10)
-        ]
+        assert list(map_tasks.add.map(range(10), itertools.count(100), chunksize=3)) == [n + 100 + n for n in range(10)]
         assert list(map_tasks.add.map([1, 2], [10, 20, 30])) == [11, 22]
 
 
@@ -344,8 +342,8 @@ def test_a_map_kept_in_a_variable_runs_on_after_a_break_and_the_session_waits_fo
     with Session():
         values = map_tasks.square.map(range(500), chunksize=50)
         for value in values:
+            assert value == 0
             break
-        assert value == 0
     assert values.done and values.status == "completed"
     assert list(values) == [n * n for n in range(1, 500)]  # kept: the rest is still there
 

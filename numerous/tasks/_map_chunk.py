@@ -21,14 +21,14 @@ chunk's instance (plus a ``map_item`` extra: the item's index in the input), who
 ``update_progress(p)`` is the item's own progress (the chunk's moves by ``p`` of one item)
 and whose ``should_stop`` is the chunk's.
 
-Imported in every worker that runs a chunk: keep it light.
+Imported with ``numerous.tasks.task``, so in every worker: keep it light (``pickle``,
+tblib and the rest only where an item's error is encoded).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -124,7 +124,7 @@ class MapChunk:
         items, star, function = self.items, self.star, task.function
         if task.takes_control:
             sink = _ItemSink(control, len(items), self.first)
-            item_control = TaskControl(control.instance_id, control.task_definition_name, sink=sink)  # type: ignore[arg-type]
+            item_control = TaskControl(control.instance_id, control.task_definition_name, sink=sink)
 
             def call(position: int) -> Any:
                 sink.position = position
@@ -225,6 +225,8 @@ def encode_item_error(exc: BaseException) -> bytes:
     while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next  # start at the task's own frames, not at this module's loop
     exc.with_traceback(tb)
+    import pickle
+
     type_name = f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", "")
     try:
         from ._pickling import dumps_exception
@@ -241,6 +243,8 @@ def encode_item_error(exc: BaseException) -> bytes:
 def decode_item_error(blob: bytes) -> BaseException:
     """The exception :func:`encode_item_error` encoded (in the caller's process): itself
     with the worker's frames, or a :class:`~numerous.tasks.TaskFailedError`."""
+    import pickle
+
     from .exceptions import TaskFailedError
 
     kind, body, type_name, message, *reason = pickle.loads(blob)

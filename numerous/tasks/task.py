@@ -25,7 +25,20 @@ import re
 import sys
 import threading
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Iterable, Literal, Optional, Tuple, TypeVar, Union, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    Literal,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from ._ids import random_hex
 from ._map_chunk import MapChunk
