@@ -497,3 +497,14 @@ def test_a_chunk_checks_should_stop_between_items_and_returns_what_ran() -> None
     control = TaskControl("c0ffee", "stops_itself", sink=sink)  # type: ignore[arg-type]
     outcome = MapChunk(list(range(10, 20)), 10, star=False, return_errors=False).run(map_tasks.stops_itself, control)
     assert outcome.values == [10]  # item 10 asked to stop: the first block is one item
+
+
+@pytest.mark.timeout(60)
+def test_the_plugin_s_recorder_keeps_each_map_s_reports(task_session: Session, recorded_task_control: Any) -> None:
+    values = map_tasks.square.map(range(50), chunksize=10)
+    assert list(values) == [n * n for n in range(50)]
+    assert values.wait_done(WAIT_LIMIT)
+    reports = recorded_task_control.map_reports(values)
+    assert reports[0].state == "running" and reports[-1].state == "completed" and reports[-1].done == 50
+    assert recorded_task_control.map_reports() == reports
+    assert len(recorded_task_control.states_for(map_tasks.square)) == 5 * 3  # 5 chunks: instances
