@@ -91,10 +91,10 @@ class MapChunk:
         return tuple(item) if self.star else (item,)
 
     def check(self, task: Task[..., Any]) -> None:
-        """Raise TypeError here, in the caller, if the first item does not fit the function
-        (the others are checked when they run: checking 100,000 items here would cost
-        more than running them)."""
-        if self.items:
+        """Raise TypeError here, in the caller, if the map's first item does not fit the
+        function (the others fail in the worker, each as its item's error: checking
+        100,000 items here would cost more than running them)."""
+        if self.items and self.first == 0:
             task.check_arguments(self.arguments(self.items[0]), {})
 
     def run(self, task: Task[..., Any], control: TaskControl) -> ChunkOutcome:

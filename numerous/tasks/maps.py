@@ -39,7 +39,7 @@ class MapProgress:
     """How far one ``task.map()`` is: what ``TaskControlHandler.map_changed`` gets and
     :attr:`TaskMap.progress` returns (a snapshot; it does not change)."""
 
-    #: The map's id (``TaskMap.id``): 12 hex digits.
+    #: The map's id (``TaskMap.id``), 12 hex digits.
     map_id: str
     #: The task's name.
     task_name: str
@@ -47,7 +47,7 @@ class MapProgress:
     #: some may have failed), ``"failed"`` (an error stopped it: ``error``) or
     #: ``"cancelled"`` (stopped before every item ran).
     state: str
-    #: Items in the input: known at once for inputs with a ``len()``, else None until
+    #: Items in the input, known at once for inputs with a ``len()``, else None until
     #: the input has been read to its end.
     total: Optional[int]
     #: Items read from the input and handed to a chunk so far.
@@ -59,7 +59,7 @@ class MapProgress:
     failed: int
     #: Items per chunk (the last chunk may hold fewer).
     chunksize: int
-    #: The chunks started and not finished: instance id -> items in the chunk.
+    #: The chunks started and not finished, as instance id -> items in the chunk.
     chunks: Mapping[str, int]
     #: Whether the map was asked to stop (``stop()``, a ``break``, the session ending by
     #: an exception) or is stopping after a failure.
@@ -69,7 +69,7 @@ class MapProgress:
 
     @property
     def finished(self) -> bool:
-        """Whether the map ended: every chunk it started has finished."""
+        """Whether the map ended, every chunk it started finished."""
         return self.state != "running"
 
     def describe(self) -> str:
@@ -137,7 +137,7 @@ class TaskMap(Generic[R]):
 
     @property
     def done(self) -> bool:
-        """Whether the map ended: every chunk it started has finished."""
+        """Whether the map ended, every chunk it started finished."""
         return self._run.finished
 
     def stop(self, timeout: Optional[float] = None) -> None:

@@ -96,7 +96,7 @@ class Session(SessionBook):
     Args:
         name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
         session_id: the session's ``id`` (default a new UUID4 string).
-        backend: the backend's name (see :mod:`numerous.tasks.backends.registry`); default
+        backend: the backend's name (see ``numerous.tasks.backends.registry``); default
             ``$NUMEROUS_TASK_BACKEND``, else ``set_default_backend``'s, else ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
             terminated (default :data:`~numerous.tasks.session.DEFAULT_STOP_GRACE`).
@@ -107,7 +107,7 @@ class Session(SessionBook):
             (``numerous-tasks run script.py`` does).
         timeline: a path; when the session ends, a picture of its instances' lives is
             saved there: an ``.svg`` image, or else a self-contained HTML page (see
-            :mod:`numerous.tasks.display.timeline`). None (the default): none, unless
+            ``numerous.tasks.display.timeline``). None (the default): none, unless
             ``numerous-tasks run --timeline`` asked for one.
     """
 

@@ -384,7 +384,7 @@ class Task(Generic[P, R]):
         applies to it), whose worker calls the function on each of the chunk's items in
         turn. The work starts at once and goes on whether or not you iterate; the input
         is read as chunks are started, at most ``2 * max_parallel`` chunks ahead of the
-        work. :class:`~numerous.tasks.maps.TaskMap` says how stopping, breaking out of the
+        work. :class:`~numerous.tasks.TaskMap` says how stopping, breaking out of the
         loop and errors work.
 
         Args:
@@ -524,7 +524,7 @@ class TaskInstance(Generic[P, R]):
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()
         self._control_sink: HandlerSink  # the session binds its stop flag in start()
-        #: The TaskControl handlers are given for this instance: its ``progress`` and
+        #: The TaskControl handlers are given for this instance; its ``progress`` and
         #: ``status`` are the latest the task reported, ``request_stop()`` stops it.
         self.task_control, self._control_sink = handler_task_control(task.name, self.id)
         session.adopt(self)
