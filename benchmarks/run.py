@@ -489,7 +489,7 @@ def main() -> None:
     print(header, flush=True)
     report = Report()
     smoke = args.smoke
-    figures: Dict[str, Callable[[], None]] = {
+    figures: Dict[str, Callable[[], object]] = {
         "stop": lambda: stop_to_result(report, reps(200)),
         "hard-stop": lambda: hard_stop(report, reps(50)),
         "in-worker": lambda: in_worker_costs(report, reps(20)),
@@ -497,7 +497,10 @@ def main() -> None:
         "start-warm": lambda: start_latency_warm(report, reps(300)),
         "start-fresh": lambda: start_latency_fresh(report, reps(20)),
         "throughput": lambda: throughput(report, reps(7), 2_000 if not smoke else 100),
-        "map": lambda: map_throughput(report, reps(20), 100_000 if not smoke else 10_000, 1_000),
+        "map": lambda: [
+            map_throughput(report, reps(20), 100_000 if not smoke else 10_000, chunksize)
+            for chunksize in (1_000, 10_000)
+        ],
         "big-result": lambda: big_result_round_trip(report, reps(5), 100 * 2**20 if not smoke else 2**20),
     }
     assert set(figures) == set(FIGURES)
