@@ -12,7 +12,7 @@ import threading
 import time
 from typing import List, Optional
 
-from api_tasks import WAIT_LIMIT, RecordingHandler, append_line, wait_for_file, write_file
+from api_tasks import WAIT_LIMIT, Event, RecordingHandler, append_line, wait_for_file, write_file
 
 from numerous.tasks import TaskControl, task
 from numerous.tasks.maps import MapProgress
@@ -109,6 +109,7 @@ class MapRecorder(RecordingHandler):
         with self._changed:
             self.maps.append(progress)
             self.map_threads.append(threading.current_thread().name)
+            self.events.append(Event(("map", progress.map_id, progress.task_name, progress)))  # one timeline
             self._changed.notify_all()
 
     def map_states(self, map_id: Optional[str] = None) -> List[str]:

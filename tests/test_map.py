@@ -426,20 +426,23 @@ def test_handlers_hear_of_each_chunk_before_its_instance_and_of_the_end_after_ev
         values = map_tasks.square.map(range(100), chunksize=10)
         assert list(values) == [n * n for n in range(100)]
         assert values.wait_done(WAIT_LIMIT)
-    events: List[Any] = []  # one timeline of instance events and map reports
-    seen: Dict[str, int] = {}
-    order = recorder.snapshot()
+    timeline = recorder.snapshot()  # instance events and map reports, in the order they came
     assert recorder.maps[0].state == "running" and recorder.maps[-1].state == "completed"
     assert all(p.map_id == values.id and p.task_name == "square" and p.chunksize == 10 for p in recorder.maps)
     dones = [p.done for p in recorder.maps]
     assert dones == sorted(dones)  # in order: never goes back
     assert recorder.maps[-1].chunks == {} and recorder.maps[-1].done == 100
-    # Every chunk was listed by a report made before its instance said "pending".
-    for event in order:
-        if event.kind == "state" and event.payload == "pending":
-            seen[event.instance_id] = len(events)
-        events.append(event)
-    assert set(seen) == set(recorder.chunk_ids())
+    listed: Dict[str, int] = {}  # chunk id -> where a map report first listed it
+    for position, event in enumerate(timeline):
+        if event.kind == "map":
+            for chunk in event.payload.chunks:
+                listed.setdefault(chunk, position)
+        elif event.kind == "state" and event.payload == "pending":
+            assert listed.get(event.instance_id, position) < position, "a chunk reported 'pending' unlisted"
+        elif event.kind == "state" and event.payload == "completed":
+            last_report = max(i for i, e in enumerate(timeline) if e.kind == "map")
+            assert position < last_report  # the map's end comes after every chunk's
+    assert len(listed) == 10
     assert set(recorder.map_threads[1:-1]) <= {f"numerous-map-{values.id}", threading.current_thread().name}
     assert recorder.map_threads[0] == threading.current_thread().name  # the first: in task.map()
 

@@ -3,19 +3,25 @@
 Built on the public instance API only: each chunk is ``task.instance().start(chunk)``,
 watched through its future's done-callback, stopped with ``instance.stop()``::
 
-    your thread                   map thread "numerous-map-<id>"           dispatcher thread
-    -----------                   ------------------------------           -----------------
-    task.map(): starts the        while input is left and fewer than       a chunk finished:
-    first chunk (its errors       2 x max_parallel chunks are unfinished:    its values stored,
-    raise there), then the          read chunksize items                     counts updated,
-    map thread                      task.instance(), map_changed (chunk      a failure noted,
-                                    listed), instance.start(MapChunk)        everyone woken ─┐
-    next(): waits for the next    woken ◀───────────────────────────────────────────────────┤
-    values (ordered: the next     fail fast or stop(): instance.stop() of                   │
-    chunk in input order) ◀───────  every unfinished chunk                                  │
-                                  map_changed after each change                             │
-    stop(): flags, and stops      every chunk finished and nothing to start:                │
-    the unfinished chunks           final map_changed, session lets go of it ◀──────────────┘
+    your thread                  map thread "numerous-map-<id>"          dispatcher thread
+    -----------                  ------------------------------          -----------------
+    task.map(): starts the       when at most half the window of         a chunk finished:
+    first chunk (its errors      chunks is unfinished, a batch:            values kept,
+    raise there), then the         read chunksize items per chunk          counts updated,
+    map thread                     task.instance() for each                a failure noted;
+                                   map_changed (the chunks listed)         wakes who needs
+                                   instance.start(MapChunk) for each       it ─────────────┐
+    next(): waits for the next   woken ◀─────────────────────────────────────────────────┤
+    values (ordered: the next    fail fast or stop(): instance.stop() of                 │
+    chunk in input order) ◀────    every unfinished chunk                                │
+                                 map_changed (at most every 50 ms)                       │
+    stop(): flags, and stops     every chunk finished, nothing to start:                 │
+    the unfinished chunks          final map_changed; wait_done() joins ◀────────────────┘
+
+The window is :data:`MIN_WINDOW` chunks, or :data:`WINDOW_PER_SLOT` per ``max_parallel``
+slot if more: the chunks waiting for a slot are in the session's queue, so a freed slot
+gets its next chunk at once, from the dispatcher thread, and the input is read no
+further ahead than that.
 
 The session waits for the map when it ends normally, or stops it first when it ends by
 an exception (it is one of the session's activities). Handlers hear of the map only from
@@ -49,10 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["DELIVERY_INTERVAL", "MIN_WINDOW", "WINDOW_PER_SLOT", "MapRun"]
 
 #: Unfinished chunks a map keeps per ``max_parallel`` slot, and at least
-#: :data:`MIN_WINDOW`: queued chunks give a freed slot its next chunk at once, from the
-#: dispatcher thread, while the map thread tops the queue up in batches of half the
-#: window (a wake-up per batch, not per chunk: the dispatcher thread needs the GIL more).
-#: The input is read no further ahead than that.
+#: :data:`MIN_WINDOW`. The map thread tops the window up in batches of half of it: a
+#: wake-up per batch, not per chunk, since each wake-up takes the GIL from the
+#: dispatcher thread, which launches the next chunk.
 WINDOW_PER_SLOT = 4
 MIN_WINDOW = 16
 #: Seconds the map thread may hold back news of finished chunks, to tell handlers of
