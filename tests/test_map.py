@@ -5,6 +5,7 @@ what runs inside a chunk."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -511,3 +512,16 @@ def test_the_plugin_s_recorder_keeps_each_map_s_reports(task_session: Session, r
     assert reports[0].state == "running" and reports[-1].state == "completed" and reports[-1].done == 50
     assert recorded_task_control.map_reports() == reports
     assert len(recorded_task_control.states_for(map_tasks.square)) == 5 * 3  # 5 chunks: instances
+
+
+@pytest.mark.timeout(60)
+def test_the_default_handler_logs_how_far_a_map_is_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    set_task_control_handler(None)  # the default: the numerous.tasks logger
+    caplog.set_level(logging.DEBUG, logger="numerous.tasks")
+    with Session():
+        values = map_tasks.square.map(range(20), chunksize=5)
+        assert list(values) == [n * n for n in range(20)]
+    records = [r for r in caplog.records if r.getMessage().startswith("map ")]
+    assert records[0].getMessage().startswith("map running: 0/20 items done")
+    assert records[-1].getMessage() == "map completed: 20/20 items done"
+    assert (records[-1].task_name, records[-1].instance_id) == ("square", values.id)  # type: ignore[attr-defined]

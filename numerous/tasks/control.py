@@ -387,9 +387,10 @@ class LoggingTaskControlHandler(TaskControlHandler):
         self._logger.debug("%s", status, extra=self._extra(task_control))
 
     def map_changed(self, progress: MapProgress) -> None:
-        """Log how far a map is at DEBUG."""
-        extra = {"task_name": progress.task_name, "instance_id": progress.map_id}
-        self._logger.debug("map %s: %s", progress.state, progress.describe(), extra=extra)
+        """Log how far a map is at DEBUG (its id as the ``instance_id``)."""
+        if self._logger.isEnabledFor(self._logging.DEBUG):
+            extra = {"task_name": progress.task_name, "instance_id": progress.map_id}
+            self._logger.debug("map %s: %s", progress.state, progress.describe(), extra=extra)
 
 
 #: numerous-sdk's name for the default handler.
