@@ -152,6 +152,8 @@ class MapRun:
         self._cancel_taken = False
         self._abandoned = False  # nobody takes values any more: keep none
         self._dirty = False  # something handlers have not heard yet
+        self._untold = False  # values a waiting taker was not woken for yet
+        self._takers_woken = 0.0  # time.monotonic() of the last wake-up
         self._state = "running"
         self._owner: Optional[object] = None  # the backend whose dispatcher finishes chunks
         self._ended = threading.Event()
@@ -214,6 +216,8 @@ class MapRun:
                     break
                 self._work.wait(deadline - now)
             dirty, self._dirty = self._dirty, False
+            if self._untold:
+                self._wake_takers()
         for chunk in to_stop:
             assert chunk.instance is not None
             chunk.instance.stop(self._grace)
@@ -253,6 +257,8 @@ class MapRun:
         read_error: Optional[BaseException] = None
         while len(batch) < most:
             with self._lock:
+                if self._untold:  # reading the input may take long: values first
+                    self._wake_takers()
                 if self._stopping or self._counts.exhausted or len(self._unfinished) >= self._window:
                     break
             try:
@@ -378,15 +384,28 @@ class MapRun:
                 self._ready[chunk.index] = finished
             else:
                 self._ready_queue.append(finished)
-        # Wake only who has something to do: a taker waiting for these values, the map
-        # thread when it may start a batch or must tell handlers (at most once per
-        # DELIVERY_INTERVAL); a wake-up per chunk costs the dispatcher thread the GIL.
+        # Wake few threads from here: a woken thread takes the GIL (or the CPU) from the
+        # dispatcher thread, which launches the next chunk once this callback returns.
+        # A taker waiting for these values is woken at most once per DELIVERY_INTERVAL
+        # (else the map thread wakes it with its next report); the map thread when it
+        # may start a batch, or to time its next report.
         over = self._over()
-        if not self.ordered or chunk.index == self._next_to_take or over:
-            self._values.notify_all()
+        if over:
+            self._wake_takers()
+        elif not self.ordered or chunk.index == self._next_to_take:
+            if time.monotonic() - self._takers_woken >= DELIVERY_INTERVAL:
+                self._wake_takers()
+            else:
+                self._untold = True
         if not self._dirty or over or self._room():
             self._work.notify()
         self._dirty = True
+
+    def _wake_takers(self) -> None:
+        """Wake whoever waits for values (under the lock)."""
+        self._untold = False
+        self._takers_woken = time.monotonic()
+        self._values.notify_all()
 
     def _fail_with(self, failure: Union[BaseException, Future[Any]]) -> None:
         """Fail fast: the first failure is the map's; stop the rest (under the lock)."""
@@ -396,7 +415,7 @@ class MapRun:
         self._stopping = True
         self._dirty = True
         self._work.notify()
-        self._values.notify_all()
+        self._wake_takers()
 
     def _fail(self, error: BaseException) -> None:
         """The map fails with ``error`` (reading the input raised it)."""
@@ -418,7 +437,7 @@ class MapRun:
             chunks = self._chunks_to_stop()
             self._dirty = True
             self._work.notify()
-            self._values.notify_all()
+            self._wake_takers()
         for chunk in chunks:  # from here too: the map thread may be busy reading the input
             assert chunk.instance is not None
             chunk.instance.stop(timeout)
@@ -456,7 +475,7 @@ class MapRun:
                 self._state = "cancelled"
             else:
                 self._state = "completed"
-            self._values.notify_all()
+            self._wake_takers()
         try:
             self._deliver()
         finally:
