@@ -54,6 +54,15 @@ def nt_tiny(value: int) -> int:
     return value + 1
 
 
+@task(max_parallel=2)
+def nt_square(value: int) -> int:
+    return value * value
+
+
+def square(value: int) -> int:
+    return value * value
+
+
 @task
 def nt_big_result(size: int) -> bytes:
     return bytes(size)

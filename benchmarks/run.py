@@ -394,6 +394,47 @@ def throughput(report: Report, reps: int, tasks: int) -> None:
     )
 
 
+def map_throughput(report: Report, reps: int, items: int, chunksize: int) -> None:
+    ours, ppe, peb = (
+        "numerous.tasks (task.map, max_parallel=2)",
+        "ProcessPoolExecutor.map (spawn, 2 workers)",
+        "pebble ProcessPool.map (2 workers)",
+    )
+    rows: Dict[str, List[float]] = {ours: [], ppe: [], peb: []}
+    expected_last = (items - 1) ** 2
+
+    def measure(name: str, run: Callable[[], List[int]]) -> None:
+        t0 = time.perf_counter()
+        values = run()
+        rows[name].append(items / (time.perf_counter() - t0))
+        assert len(values) == items and values[-1] == expected_last
+
+    warm = range(4 * chunksize)
+    with Session(name="bench-map"), concurrent.futures.ProcessPoolExecutor(2, mp_context=SPAWN) as executor:
+        # Warm both: their workers are spawned and have imported the work function.
+        list(_work.nt_square.map(warm, chunksize=chunksize))
+        list(executor.map(_work.square, warm, chunksize=chunksize))
+        for _ in range(reps):
+            measure(ours, lambda: list(_work.nt_square.map(range(items), chunksize=chunksize)))
+            measure(ppe, lambda: list(executor.map(_work.square, range(items), chunksize=chunksize)))
+    if pebble:  # 10-40x slower per item: fewer runs, after the others, its pool gone after
+        pool = pebble.ProcessPool(max_workers=2, context=SPAWN)
+        list(pool.map(_work.square, warm, chunksize=chunksize).result())
+        for _ in range(max(2, reps // 4)):
+            measure(peb, lambda: list(pool.map(_work.square, range(items), chunksize=chunksize).result()))
+        pool.stop()
+        pool.join()
+    report.figure(
+        f"map: {items:,} tiny items, chunksize {chunksize:,}, warm workers, from the call to the last value",
+        "items/s",
+        list(rows.items()),
+        note="Target ≥ ProcessPoolExecutor.map with the same chunksize. Each chunk is one instance "
+        "(one worker call) for every implementation. numerous.tasks and ProcessPoolExecutor "
+        "runs alternate; pebble's (many times slower) follow, in a pool of their own.",
+        higher_is_better=True,
+    )
+
+
 def big_result_round_trip(report: Report, reps: int, size: int) -> None:
     ours: List[float] = []
     ppe: List[float] = []
@@ -426,10 +467,20 @@ def machine_facts() -> str:
     )
 
 
+#: Every figure, in the order a run measures them (``--only`` names).
+FIGURES = ("stop", "hard-stop", "in-worker", "logs", "start-warm", "start-fresh", "throughput", "map", "big-result")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few repetitions only (CI)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument(
+        "--only",
+        choices=sorted(FIGURES),
+        action="append",
+        help="measure only this figure (repeat for more); default: all",
+    )
     args = parser.parse_args()
     scale = 0.05 if args.smoke else 1.0
 
@@ -439,14 +490,25 @@ def main() -> None:
     header = machine_facts()
     print(header, flush=True)
     report = Report()
-    stop_to_result(report, reps(200))
-    hard_stop(report, reps(50))
-    in_worker_costs(report, reps(20))
-    log_throughput(report, reps(5), 200_000 if not args.smoke else 10_000)
-    start_latency_warm(report, reps(300))
-    start_latency_fresh(report, reps(20))
-    throughput(report, reps(7), 2_000 if not args.smoke else 100)
-    big_result_round_trip(report, reps(5), 100 * 2**20 if not args.smoke else 2**20)
+    smoke = args.smoke
+    figures: Dict[str, Callable[[], object]] = {
+        "stop": lambda: stop_to_result(report, reps(200)),
+        "hard-stop": lambda: hard_stop(report, reps(50)),
+        "in-worker": lambda: in_worker_costs(report, reps(20)),
+        "logs": lambda: log_throughput(report, reps(5), 200_000 if not smoke else 10_000),
+        "start-warm": lambda: start_latency_warm(report, reps(300)),
+        "start-fresh": lambda: start_latency_fresh(report, reps(20)),
+        "throughput": lambda: throughput(report, reps(7), 2_000 if not smoke else 100),
+        "map": lambda: [
+            map_throughput(report, reps(20), 100_000 if not smoke else 10_000, chunksize)
+            for chunksize in (1_000, 10_000)
+        ],
+        "big-result": lambda: big_result_round_trip(report, reps(5), 100 * 2**20 if not smoke else 2**20),
+    }
+    assert set(figures) == set(FIGURES)
+    for name in FIGURES:
+        if not args.only or name in args.only:
+            figures[name]()
     args.output.write_text(report.render(header), encoding="utf-8")
     print(f"wrote {args.output}")
 

@@ -60,6 +60,8 @@ ALL_NAMES = SDK_NAMES | {
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "ALL_COMPLETED",
+    "TaskMap",  # task.map() (issue 18)
+    "MapProgress",
 }
 
 

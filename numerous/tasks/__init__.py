@@ -58,6 +58,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for
     from .future import Future as Future
     from .future import LocalFuture as LocalFuture
     from .future import TaskStatus as TaskStatus
+    from .maps import MapProgress as MapProgress
+    from .maps import TaskMap as TaskMap
     from .session import Session as Session
     from .timing import InstanceTimes as InstanceTimes
     from .waiting import ALL_COMPLETED as ALL_COMPLETED
@@ -75,6 +77,8 @@ _EXPORTS: Dict[str, str] = {
     "Session": "session",
     "Future": "future",
     "InstanceTimes": "timing",
+    "TaskMap": "maps",
+    "MapProgress": "maps",
     "TaskError": "exceptions",
     "MaxInstancesReachedError": "exceptions",
     "SessionNotFoundError": "exceptions",

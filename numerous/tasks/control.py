@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported on first use at run time (see __getattr__ at the e
     import logging
 
     from ._sdk_compat import PoCMockRemoteTaskControlHandler as PoCMockRemoteTaskControlHandler
+    from .maps import MapProgress
 
 __all__ = [
     "FROM_LOGGING",
@@ -268,6 +269,17 @@ class TaskControlHandler:
         cancels a pending instance. The final state is reported before ``result()``
         returns."""
 
+    def map_changed(self, progress: MapProgress) -> None:
+        """A ``task.map()`` started, moved on or ended: ``progress`` says how far it is.
+
+        Each chunk of a map is also an instance, with calls of its own to the methods
+        above; ``progress.chunks`` names the chunks that run (started and not finished),
+        so a handler can show the map as one line. Called on the map's own thread
+        (``numerous-map-<id>``; the first time on the thread calling ``task.map()``), in
+        order: a chunk is in ``chunks`` before its instance reports ``"pending"``, and
+        the final call (``progress.state`` completed, failed or cancelled) comes after
+        every chunk has finished."""
+
 
 def deliver_progress(
     handler: TaskControlHandler, task_control: TaskControl, progress: float, status: Optional[str]
@@ -373,6 +385,12 @@ class LoggingTaskControlHandler(TaskControlHandler):
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """Log the status at DEBUG."""
         self._logger.debug("%s", status, extra=self._extra(task_control))
+
+    def map_changed(self, progress: MapProgress) -> None:
+        """Log how far a map is at DEBUG (its id as the ``instance_id``)."""
+        if self._logger.isEnabledFor(self._logging.DEBUG):
+            extra = {"task_name": progress.task_name, "instance_id": progress.map_id}
+            self._logger.debug("map %s: %s", progress.state, progress.describe(), extra=extra)
 
 
 #: numerous-sdk's name for the default handler.

@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
+from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Type, Union
 
 from ._callbacks import refuse_to_block
 from ._ids import random_hex
@@ -40,7 +40,7 @@ from .exceptions import MaxInstancesReachedError, SessionError, SessionNotFoundE
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance, check_timeout
 
-__all__ = ["DEFAULT_STOP_GRACE", "Session", "current_session"]
+__all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session"]
 
 #: Seconds a task gets to return after a stop request before it is terminated. Long
 #: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
@@ -69,6 +69,17 @@ def current_session() -> Session:
     )
 
 
+class Activity(Protocol):
+    """Work that starts instances of its own over time (a ``task.map()``): leaving the
+    session waits for it, or stops it, together with the instances."""
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Start no more instances; stop those it started (``timeout``: their grace)."""
+
+    def wait_done(self, timeout: Optional[float] = None) -> bool:
+        """Wait until it has finished, every instance it started included."""
+
+
 class _Canceller:
     """What a Future calls on ``cancel()``; bound to its job once the job exists."""
 
@@ -90,7 +101,7 @@ class Session(SessionBook):
     Args:
         name: a label for logs and displays (default ``"session_"`` and 8 hex digits).
         session_id: the session's ``id`` (default a new UUID4 string).
-        backend: the backend's name (see :mod:`numerous.tasks.backends.registry`); default
+        backend: the backend's name (see ``numerous.tasks.backends.registry``); default
             ``$NUMEROUS_TASK_BACKEND``, else ``set_default_backend``'s, else ``"local"``.
         stop_grace: seconds a task gets to return after a stop request before it is
             terminated (default :data:`~numerous.tasks.session.DEFAULT_STOP_GRACE`).
@@ -101,7 +112,7 @@ class Session(SessionBook):
             (``numerous-tasks run script.py`` does).
         timeline: a path; when the session ends, a picture of its instances' lives is
             saved there: an ``.svg`` image, or else a self-contained HTML page (see
-            :mod:`numerous.tasks.display.timeline`). None (the default): none, unless
+            ``numerous.tasks.display.timeline``). None (the default): none, unless
             ``numerous-tasks run --timeline`` asked for one.
     """
 
@@ -134,6 +145,7 @@ class Session(SessionBook):
         self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Set[Job] = set()
+        self._activities: Set[Activity] = set()
         self._token: Optional[contextvars.Token[Optional[Session]]] = None
 
     @property
@@ -205,7 +217,7 @@ class Session(SessionBook):
 
     def _refuse_to_wait_here(self) -> None:
         with self._lock:
-            unfinished = bool(self._unfinished)
+            unfinished = bool(self._unfinished or self._activities)
         if unfinished:
             refuse_to_block(self._backend, f"leaving session {self.name!r}")
 
@@ -240,12 +252,23 @@ class Session(SessionBook):
 
     def _stop_all(self, grace: float) -> None:
         with self._lock:
+            activities = list(self._activities)
+        for activity in activities:  # first, so they start no instance the loop below misses
+            activity.stop(grace)
+        with self._lock:
             jobs = list(self._unfinished)
         # Pending ones first, so none is launched by a slot the others free.
         for job in sorted(jobs, key=lambda j: j.future.status != "pending"):
             self._stop_job(job, grace)
 
     def _wait_all(self) -> None:
+        while True:
+            with self._lock:
+                activities = list(self._activities)
+            if not activities:
+                break
+            for activity in activities:  # each removes itself once it is done
+                activity.wait_done()
         while True:
             with self._lock:
                 jobs = list(self._unfinished)
@@ -282,6 +305,25 @@ class Session(SessionBook):
                 if _current.get() is self:
                     _current.set(None)
             self._token = None
+
+    # -- used by task.map() -----------------------------------------------------------------
+    def add_activity(self, activity: Activity) -> None:
+        """Have leaving the session wait for ``activity`` (a normal exit) or stop it (an
+        exception, Ctrl-C) before its instances; its ``wait_done()`` calls
+        :meth:`remove_activity` once it has finished.
+
+        Raises:
+            SessionError: the session is not open.
+        """
+        with self._lock:
+            if self._state != "open":
+                raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
+            self._activities.add(activity)
+
+    def remove_activity(self, activity: Activity) -> None:
+        """Forget a finished activity."""
+        with self._lock:
+            self._activities.discard(activity)
 
     # -- used by TaskInstance -------------------------------------------------------------
     def adopt(self, instance: TaskInstance[..., Any]) -> None:

@@ -25,9 +25,23 @@ import re
 import sys
 import threading
 import typing
-from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Tuple, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    Literal,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from ._ids import random_hex
+from ._map_chunk import MapChunk
 from .control import HandlerSink, TaskControl, handler_task_control
 from .exceptions import TaskError
 
@@ -39,6 +53,7 @@ else:  # Python 3.9
 if TYPE_CHECKING:  # imported where used: a worker importing a task module needs none
     from ._sdk_compat import TaskConfig
     from .future import Future
+    from .maps import TaskMap
     from .timing import InstanceTimes
 
 __all__ = ["SIZES", "Task", "TaskConfig", "TaskInstance", "task"]
@@ -293,12 +308,20 @@ class Task(Generic[P, R]):
         return args, {**kwargs, parameter.name: control}
 
     def call_with_control(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> R:
-        """Call the function with ``control`` injected (used by backends)."""
+        """Call the function with ``control`` injected (used by backends).
+
+        An instance started by :meth:`map` has one argument, a chunk of the map's items:
+        the function is then called once per item (see ``numerous.tasks._map_chunk``).
+        """
+        if len(args) == 1 and type(args[0]) is MapChunk:
+            return args[0].run(self, control)  # type: ignore[return-value]
         args, kwargs = self.bind_arguments(control, args, kwargs)
         return self.function(*args, **kwargs)
 
     def check_arguments(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
         """Raise TypeError here, in the caller, if the function cannot take these arguments."""
+        if len(args) == 1 and type(args[0]) is MapChunk:  # a chunk of map(): its first item
+            return args[0].check(self)
         placeholder = TaskControl("check", self.name, sink=_NoSink())
         full_args, full_kwargs = self.bind_arguments(placeholder, args, kwargs)
         try:
@@ -335,6 +358,59 @@ class Task(Generic[P, R]):
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             fresh_process=self.fresh_process if fresh_process is None else bool(fresh_process),
         )
+
+    @overload
+    def map(
+        self,
+        *iterables: Iterable[Any],
+        chunksize: int = 1,
+        ordered: bool = True,
+        errors: Literal["raise"] = "raise",
+    ) -> TaskMap[R]: ...
+
+    @overload
+    def map(
+        self, *iterables: Iterable[Any], chunksize: int = 1, ordered: bool = True, errors: Literal["return"]
+    ) -> TaskMap[Union[R, Exception]]: ...
+
+    def map(
+        self, *iterables: Iterable[Any], chunksize: int = 1, ordered: bool = True, errors: str = "raise"
+    ) -> TaskMap[Any]:
+        """Run the task on every item of ``iterables`` in the current session, like the
+        builtin ``map`` and ``Executor.map``; iterate the result for the values.
+
+        Items go in chunks of ``chunksize``: one chunk is one instance of the task (it
+        takes one of the task's ``max_parallel`` slots, and the task's ``timeout``
+        applies to it), whose worker calls the function on each of the chunk's items in
+        turn. The work starts at once and goes on whether or not you iterate; the input
+        is read as chunks are started, at most ``2 * max_parallel`` chunks ahead of the
+        work. :class:`~numerous.tasks.TaskMap` says how stopping, breaking out of the
+        loop and errors work.
+
+        Args:
+            *iterables: one iterable per parameter of the function (not counting its
+                TaskControl); with several, items are taken from each in step and the
+                shortest ends the map, as with the builtin ``map``.
+            chunksize: items per instance (an int >= 1). Each instance costs about
+                0.2 ms of overhead: for items that take microseconds, use hundreds or
+                thousands.
+            ordered: yield the values in input order (True, the default), or as chunks
+                finish (False; within a chunk, in input order).
+            errors: ``"raise"`` (the default) fails fast: the first exception stops the
+                whole map and iterating raises it. ``"return"`` runs every item and yields
+                an item's exception in place of its value, like ``asyncio.gather(...,
+                return_exceptions=True)``.
+
+        Raises:
+            SessionNotFoundError: no session is open.
+            TypeError: no iterable, one that is not iterable, a ``chunksize``,
+                ``ordered`` or ``errors`` of the wrong type, or a first item that does
+                not fit the function or cannot be pickled.
+            ValueError: ``chunksize`` below 1, or ``errors`` neither "raise" nor "return".
+        """
+        from .maps import start_map
+
+        return start_map(self, iterables, chunksize=chunksize, ordered=ordered, errors=errors)
 
     def __reduce__(self) -> Any:
         # By reference when importable under its own name (the worker imports it),
@@ -448,7 +524,7 @@ class TaskInstance(Generic[P, R]):
         self.job: Any = None  # the session's record, once started
         self._start_lock = threading.Lock()
         self._control_sink: HandlerSink  # the session binds its stop flag in start()
-        #: The TaskControl handlers are given for this instance: its ``progress`` and
+        #: The TaskControl handlers are given for this instance; its ``progress`` and
         #: ``status`` are the latest the task reported, ``request_stop()`` stops it.
         self.task_control, self._control_sink = handler_task_control(task.name, self.id)
         session.adopt(self)

@@ -45,6 +45,9 @@ def wrong_calls() -> None:
         done, _ = wait([future], return_when=1)  # E: arg-type
         for finished in as_completed([future]):
             finished.result().upper()  # E: attr-defined
+        plain.map(range(3), errors="ignore")  # E: call-overload
+        plain.map(range(3), chunksize="10")  # E: call-overload
+        count: int = next(plain.map(range(3)))  # E: assignment
 
 
 async def wrong_awaits() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Union
 
 from typing_extensions import assert_type
 
@@ -21,11 +21,13 @@ from numerous.tasks import (
     Future,
     LocalExecutionBackend,
     LocalFuture,
+    MapProgress,
     Session,
     Task,
     TaskConfig,
     TaskControl,
     TaskInstance,
+    TaskMap,
     TaskStatus,
     as_completed,
     get_backend,
@@ -100,6 +102,18 @@ def typed_usage() -> None:
             print(f.result())
 
         futures[0].add_done_callback(on_done)
+
+        # task.map(): the values have the function's return type.
+        texts = plain.map(range(3), chunksize=10)
+        assert_type(texts, TaskMap[str])
+        for text in texts:
+            assert_type(text, str)
+        assert_type(next(plain.map(range(3), ["a", "b", "c"], ordered=False)), str)
+        assert_type(plain.map(range(3), errors="return"), TaskMap[Union[str, Exception]])
+        assert_type(texts.progress, MapProgress)
+        assert_type(texts.done, bool)
+        with controlled.map([1, 2]) as lists:
+            assert_type(list(lists), List[List[float]])
 
 
 async def awaiting() -> None:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Type
 
 from rich.console import Console, RenderableType
 from rich.text import Text
@@ -25,6 +25,9 @@ from ._refresh import RefreshThread
 from ._render import final_summary, frame, interrupt_line, log_line, progress_summary, state_line, traceback_block
 from ._rows import FINAL_STATES, Board, Row
 from ._sampler import Sampler
+
+if TYPE_CHECKING:
+    from ..maps import MapProgress
 
 __all__ = ["TaskDisplay"]
 
@@ -63,6 +66,11 @@ class TaskDisplay(TaskControlHandler):
 
     States: ``pending``, ``running``, ``stopping`` (a stop was requested), ``completed``,
     ``stopped`` (completed after a stop request), ``failed``, ``cancelled``.
+
+    A ``task.map()`` is one row, not a row per chunk: its items done of the total, the
+    items per second and the time left (from the items' pace, its running chunks' own
+    progress included), failures; its log records are prefixed with the map's id, and
+    the error that failed it prints once.
 
     Args:
         console: where to draw; default a new ``rich.console.Console(stderr=True)``:
@@ -192,7 +200,9 @@ class TaskDisplay(TaskControlHandler):
         """Queue the record for printing above the rows, then pass it on."""
         try:
             if self._active and (level != "debug" or self.show_debug):
-                line = log_line(task_control.task_definition_name, task_control.instance_id, message, level, extra_data)
+                map_row = self._board.chunk_rows.get(task_control.instance_id)  # a chunk: say its map
+                shown_id = task_control.instance_id if map_row is None else map_row.instance_id
+                line = log_line(task_control.task_definition_name, shown_id, message, level, extra_data)
                 with self._lock:
                     self._enqueue(line, self.get_time())
         finally:
@@ -202,20 +212,21 @@ class TaskDisplay(TaskControlHandler):
     def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
         """Move the row's bar (and status text), then pass it on."""
         try:
-            row = self._row(task_control)
-            if row is not None:
-                now = self.get_time()
-                with self._lock:
-                    self._board.set_progress(row, progress, now)
-                    if status is not None:
-                        row.status = status
+            if self._active and not self._chunk_progress(task_control, progress):
+                row = self._row(task_control)
+                if row is not None:
+                    now = self.get_time()
+                    with self._lock:
+                        self._board.set_progress(row, progress, now)
+                        if status is not None:
+                            row.status = status
         finally:
             self._previous.update_progress(task_control, progress, status)
 
     def update_status(self, task_control: TaskControl, status: str) -> None:
         """Change the row's status text, then pass it on."""
         try:
-            row = self._row(task_control)
+            row = None if self._is_chunk(task_control) else self._row(task_control)
             if row is not None:
                 with self._lock:
                     row.status = status
@@ -225,11 +236,21 @@ class TaskDisplay(TaskControlHandler):
     def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         """Move the row to ``state``; print a failure's traceback once; pass it on."""
         try:
-            row = self._row(task_control)
+            # A map's chunk: its map's row says how the map goes (map_changed).
+            row = None if self._is_chunk(task_control) else self._row(task_control)
             if row is not None:
                 self._change_state(row, state, error)
         finally:
             self._previous.instance_state_changed(task_control, state, error)
+
+    def map_changed(self, progress: MapProgress) -> None:
+        """Move the map's row (one for all its chunks); print the error that failed it
+        once; pass it on."""
+        try:
+            if self._active:
+                self._change_map(progress)
+        finally:
+            self._previous.map_changed(progress)
 
     # -- feeding the board --------------------------------------------------------------
     def _row(self, control: TaskControl) -> Optional[Row]:
@@ -238,6 +259,32 @@ class TaskDisplay(TaskControlHandler):
             return None
         with self._lock:
             return self._board.row(control.task_definition_name, control.instance_id, control)
+
+    def _is_chunk(self, control: TaskControl) -> bool:
+        with self._lock:
+            return control.instance_id in self._board.chunk_rows
+
+    def _chunk_progress(self, control: TaskControl, progress: float) -> bool:
+        """Move a map's row by its chunk's progress; False if it is no chunk of a map."""
+        now = self.get_time()
+        with self._lock:
+            return self._board.chunk_progress(control.instance_id, progress, now) is not None
+
+    def _change_map(self, progress: MapProgress) -> None:
+        now = self.get_time()
+        error = progress.error
+        summary = error_summary(error) if error is not None else ""
+        with self._lock:
+            row = self._board.map_row(progress.map_id, progress.task_name)
+            assert row.map is not None
+            ended = self._board.update_map(row, progress, now, summary) and row.done
+            if self._output.plain and ended:
+                self._enqueue(state_line(row, now), now)
+            if error is not None and not row.map.traceback_shown:  # as soon as the map fails
+                row.map.traceback_shown = True
+                self._enqueue(traceback_block(row.task_name, row.instance_id, error, self._output.plain), None)
+        if ended:
+            self._flush()  # out before the map's last values are taken
 
     def _change_state(self, row: Row, state: str, error: Optional[BaseException]) -> None:
         now = self.get_time()

@@ -10,19 +10,21 @@ The live frame, top to bottom::
     step     a1b2c3 failed    ━━━━╺━━━━━  40%   1.2s         ValueError: bad input
     step     0f0f0f completed ━━━━━━━━━━ 100%   0.8s
     step     77aa01 running   ━━━━━━╺━━━  61%   2.0s  eta 1.3s  item 61/100
+    resize   5e6f70 running   ━━━╺━━━━━━  31%   4.1s  eta 9.0s  3,100/10,000 items · 760/s
     +3 more running                                           only when rows do not fit
     152 pending: step                                         one line, never a row each
     ━━━━━━━━━━━━━━━━━━━━ 40/200 done · 2 failed · 3.2/s · 12.5s · eta 48s
 
 Rows that do not fit the screen are folded into the count lines, oldest finished
 first, failures last (their tracebacks were printed above anyway): every number on
-screen counts exactly what it says.
+screen counts exactly what it says. A ``task.map()`` is one row (``resize`` above),
+however many instances run its chunks, and counts as one in the footer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
@@ -40,6 +42,7 @@ __all__ = [
     "frame",
     "interrupt_line",
     "log_line",
+    "map_status",
     "plan",
     "prefix",
     "progress_summary",
@@ -181,8 +184,43 @@ def row_cells(row: Row, now: float, bar_width: int, resources: bool) -> List[Ren
     ]
     if resources:
         cells.append(Text(_resources(row), style="dim"))
-    cells.append(Text(row.error, style="red") if row.error else Text(row.status))
+    if row.error:
+        cells.append(Text(row.error, style="red"))
+    else:
+        cells.append(Text(map_status(row, now) if row.map is not None else row.status))
     return cells
+
+
+def map_status(row: Row, now: float) -> str:
+    """``3,100/10,000 items · 760/s · 2 failed``: a map's items (the total, while its
+    input's end is not known, as ``3,100/3,200+``)."""
+    items = row.map
+    assert items is not None
+    done = int(items.items_done()) if row.state == "running" else items.done
+    text = f"{done:,}/{items.total:,}" if items.total is not None else f"{done:,}/{items.started:,}+"
+    text += " items"
+    speed = items.speed.per_second(now) if row.state == "running" else _average_rate(row)
+    if speed:
+        text += f" · {_items_per_second(speed)}"
+    if items.failed:
+        text += f" · {items.failed:,} failed"
+    return text
+
+
+def _average_rate(row: Row) -> Optional[float]:
+    """A finished map's items per second over its whole run."""
+    assert row.map is not None
+    elapsed = row.elapsed(row.finished or 0.0)
+    return row.map.done / elapsed if elapsed else None
+
+
+def _items_per_second(speed: float) -> str:
+    """``760/s``, ``12k/s``, ``1.3M/s``: short enough for a status cell."""
+    if speed >= 1e6:
+        return f"{speed / 1e6:.1f}M/s"
+    if speed >= 1e4:
+        return f"{speed / 1e3:.0f}k/s"
+    return format_rate(speed)
 
 
 def _resources(row: Row) -> str:
@@ -264,11 +302,16 @@ def footer(board: Board, now: float, width: int, hint: bool = True) -> Renderabl
 
 
 def final_summary(board: Board, now: float) -> str:
-    """``200 instances: 196 completed, 4 failed · 1m02s · 3.2/s``."""
+    """``200 instances: 196 completed, 4 failed · 1m02s · 3.2/s`` (``3 instances and
+    1 map: ...`` when there are maps: a map counts once, whatever its chunks)."""
     total = board.total
     if not total:
         return f"no task instances · {format_seconds(board.elapsed(now))}"
-    text = f"{total} instance{'s' if total != 1 else ''}: {_count_text(list(board.rows.values()))}"
+    maps = sum(1 for row in board.rows.values() if row.map is not None)
+    instances = total - maps
+    what = [f"{instances} instance{'s' if instances != 1 else ''}"] if instances else []
+    what += [f"{maps} map{'s' if maps != 1 else ''}"] if maps else []
+    text = f"{' and '.join(what)}: {_count_text(list(board.rows.values()))}"
     text += f" · {format_seconds(board.elapsed(now))}"
     last_end = board.finish_order[-1].finished if board.finish_order else None
     rate = board.rate(last_end if last_end is not None else now)  # over the run, not the wait after it
@@ -318,11 +361,15 @@ def state_line(row: Row, now: float) -> Text:
             line.append(f" {'in' if label == 'completed' else 'after'} {format_seconds(elapsed)}")
         if row.error:
             line.append(f": {row.error}", style="red")
+        elif row.map is not None:
+            line.append(f" ({map_status(row, now)})", style="dim")
         else:
             parts = [] if label == "completed" or row.started is None else [f"{row.progress:.0f}%"]
             parts += [row.status] if row.status else []
             if parts:
                 line.append(f" ({', '.join(parts)})", style="dim")
+    elif row.map is not None and row.state == "running":
+        line.append(f" ({map_status(row, now)})", style="dim")
     return line
 
 

@@ -1,5 +1,9 @@
 """What the display knows: a :class:`Row` per instance and the :class:`Board` of them.
 
+A ``task.map()`` is one row too (its ``map`` holds the items' counts): the instances that
+run its chunks are not rows of their own; the board sends what they report to their
+map's row (:meth:`Board.chunk_progress`).
+
 Data only, like rich's ``progress.Task``: nothing here draws, locks, samples or reads a
 clock. Every method that needs the time takes ``now`` (seconds of the display's clock),
 so a test drives it with a number. The display holds its lock around every call.
@@ -9,9 +13,12 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Counter, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Counter, Deque, Dict, List, Optional, Tuple
 
-__all__ = ["FINAL_STATES", "LABELS", "Board", "Row", "Speed"]
+if TYPE_CHECKING:
+    from ..maps import MapProgress
+
+__all__ = ["FINAL_STATES", "LABELS", "Board", "MapItems", "Row", "Speed"]
 
 FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
 #: Every label a row can show, in the order counts list them.
@@ -61,8 +68,32 @@ class Speed:
 
 
 @dataclass(eq=False)
+class MapItems:
+    """The items of a map's row: what the map reported, and how far its running chunks
+    are inside (each chunk's own progress, as items)."""
+
+    total: Optional[int] = None  # None while the input's end is unknown
+    started: int = 0
+    done: int = 0  # items whose values (or errors) are back
+    failed: int = 0
+    chunks: Dict[str, int] = field(default_factory=dict)  # running chunk instance id -> its items
+    partial: Dict[str, float] = field(default_factory=dict)  # running chunk id -> items done in it
+    speed: Speed = field(default_factory=Speed, repr=False)  # items done over time
+    traceback_shown: bool = False  # the error that failed the map was printed
+
+    def items_done(self) -> float:
+        """Items done: the finished chunks' and the running ones' fractions."""
+        return self.done + sum(self.partial.values())
+
+    def percent(self) -> float:
+        """Of the total, or while it is unknown, of the items started so far."""
+        of = self.total if self.total is not None else self.started
+        return 0.0 if not of else min(100.0, 100.0 * self.items_done() / of)
+
+
+@dataclass(eq=False)
 class Row:
-    """One instance as the display shows it."""
+    """One instance as the display shows it, or one ``task.map()`` (``map`` is set)."""
 
     task_name: str
     instance_id: str
@@ -80,6 +111,7 @@ class Row:
     peak_rss: Optional[int] = None
     announced: bool = False  # its "running" line was printed (log output)
     speed: Speed = field(default_factory=Speed, repr=False)
+    map: Optional[MapItems] = None  # set for a map's row
 
     @property
     def label(self) -> str:
@@ -112,6 +144,8 @@ class Row:
         """Estimated seconds until it reaches 100%, from its recent progress."""
         if self.state != "running" or self.progress <= 0:
             return None
+        if self.map is not None and self.map.total is None:  # a percentage of what, yet?
+            return None
         return self.speed.time_left(now, 100.0 - self.progress)
 
 
@@ -122,6 +156,7 @@ class Board:
         self.rows: Dict[str, Row] = {}
         self.unfinished: Dict[str, Row] = {}  # the rows not final yet, in the same order
         self.finish_order: List[Row] = []
+        self.chunk_rows: Dict[str, Row] = {}  # a running chunk's instance id -> its map's row
         self.started_at: Optional[float] = None  # the display began
         self.first_run_at: Optional[float] = None  # the first instance began running
         self.work = Speed()  # instances' worth of work done: finished ones + fractions
@@ -135,6 +170,56 @@ class Board:
         if row is None:
             row = self.rows[instance_id] = self.unfinished[instance_id] = Row(task_name, instance_id, control)
         return row
+
+    def map_row(self, map_id: str, task_name: str) -> Row:
+        """The row of a map, made the first time it is seen."""
+        row = self.rows.get(map_id)
+        if row is None:
+            row = self.rows[map_id] = self.unfinished[map_id] = Row(task_name, map_id, map=MapItems())
+        return row
+
+    def update_map(self, row: Row, progress: MapProgress, now: float, error: str = "") -> bool:
+        """Take a map's report; True if its row changed state."""
+        items = row.map
+        assert items is not None
+        items.total, items.started, items.done, items.failed = (
+            progress.total,
+            progress.started,
+            progress.done,
+            progress.failed,
+        )
+        for gone in set(items.chunks) - set(progress.chunks):
+            self.chunk_rows.pop(gone, None)
+            items.partial.pop(gone, None)
+        items.chunks = dict(progress.chunks)
+        for chunk in items.chunks:
+            self.chunk_rows[chunk] = row
+        row.stop_requested = row.stop_requested or progress.stop_requested
+        changed = False
+        if row.state == "pending":
+            changed = self.set_state(row, "running", now)
+        self._map_moved(row, now)
+        if progress.state in FINAL_STATES:
+            changed = self.set_state(row, progress.state, now, error) or changed
+        return changed
+
+    def chunk_progress(self, instance_id: str, percent: float, now: float) -> Optional[Row]:
+        """A map's chunk reported ``percent``: its map's row (moved on), or None if it is
+        no chunk of a map shown here."""
+        row = self.chunk_rows.get(instance_id)
+        if row is not None:
+            items = row.map
+            assert items is not None
+            items.partial[instance_id] = items.chunks.get(instance_id, 0) * percent / 100.0
+            self._map_moved(row, now)
+        return row
+
+    def _map_moved(self, row: Row, now: float) -> None:
+        items = row.map
+        assert items is not None
+        if row.state == "running":
+            items.speed.add(now, items.items_done())
+        self.set_progress(row, items.percent(), now)
 
     def set_state(self, row: Row, state: str, now: float, error: str = "") -> bool:
         """Move ``row`` to ``state``; False (and no change) once it is final."""

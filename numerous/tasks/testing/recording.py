@@ -19,9 +19,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from ..control import TaskControl, TaskControlHandler
+
+if TYPE_CHECKING:
+    from ..maps import MapProgress
 
 __all__ = ["RecordingTaskControlHandler", "Target", "TaskEvent", "instance_id_of"]
 
@@ -89,6 +92,7 @@ class RecordingTaskControlHandler(TaskControlHandler):
     def __init__(self, forward_to: Optional[TaskControlHandler] = None) -> None:
         self.forward_to = forward_to
         self._events: List[TaskEvent] = []
+        self._map_reports: List[MapProgress] = []
         self._changed = threading.Condition()
 
     # -- the handler ----------------------------------------------------------------------
@@ -115,6 +119,21 @@ class RecordingTaskControlHandler(TaskControlHandler):
         self._record(TaskEvent("state", *_who(task_control), state=state, error=error))
         if self.forward_to is not None:
             self.forward_to.instance_state_changed(task_control, state, error)
+
+    def map_changed(self, progress: MapProgress) -> None:
+        """Record a map's report (its chunks are instances: their calls are recorded too)."""
+        with self._changed:
+            self._map_reports.append(progress)
+            self._changed.notify_all()
+        if self.forward_to is not None:
+            self.forward_to.map_changed(progress)
+
+    def map_reports(self, target: Any = None) -> List[MapProgress]:
+        """The reports of every map, or of one (a ``TaskMap`` or its id), in order; the
+        last one of a finished map says how it ended (``state``, ``done``, ``failed``)."""
+        map_id = getattr(target, "id", target)
+        with self._changed:
+            return [p for p in self._map_reports if map_id in (None, p.map_id)]
 
     def _record(self, event: TaskEvent) -> None:
         event = _stamped(event)
@@ -202,6 +221,7 @@ class RecordingTaskControlHandler(TaskControlHandler):
         """Forget everything recorded so far."""
         with self._changed:
             self._events.clear()
+            self._map_reports.clear()
 
 
 def _who(control: TaskControl) -> tuple[str, str]:
