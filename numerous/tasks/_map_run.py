@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Optional, Tu
 from ._callbacks import call_user_code, refuse_to_block
 from ._ids import random_hex
 from ._map_chunk import MapChunk, decode_item_error, item_note
+from ._map_progress import MapProgress
 from .control import get_task_control_handler
 from .exceptions import SessionError, TaskCancelledError
 from .future import COMPLETED, FAILED, Future
-from .maps import MapProgress
 
 if TYPE_CHECKING:
     from .session import Session

@@ -17,13 +17,14 @@ import collections
 import io
 import pickle
 import types
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Set, Tuple, Type
 
 import cloudpickle
 
 __all__ = [
     "UnpicklablePart",
     "dumps",
+    "dumps_call",
     "dumps_exception",
     "explain_unpicklable_function",
     "short_repr",
@@ -226,3 +227,41 @@ def explain_unpicklable_function(task_name: str, function: Any, reason: str) -> 
         "it needs as an argument, or define the task at the top level of a module the worker "
         "can import.",
     )
+
+
+class CalledTask(Protocol):
+    """What :func:`dumps_call` reads of a task (a :class:`~numerous.tasks.Task`)."""
+
+    @property
+    def name(self) -> str:
+        """The task's name, for the error."""
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        """The task's function, for the error."""
+
+
+def dumps_call(task: CalledTask, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
+    """Pickle what a worker needs to run ``task(*args, **kwargs)``.
+
+    Raises:
+        TypeError: something cannot be pickled; the message names the argument, or the
+            global the task's function uses, that fails, and why.
+    """
+    try:
+        return dumps((task, args, kwargs))
+    except Exception as exc:
+        parts: List[Tuple[str, Any]] = [("the task function", task)]
+        parts += [(f"positional argument {i} ({short_repr(v)})", v) for i, v in enumerate(args)]
+        parts += [(f"keyword argument {k!r} ({short_repr(v)})", v) for k, v in kwargs.items()]
+        culprit = "an argument"
+        for label, value in parts:
+            try:
+                dumps(value)
+            except Exception:
+                culprit = label
+                break
+        subject, reason = f"{culprit} of task {task.name!r}", f"{type(exc).__name__}: {exc}"
+        if culprit == "the task function":  # name the global (or variable) it uses that fails
+            subject, reason = explain_unpicklable_function(task.name, task.function, reason)
+        raise TypeError(f"{subject} cannot be pickled to send it to the worker process: {reason}") from exc

@@ -7,8 +7,7 @@ our own classes, or aliases of them (``LocalFuture`` is :class:`~numerous.tasks.
 
 * :class:`TaskConfig`, the dataclass ``Task(func, config)`` takes and ``task.config`` is;
 * :class:`SessionBook`, the session's ``tasks`` table and the methods that read it,
-  mixed into :class:`~numerous.tasks.Session`;
-* :class:`PoCMockRemoteTaskControlHandler`, a handler that prints every call.
+  mixed into :class:`~numerous.tasks.Session`.
 
 It imports ``dataclasses``, so ``numerous.tasks.task`` imports it only on first use.
 """
@@ -20,14 +19,13 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Tuple, Union
 
-from .control import TaskControl, TaskControlHandler
 from .exceptions import SessionNotFoundError
 
 if TYPE_CHECKING:
     from .session import Session
     from .task import TaskInstance
 
-__all__ = ["PoCMockRemoteTaskControlHandler", "SessionBook", "TaskConfig", "config_options"]
+__all__ = ["SessionBook", "TaskConfig", "config_options"]
 
 
 @dataclass
@@ -170,30 +168,3 @@ def _unfinished(entry: Any) -> bool:
         return False
     future = entry.future
     return future is None or not future.done
-
-
-class PoCMockRemoteTaskControlHandler(TaskControlHandler):
-    """Prints every call on stdout, one line each (numerous-sdk's stand-in for a remote
-    handler; a quick way to watch tasks without configuring logging)::
-
-        [count/3f2a9c0d81be] LOG INFO: started
-        [count/3f2a9c0d81be] PROGRESS 50.00% half way
-        [count/3f2a9c0d81be] STATUS writing
-    """
-
-    def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
-        """Print the record, with its extras if it has any."""
-        extras = f" {extra_data}" if extra_data else ""
-        _print(task_control, f"LOG {level.upper()}: {message}{extras}")
-
-    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
-        """Print the progress and the status."""
-        _print(task_control, f"PROGRESS {progress:.2f}% {status or ''}".rstrip())
-
-    def update_status(self, task_control: TaskControl, status: str) -> None:
-        """Print the status."""
-        _print(task_control, f"STATUS {status}")
-
-
-def _print(task_control: TaskControl, text: str) -> None:
-    print(f"[{task_control.task_definition_name}/{task_control.instance_id}] {text}", flush=True)

@@ -25,11 +25,10 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
-if TYPE_CHECKING:  # imported on first use at run time (see __getattr__ at the end)
+if TYPE_CHECKING:
     import logging
 
-    from ._sdk_compat import PoCMockRemoteTaskControlHandler as PoCMockRemoteTaskControlHandler
-    from .maps import MapProgress
+    from ._map_progress import MapProgress
 
 __all__ = [
     "FROM_LOGGING",
@@ -396,6 +395,34 @@ class LoggingTaskControlHandler(TaskControlHandler):
 #: numerous-sdk's name for the default handler.
 LocalTaskControlHandler = LoggingTaskControlHandler
 
+
+class PoCMockRemoteTaskControlHandler(TaskControlHandler):
+    """Prints every call on stdout, one line each (numerous-sdk's stand-in for a remote
+    handler; a quick way to watch tasks without configuring logging)::
+
+        [count/3f2a9c0d81be] LOG INFO: started
+        [count/3f2a9c0d81be] PROGRESS 50.00% half way
+        [count/3f2a9c0d81be] STATUS writing
+    """
+
+    def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
+        """Print the record, with its extras if it has any."""
+        extras = f" {extra_data}" if extra_data else ""
+        self._print(task_control, f"LOG {level.upper()}: {message}{extras}")
+
+    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
+        """Print the progress and the status."""
+        self._print(task_control, f"PROGRESS {progress:.2f}% {status or ''}".rstrip())
+
+    def update_status(self, task_control: TaskControl, status: str) -> None:
+        """Print the status."""
+        self._print(task_control, f"STATUS {status}")
+
+    @staticmethod
+    def _print(task_control: TaskControl, text: str) -> None:
+        print(f"[{task_control.task_definition_name}/{task_control.instance_id}] {text}", flush=True)
+
+
 _handler_lock = threading.Lock()
 _handler: Optional[TaskControlHandler] = None  # None: the default, made on first use
 
@@ -514,12 +541,3 @@ def handler_task_control(
     control = TaskControl(instance_id, task_definition_name, sink=sink)
     sink.bind(control)
     return control, sink
-
-
-def __getattr__(name: str) -> Any:
-    """numerous-sdk's printing handler, imported on first use (PEP 562)."""
-    if name == "PoCMockRemoteTaskControlHandler":
-        from ._sdk_compat import PoCMockRemoteTaskControlHandler
-
-        return PoCMockRemoteTaskControlHandler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

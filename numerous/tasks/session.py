@@ -34,7 +34,7 @@ from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Type,
 from ._callbacks import refuse_to_block
 from ._ids import random_hex
 from ._sdk_compat import SessionBook
-from .backends.base import Backend, Job, backend_name, create_backend
+from .backends.base import Backend, Job
 from .control import get_task_control_handler
 from .exceptions import MaxInstancesReachedError, SessionError, SessionNotFoundError
 from .future import FINAL_STATES, Future
@@ -336,7 +336,9 @@ class Session(SessionBook):
         with self._lock:
             if self._state != "open":
                 raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
-            if self._backend is None:
+            if self._backend is None:  # the registry (and entry points) only when one is needed
+                from .backends.registry import backend_name, create_backend
+
                 self._backend = create_backend(backend_name(self._requested_backend))
         self.add_task_instance(instance)
 
@@ -349,7 +351,12 @@ class Session(SessionBook):
         # A backend that runs in this process may take the arguments as they are (inline
         # with pickling off); every other one gets them pickled, checked here in start().
         raw_call = not getattr(self._backend, "pickles_calls", True)
-        payload = b"" if raw_call else _pickle_call(task, args, kwargs)
+        if raw_call:
+            payload = b""
+        else:
+            from ._pickling import dumps_call  # cloudpickle: only once a session pickles
+
+            payload = dumps_call(task, args, kwargs)
         canceller = _Canceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
         future.owner = self._backend
@@ -537,36 +544,3 @@ def _stop_if_alive(session_ref: weakref.ReferenceType[Session], job_ref: weakref
     session, job = session_ref(), job_ref()
     if session is not None and job is not None:
         session._stop_job(job, None)
-
-
-def _pickle_call(task: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
-    """Pickle what the worker needs, or raise TypeError naming what cannot be pickled."""
-    from ._pickling import dumps
-
-    try:
-        return dumps((task, args, kwargs))
-    except Exception as exc:
-        parts: List[Tuple[str, Any]] = [("the task function", task)]
-        parts += [(f"positional argument {i} ({_short_repr(v)})", v) for i, v in enumerate(args)]
-        parts += [(f"keyword argument {k!r} ({_short_repr(v)})", v) for k, v in kwargs.items()]
-        culprit = "an argument"
-        for label, value in parts:
-            try:
-                dumps(value)
-            except Exception:
-                culprit = label
-                break
-        subject, reason = f"{culprit} of task {task.name!r}", f"{type(exc).__name__}: {exc}"
-        if culprit == "the task function":  # name the global (or variable) it uses that fails
-            from ._pickling import explain_unpicklable_function
-
-            subject, reason = explain_unpicklable_function(task.name, task.function, reason)
-        raise TypeError(f"{subject} cannot be pickled to send it to the worker process: {reason}") from exc
-
-
-def _short_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -7,7 +7,8 @@ the instance ends the backend calls :meth:`Job.finish` with how it ended (see
 :mod:`numerous.tasks._lifecycle`): that settles the future and frees the slot, once.
 
 ``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name,
-through :mod:`.registry`; modules are imported only when a session first needs one.
+through :mod:`.registry` (which imports this module, never the other way round);
+modules are imported only when a session first needs one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from ..future import Future
     from ..task import Task
 
-__all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job", "backend_name", "create_backend"]
+__all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job"]
 
 BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
 #: The built-in backend names and the module that provides each (``module:factory``);
@@ -120,25 +121,3 @@ class Backend(Protocol):
 
     def shutdown(self) -> None:
         """Release everything; called once, after every launched job has finished."""
-
-
-def backend_name(requested: Optional[str] = None) -> str:
-    """The backend to use: ``requested``, else ``$NUMEROUS_TASK_BACKEND``, else the
-    default (``local`` unless ``set_default_backend`` chose another).
-
-    Names are resolved by :mod:`numerous.tasks.backends.registry`, which also knows the
-    backends registered with ``register_backend`` and those installed packages offer.
-
-    Raises:
-        UnknownBackendError: no backend has that name.
-    """
-    from .registry import backend_name
-
-    return backend_name(requested)
-
-
-def create_backend(name: str) -> Backend:
-    """Make the backend a new session uses for ``name`` (see :func:`backend_name`)."""
-    from .registry import create_backend
-
-    return create_backend(name)

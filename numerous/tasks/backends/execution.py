@@ -148,14 +148,14 @@ class DirectExecution(ExecutionBackend):
         self, target_callable: Callable[..., Any], future: Future[Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]
     ) -> Job:
         from .._ids import random_hex
+        from .._pickling import dumps_call
         from ..control import handler_task_control
-        from ..session import _pickle_call
         from ..task import Task
 
         task = target_callable if isinstance(target_callable, Task) else Task(target_callable)
         task.check_arguments(args, kwargs)
         raw_call = not getattr(self, "pickles_calls", True)
-        payload = b"" if raw_call else _pickle_call(task, args, kwargs)
+        payload = b"" if raw_call else dumps_call(task, args, kwargs)
         instance_id = future.instance_id or random_hex(6)
         job_ref: weakref.ReferenceType[Job]
         control, sink = handler_task_control(task.name, instance_id, stop_flag=lambda: _stop_asked(job_ref))

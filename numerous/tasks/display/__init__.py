@@ -21,6 +21,7 @@ It is split the way rich splits its progress display::
     _refresh.py   RefreshThread    the "numerous-display" thread that redraws
     _sampler.py   Sampler          CPU % and memory of the workers (psutil)
     _defaults.py  set_default ...  the process default, and which display draws
+                                  (it knows a display only as a Drawing: no rich)
 
 Where things happen::
 
@@ -45,18 +46,19 @@ session that only saves a timeline does not pay for it.
 
 from typing import TYPE_CHECKING, Any
 
-from ._defaults import default_enabled, note_interrupt, session_display, set_default
+from ._defaults import default_enabled, note_interrupt, set_default
 
 if TYPE_CHECKING:
     from ._display import TaskDisplay as TaskDisplay
+    from ._display import session_display as session_display
 
 __all__ = ["TaskDisplay", "default_enabled", "note_interrupt", "session_display", "set_default"]
 
 
 def __getattr__(name: str) -> Any:
-    """``TaskDisplay``, imported (with rich) on first use."""
-    if name == "TaskDisplay":
-        from ._display import TaskDisplay
+    """``TaskDisplay`` and ``session_display``, imported (with rich) on first use."""
+    if name in ("TaskDisplay", "session_display"):
+        from . import _display
 
-        return TaskDisplay
+        return getattr(_display, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,24 +1,31 @@
 """The process-wide side of displays: the default for sessions, and who is drawing.
 
 Only one display draws at a time: one entered while another draws stays passive, since
-the outer one already shows every instance of the process.
+the outer one already shows every instance of the process. This module knows a display
+only as something that counts Ctrl-Cs (:class:`Drawing`): ``_display.py`` imports it,
+never the other way round, so reading the default costs no rich.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Protocol
 
-if TYPE_CHECKING:
-    from ._display import TaskDisplay
+__all__ = ["Drawing", "claim", "default_enabled", "default_options", "note_interrupt", "release", "set_default"]
 
-__all__ = ["claim", "default_enabled", "note_interrupt", "release", "session_display", "set_default"]
+
+class Drawing(Protocol):
+    """A display that draws: what this module keeps of it."""
+
+    #: Ctrl-Cs the user pressed while it drew (its own thread prints them).
+    interrupts: int
+
 
 # Options for the displays that sessions open with Session(display=None); see set_default.
 # The lock also guards _live.
 _lock = threading.Lock()
 _default_options: Optional[Dict[str, Any]] = None
-_live: List[TaskDisplay] = []  # displays drawing now (at most one)
+_live: List[Drawing] = []  # displays drawing now (at most one)
 
 
 def set_default(enabled: bool, **options: Any) -> None:
@@ -41,13 +48,10 @@ def default_enabled() -> bool:
     return _default_options is not None
 
 
-def session_display() -> TaskDisplay:
-    """A new display with the process default options (used by ``Session``)."""
-    from ._display import TaskDisplay
-
+def default_options() -> Dict[str, Any]:
+    """The keyword arguments :func:`set_default` gave, for each session's display."""
     with _lock:
-        options = dict(_default_options or {})
-    return TaskDisplay(**options)
+        return dict(_default_options or {})
 
 
 def note_interrupt() -> None:
@@ -59,7 +63,7 @@ def note_interrupt() -> None:
         display.interrupts += 1
 
 
-def claim(display: TaskDisplay) -> bool:
+def claim(display: Drawing) -> bool:
     """Make ``display`` the one that draws; False if another one already does."""
     with _lock:
         if _live:
@@ -68,7 +72,7 @@ def claim(display: TaskDisplay) -> bool:
         return True
 
 
-def release(display: TaskDisplay) -> None:
+def release(display: Drawing) -> None:
     """``display`` no longer draws."""
     with _lock:
         if display in _live:

@@ -27,9 +27,9 @@ from ._rows import FINAL_STATES, Board, Row
 from ._sampler import Sampler
 
 if TYPE_CHECKING:
-    from ..maps import MapProgress
+    from .._map_progress import MapProgress
 
-__all__ = ["TaskDisplay"]
+__all__ = ["TaskDisplay", "session_display"]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -403,6 +403,11 @@ class TaskDisplay(TaskControlHandler):
         time, raw, through the display. Passed on when logging is configured.
         """
         return self._active and type(self._previous) is LoggingTaskControlHandler and not logger.hasHandlers()
+
+
+def session_display() -> TaskDisplay:
+    """A new display with the process default options (what ``Session`` shows)."""
+    return TaskDisplay(**_defaults.default_options())
 
 
 def _should_stop(control: Any) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Counter, Deque, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
-    from ..maps import MapProgress
+    from .._map_progress import MapProgress
 
 __all__ = ["FINAL_STATES", "LABELS", "Board", "MapItems", "Row", "Speed"]
 

@@ -17,7 +17,7 @@ from html import escape
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ._format import format_seconds
-from .timeline import TimelineEntry
+from ._timeline_entry import TimelineEntry
 
 __all__ = ["html_page", "svg_image"]
 

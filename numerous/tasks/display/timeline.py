@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ..timing import InstanceTimes
+from ._timeline_entry import TimelineEntry
 
 if TYPE_CHECKING:
     from ..future import Future
@@ -35,26 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Timeline", "TimelineEntry", "default_timeline", "set_default_timeline"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-@dataclass
-class TimelineEntry:
-    """One instance on a timeline."""
-
-    session: str
-    task_name: str
-    instance_id: str
-    times: InstanceTimes = field(repr=False)
-    outcome: str = ""  # completed, stopped, failed or cancelled; "" while unfinished
-    error: str = ""  # "Type: message" of a failure
-
-    def finish(self, status: str, error: Optional[BaseException]) -> None:
-        """Record how the instance ended."""
-        from ._format import error_summary
-
-        stopped = status == "completed" and self.times.stop_requested_ns is not None
-        self.outcome = "stopped" if stopped else status
-        self.error = error_summary(error) if error is not None else ""
 
 
 class Timeline:

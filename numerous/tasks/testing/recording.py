@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 from ..control import TaskControl, TaskControlHandler
 
 if TYPE_CHECKING:
-    from ..maps import MapProgress
+    from .._map_progress import MapProgress
 
 __all__ = ["RecordingTaskControlHandler", "Target", "TaskEvent", "instance_id_of"]
 
