@@ -30,14 +30,11 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple
 
 from .control import TaskControl
 
-if TYPE_CHECKING:
-    from .task import Task
-
-__all__ = ["ChunkOutcome", "MapChunk", "decode_item_error", "item_note"]
+__all__ = ["ChunkOutcome", "ChunkedTask", "MapChunk", "decode_item_error", "item_note"]
 
 #: Seconds a block of items should take at least: below it the block doubles, so fast
 #: items pay one stop check and one progress write per many items.
@@ -47,6 +44,29 @@ BLOCK_FAST = 0.002
 BLOCK_SLOW = 0.02
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class ChunkedTask(Protocol):
+    """What a chunk uses of its task (a :class:`~numerous.tasks.Task`, which imports this
+    module to recognise a chunk among its arguments)."""
+
+    @property
+    def name(self) -> str:
+        """The task's name, for an item's error note."""
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        """The function, called directly when it takes no TaskControl."""
+
+    @property
+    def takes_control(self) -> bool:
+        """Whether the function declares a TaskControl parameter."""
+
+    def check_arguments(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        """Raise TypeError if the function cannot take these arguments."""
+
+    def call_with_control(self, control: TaskControl, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        """Call the function with ``control`` injected."""
 
 
 class ChunkOutcome(NamedTuple):
@@ -90,14 +110,14 @@ class MapChunk:
         """The positional arguments one item stands for."""
         return tuple(item) if self.star else (item,)
 
-    def check(self, task: Task[..., Any]) -> None:
+    def check(self, task: ChunkedTask) -> None:
         """Raise TypeError here, in the caller, if the map's first item does not fit the
         function (the others fail in the worker, each as its item's error: checking
         100,000 items here would cost more than running them)."""
         if self.items and self.first == 0:
             task.check_arguments(self.arguments(self.items[0]), {})
 
-    def run(self, task: Task[..., Any], control: TaskControl) -> ChunkOutcome:
+    def run(self, task: ChunkedTask, control: TaskControl) -> ChunkOutcome:
         """Call the task's function on every item (in the worker); see the module docstring."""
         size = len(self.items)
         values: List[Any] = []
@@ -118,7 +138,7 @@ class MapChunk:
         return ChunkOutcome(values, errors or None)
 
     def _block_runner(
-        self, task: Task[..., Any], control: TaskControl, values: List[Any], errors: Optional[Dict[int, bytes]]
+        self, task: ChunkedTask, control: TaskControl, values: List[Any], errors: Optional[Dict[int, bytes]]
     ) -> Callable[[int, int], None]:
         """What runs items ``start`` to ``end`` (not included), appending to ``values``."""
         items, star, function = self.items, self.star, task.function

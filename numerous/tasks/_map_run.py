@@ -38,7 +38,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Optional, Protocol, Tuple, Union
 
 from ._callbacks import call_user_code, refuse_to_block
 from ._ids import random_hex
@@ -49,10 +49,9 @@ from .exceptions import SessionError, TaskCancelledError
 from .future import COMPLETED, FAILED, Future
 
 if TYPE_CHECKING:
-    from .session import Session
-    from .task import Task, TaskInstance
+    from ._current import InstanceHost
 
-__all__ = ["DELIVERY_INTERVAL", "MIN_WINDOW", "WINDOW_PER_SLOT", "MapRun"]
+__all__ = ["DELIVERY_INTERVAL", "MIN_WINDOW", "WINDOW_PER_SLOT", "ChunkInstance", "MapRun", "MappedTask"]
 
 #: Unfinished chunks a map keeps per ``max_parallel`` slot, and at least
 #: :data:`MIN_WINDOW`. The map thread tops the window up in batches of half of it: a
@@ -67,6 +66,36 @@ MIN_WINDOW = 16
 DELIVERY_INTERVAL = 0.05
 
 
+class ChunkInstance(Protocol):
+    """What the map uses of a chunk's instance (a :class:`~numerous.tasks.TaskInstance`)."""
+
+    @property
+    def id(self) -> str:
+        """The instance's id."""
+
+    def start(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Start it with these arguments."""
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Ask it to stop (cancel it if it waits for a slot)."""
+
+
+class MappedTask(Protocol):
+    """What the map uses of its task (a :class:`~numerous.tasks.Task`, whose ``map()``
+    starts the map: this module is below it and knows it only by these)."""
+
+    @property
+    def name(self) -> str:
+        """The task's name."""
+
+    @property
+    def max_parallel(self) -> int:
+        """How many instances of it run at once in a session."""
+
+    def instance(self) -> ChunkInstance:
+        """A new instance in the current session."""
+
+
 @dataclass(eq=False)
 class _Chunk:
     """A chunk the map started: which items, and its instance."""
@@ -74,7 +103,7 @@ class _Chunk:
     index: int  # the chunk's number, from 0 in input order
     first: int  # its first item's index in the input
     size: int
-    instance: Optional[TaskInstance[..., Any]] = None  # None until made
+    instance: Optional[ChunkInstance] = None  # None until made
     future: Optional[Future[Any]] = None  # None until started
     stop_sent: bool = False
 
@@ -116,8 +145,8 @@ class MapRun:
 
     def __init__(
         self,
-        task: Task[..., Any],
-        session: Session,
+        task: MappedTask,
+        session: InstanceHost[Any],
         inputs: Iterator[Any],
         star: bool,
         total: Optional[int],

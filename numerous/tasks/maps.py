@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Optional, Se
 from ._map_progress import MapProgress
 
 if TYPE_CHECKING:
-    from ._map_run import MapRun
-    from .task import Task
+    from ._map_run import MappedTask, MapRun
 
 __all__ = ["ERRORS", "MapProgress", "TaskMap", "start_map"]
 
@@ -73,8 +72,8 @@ class TaskMap(Generic[R]):
         return self._run.id
 
     @property
-    def task(self) -> Task[..., Any]:
-        """The task mapped."""
+    def task(self) -> MappedTask:
+        """The task mapped (the :class:`~numerous.tasks.Task` whose ``map()`` made this)."""
         return self._run.task
 
     @property
@@ -97,7 +96,7 @@ class TaskMap(Generic[R]):
         a chunk still running ``timeout`` seconds later (default: the session's
         ``stop_grace``) is terminated. Does not wait; a finished map is left alone."""
         if timeout is not None and timeout != 0:
-            from .task import check_timeout
+            from ._options import check_timeout
 
             check_timeout(timeout)
         self._run.stop(timeout)
@@ -151,7 +150,7 @@ def _values(run: MapRun) -> Iterator[Any]:
 
 
 def start_map(
-    task: Task[..., Any], iterables: Sequence[Iterable[Any]], *, chunksize: int, ordered: bool, errors: str
+    task: MappedTask, iterables: Sequence[Iterable[Any]], *, chunksize: int, ordered: bool, errors: str
 ) -> TaskMap[Any]:
     """What ``task.map()`` does (its docstring says what the arguments mean)."""
     if isinstance(chunksize, bool) or not isinstance(chunksize, int):
@@ -175,12 +174,12 @@ def start_map(
             raise TypeError(
                 f"argument {position} of {task.name}.map() must be iterable, not {type(iterable).__name__}"
             ) from None
+    from ._current import open_host
     from ._map_run import MapRun
-    from .session import current_session
 
     star = len(iterators) > 1
     inputs: Iterator[Any] = zip(*iterators) if star else iterators[0]
-    run = MapRun(task, current_session(), inputs, star, total, chunksize, ordered, errors == "return")
+    run = MapRun(task, open_host(), inputs, star, total, chunksize, ordered, errors == "return")
     run.start()
     return TaskMap(run)
 

@@ -1,8 +1,9 @@
 """Session — the context that instances run in, and its ``max_parallel`` slots.
 
-The current session lives in a ``contextvars.ContextVar`` (correct for nesting and for
-asyncio tasks). A thread whose context holds no open session uses the innermost session
-still open in the process, so threads started inside ``with Session():`` just work.
+The current session is kept by :mod:`numerous.tasks._current` (a ``ContextVar``, with the
+innermost session open in the process as the fallback for threads whose context holds
+none, so threads started inside ``with Session():`` just work): a session registers
+itself there when entered, and ``task.instance()`` finds it there.
 
 Scheduling: per task definition, at most ``max_parallel`` instances of a session run at
 once; instances started beyond that wait first-in first-out as ``"pending"`` and are
@@ -14,9 +15,11 @@ exception (Ctrl-C included) cancels what is pending and stops what runs: each ta
 while that happens terminates at once. Nothing the session started outlives it.
 ``async with Session():`` does the same, waiting in a thread so that the event loop keeps
 running; cancelling the task that awaits that exit stops every instance, as Ctrl-C does.
+:meth:`Session.close` is the same exit for a session entered without ``with``, and
+:meth:`Session.unfinished` lists what it still runs.
 
-numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``, ``current()``,
-``add_task_instance`` ...) come from :class:`~numerous.tasks._sdk_compat.SessionBook`.
+numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``,
+``add_task_instance`` ...) come from :class:`~numerous.tasks._session_book.SessionBook`.
 """
 
 from __future__ import annotations
@@ -29,26 +32,26 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Protocol, Set, Tuple, Type, Union
+from typing import Any, Deque, Dict, Optional, Set, Tuple, Type, Union
 
+from . import _current
 from ._callbacks import refuse_to_block
+from ._current import Activity
 from ._ids import random_hex
-from ._sdk_compat import SessionBook
+from ._options import check_timeout
+from ._session_book import SessionBook
 from .backends.base import Backend, Job
 from .control import get_task_control_handler
-from .exceptions import MaxInstancesReachedError, SessionError, SessionNotFoundError
+from .exceptions import MaxInstancesReachedError, SessionError
+from .exceptions import SessionNotFoundError as SessionNotFoundError  # numerous-sdk imported it from here
 from .future import FINAL_STATES, Future
-from .task import Task, TaskInstance, check_timeout
+from .task import Task, TaskInstance
 
 __all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session"]
 
 #: Seconds a task gets to return after a stop request before it is terminated. Long
 #: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
 DEFAULT_STOP_GRACE = 5.0
-
-_current: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("numerous_tasks_session", default=None)
-_open_sessions: List[Session] = []
-_open_lock = threading.Lock()
 
 
 def current_session() -> Session:
@@ -57,30 +60,12 @@ def current_session() -> Session:
     Raises:
         SessionNotFoundError: no session is open.
     """
-    session = _current.get()
-    if session is not None and session.is_open:
-        return session
-    with _open_lock:
-        if _open_sessions:
-            return _open_sessions[-1]
-    raise SessionNotFoundError(
-        "no Session is open: create task instances inside `with Session():` "
-        "(or call the task directly to run it in this process)"
-    )
+    session = _current.open_host()
+    assert isinstance(session, Session)  # the only kind that enters itself there
+    return session
 
 
-class Activity(Protocol):
-    """Work that starts instances of its own over time (a ``task.map()``): leaving the
-    session waits for it, or stops it, together with the instances."""
-
-    def stop(self, timeout: Optional[float] = None) -> None:
-        """Start no more instances; stop those it started (``timeout``: their grace)."""
-
-    def wait_done(self, timeout: Optional[float] = None) -> bool:
-        """Wait until it has finished, every instance it started included."""
-
-
-class _Canceller:
+class _SessionCanceller:
     """What a Future calls on ``cancel()``; bound to its job once the job exists."""
 
     def __init__(self, session: Session) -> None:
@@ -146,12 +131,20 @@ class Session(SessionBook):
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Set[Job] = set()
         self._activities: Set[Activity] = set()
-        self._token: Optional[contextvars.Token[Optional[Session]]] = None
+        self._token: Optional[contextvars.Token[Any]] = None
 
     @property
     def is_open(self) -> bool:
         """True between entering and leaving the ``with`` block."""
         return self._state == "open"
+
+    @classmethod
+    def current(cls) -> Optional[Session]:
+        """The session new instances join now, or None outside every session
+        (numerous-sdk's name; :func:`current_session` raises instead)."""
+        session = _current.find()
+        assert session is None or isinstance(session, Session)
+        return session
 
     # -- the with block ---------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -164,9 +157,7 @@ class Session(SessionBook):
         except BaseException:
             self._state = "closed"
             raise
-        with _open_lock:
-            _open_sessions.append(self)
-        self._token = _current.set(self)
+        self._token = _current.enter(self)
         return self
 
     def __exit__(
@@ -286,9 +277,7 @@ class Session(SessionBook):
         finally:
             with self._lock:
                 self._state = "closed"
-            with _open_lock:
-                if self in _open_sessions:
-                    _open_sessions.remove(self)
+            _current.close(self)
             self._close_book()
             if self._timeline is not None:
                 self._timeline.save()
@@ -299,11 +288,7 @@ class Session(SessionBook):
     def _leave_context(self) -> None:
         """No longer the current session of the context that entered it (called there)."""
         if self._token is not None:
-            try:
-                _current.reset(self._token)
-            except ValueError:  # exited in another context than entered
-                if _current.get() is self:
-                    _current.set(None)
+            _current.leave(self, self._token)
             self._token = None
 
     # -- used by task.map() -----------------------------------------------------------------
@@ -357,7 +342,7 @@ class Session(SessionBook):
             from ._pickling import dumps_call  # cloudpickle: only once a session pickles
 
             payload = dumps_call(task, args, kwargs)
-        canceller = _Canceller(self)
+        canceller = _SessionCanceller(self)
         future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
         future.owner = self._backend
         job_ref: weakref.ReferenceType[Job]  # made below; the stop flag reads it only once it exists
@@ -428,7 +413,9 @@ class Session(SessionBook):
         """Cancel ``instance`` if pending, else ask it to stop (see ``TaskInstance.stop``)."""
         if timeout is not None and timeout != 0:
             check_timeout(timeout)
-        self._stop_job(instance.job, timeout)
+        job = instance.job
+        assert isinstance(job, Job)  # start_instance() made it
+        self._stop_job(job, timeout)
 
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
         """Cancel a pending job (True) or request a running one to stop (False)."""

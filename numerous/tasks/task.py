@@ -9,11 +9,26 @@ parameter is found anywhere by its annotation. A function without annotations is
 ``Any``-typed: its first parameter is taken to be the TaskControl, which holds for the
 ``tc`` naming convention.
 
+The options (``max_parallel``, ``size``, ``name``, ``timeout``, ``fresh_process``,
+``capture_output``) are one frozen :class:`TaskOptions` (``task.options``), checked when
+the task is made; see :mod:`numerous.tasks._options`.
+
 numerous-sdk's spellings work too: ``Task(func, TaskConfig(...), expects_task_control)``,
 ``task.config``, ``task.expects_task_control``, ``task.definition_name``, and on an
 instance ``task_definition``, ``task_definition_name``, ``task_control``, ``is_running``
 and the blocking ``result`` property. ``TaskConfig`` is importable from here (it lives in
 ``numerous.tasks._sdk_compat``, imported on first use).
+
+Where this module stands: :class:`Task` and :class:`TaskInstance` name each other
+(``task.instance()`` returns one, ``instance.task_definition`` is the other), so they
+share it. The session lists instances (``session.tasks``), so :mod:`numerous.tasks.session`
+imports this module, never the other way round: an instance reaches its session as an
+:class:`~numerous.tasks._current.InstanceHost`, found by ``task.instance()`` in
+:mod:`numerous.tasks._current`::
+
+    Task ── instance() ──▶ TaskInstance ── start()/stop() ──▶ its session (InstanceHost)
+     │                                                          ▲
+     └── map() ──▶ numerous.tasks.maps ── chunks: task.instance() ┘
 """
 
 from __future__ import annotations
@@ -40,8 +55,10 @@ from typing import (
     overload,
 )
 
+from ._current import InstanceHost, InstanceRecord, open_host
 from ._ids import random_hex
 from ._map_chunk import MapChunk
+from ._options import SIZES, TaskOptions, TaskOptionsArgs, check_timeout
 from .control import HandlerSink, TaskControl, handler_task_control
 from .exceptions import TaskError
 
@@ -51,19 +68,18 @@ else:  # Python 3.9
     from typing_extensions import Concatenate, ParamSpec
 
 if TYPE_CHECKING:  # imported where used: a worker importing a task module needs none
+    from typing_extensions import Unpack
+
     from ._sdk_compat import TaskConfig
     from .future import Future
     from .maps import TaskMap
     from .timing import InstanceTimes
 
-__all__ = ["SIZES", "Task", "TaskConfig", "TaskInstance", "task"]
+__all__ = ["SIZES", "Task", "TaskConfig", "TaskInstance", "TaskOptions", "task"]
 
 #: The parameters callers pass (without the TaskControl) and the function's return type.
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: The resource size hints ``@task(size=...)`` accepts.
-SIZES = ("small", "medium", "large")
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -71,8 +87,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 class _ControlParameter(typing.NamedTuple):
     name: str
     position: int  # its index among the parameters
-    positional: bool
-    keyword: bool
+    positional: bool  # False: it is passed by keyword
 
 
 def _is_task_control(annotation: Any) -> bool:
@@ -135,7 +150,7 @@ def _first_parameter_for_control(function: Callable[..., Any]) -> _ControlParame
     parameters = list(inspect.signature(function).parameters.values())
     index = 1 if parameters and parameters[0].name in ("self", "cls") else 0
     if index < len(parameters) and parameters[index].kind == inspect.Parameter.VAR_POSITIONAL:
-        return _ControlParameter(parameters[index].name, index, positional=True, keyword=False)
+        return _ControlParameter(parameters[index].name, index, positional=True)
     if index >= len(parameters) or parameters[index].kind not in _POSITIONAL:
         raise TypeError(
             f"expects_task_control=True, but {getattr(function, '__name__', function)!r} has no first "
@@ -145,12 +160,7 @@ def _first_parameter_for_control(function: Callable[..., Any]) -> _ControlParame
 
 
 def _control_parameter_at(index: int, parameter: inspect.Parameter) -> _ControlParameter:
-    return _ControlParameter(
-        parameter.name,
-        index,
-        positional=parameter.kind in _POSITIONAL,
-        keyword=parameter.kind != inspect.Parameter.POSITIONAL_ONLY,
-    )
+    return _ControlParameter(parameter.name, index, positional=parameter.kind in _POSITIONAL)
 
 
 class Task(Generic[P, R]):
@@ -169,88 +179,49 @@ class Task(Generic[P, R]):
     def __init__(
         self: Task[P, R],
         function: Callable[Concatenate[TaskControl, P], R],
-        config: Optional[TaskConfig] = None,
+        config: Union[TaskOptions, TaskConfig, None] = None,
         expects_task_control: Optional[bool] = None,
-        *,
-        max_parallel: int = 1,
-        size: str = "small",
-        name: Optional[str] = None,
-        timeout: Optional[float] = None,
-        fresh_process: bool = False,
-        capture_output: bool = False,
+        **options: Unpack[TaskOptionsArgs],
     ) -> None: ...
 
     @overload
     def __init__(
         self: Task[P, R],
         function: Callable[P, R],
-        config: Optional[TaskConfig] = None,
+        config: Union[TaskOptions, TaskConfig, None] = None,
         expects_task_control: Optional[bool] = None,
-        *,
-        max_parallel: int = 1,
-        size: str = "small",
-        name: Optional[str] = None,
-        timeout: Optional[float] = None,
-        fresh_process: bool = False,
-        capture_output: bool = False,
+        **options: Unpack[TaskOptionsArgs],
     ) -> None: ...
 
     def __init__(
         self,
         function: Callable[..., R],
-        config: Optional[TaskConfig] = None,
+        config: Union[TaskOptions, TaskConfig, None] = None,
         expects_task_control: Optional[bool] = None,
-        *,
-        max_parallel: int = 1,
-        size: str = "small",
-        name: Optional[str] = None,
-        timeout: Optional[float] = None,
-        fresh_process: bool = False,
-        capture_output: bool = False,
+        **options: Unpack[TaskOptionsArgs],
     ) -> None:
         """Make ``function`` a task; :func:`task` describes the keyword options.
 
         Args:
-            config: numerous-sdk's way to give ``max_parallel``, ``size`` and ``name``.
+            config: the options as a :class:`TaskOptions` (instead of keywords), or
+                numerous-sdk's ``TaskConfig`` (its ``max_parallel``, ``size`` and ``name``).
             expects_task_control: None (the default) finds the TaskControl parameter
                 by its annotation (or a first ``tc``); True gives it to the first
                 parameter (the second after ``self``/``cls``); False to none.
+
+        Raises:
+            TypeError, ValueError: an option has the wrong type or value.
         """
         if not callable(function):
             raise TypeError(f"@task decorates a function, not {type(function).__name__}")
-        if config is not None:
-            from ._sdk_compat import config_options
-
-            max_parallel, size, name = config_options(config, max_parallel, size, name)
+        unchecked = _given_options(config, options)
         if expects_task_control is not None and not isinstance(expects_task_control, bool):
             raise TypeError(f"expects_task_control must be True, False or None, not {expects_task_control!r}")
-        self._given_name = name  # None when it defaults to the function's (task.config shows it)
-        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
-            raise TypeError(f"max_parallel must be an int, not {type(max_parallel).__name__}")
-        if max_parallel < 1:
-            raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
-        if not isinstance(size, str):
-            raise TypeError(f"size must be a str, not {type(size).__name__}")
-        if size not in SIZES:
-            raise ValueError(f"size must be one of {', '.join(map(repr, SIZES))}, not {size!r}")
-        if name is None:
-            name = getattr(function, "__name__", None) or type(function).__name__
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
-        if not name.strip():
-            raise ValueError("name must be a non-empty string")
-        if not isinstance(fresh_process, bool):
-            raise TypeError(f"fresh_process must be a bool, not {type(fresh_process).__name__}")
-        if not isinstance(capture_output, bool):
-            raise TypeError(f"capture_output must be a bool, not {type(capture_output).__name__}")
+        #: The task's options, checked (:class:`TaskOptions`; ``name`` None: the function's).
+        self.options = unchecked.checked()
+        self._name = self.options.name or getattr(function, "__name__", None) or type(function).__name__
         self._expects_task_control = expects_task_control
         self.function: Callable[..., R] = function
-        self.fresh_process = fresh_process
-        self.capture_output = capture_output
-        self.timeout = check_timeout(timeout)
-        self.max_parallel = max_parallel
-        self.size = size
-        self.name = name
         if expects_task_control is None:
             self._control_parameter = _find_control_parameter(function)
         elif expects_task_control:
@@ -259,6 +230,37 @@ class Task(Generic[P, R]):
             self._control_parameter = None
         self._signature = inspect.signature(function)
         functools.update_wrapper(self, function)
+
+    # -- the options ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The task's name: ``@task(name=...)``, or the function's."""
+        return self._name
+
+    @property
+    def max_parallel(self) -> int:
+        """How many instances may run at once in one session."""
+        return self.options.max_parallel
+
+    @property
+    def size(self) -> str:
+        """The resource hint: ``"small"``, ``"medium"`` or ``"large"``."""
+        return self.options.size
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds an instance may run (None: no limit)."""
+        return self.options.timeout
+
+    @property
+    def fresh_process(self) -> bool:
+        """Whether every instance gets a new process of its own."""
+        return self.options.fresh_process
+
+    @property
+    def capture_output(self) -> bool:
+        """Whether what the task prints is logged instead of reaching the terminal."""
+        return self.options.capture_output
 
     @property
     def takes_control(self) -> bool:
@@ -283,7 +285,7 @@ class Task(Generic[P, R]):
         it does not change the task."""
         from ._sdk_compat import TaskConfig
 
-        return TaskConfig(max_parallel=self.max_parallel, size=self.size, name=self._given_name)
+        return TaskConfig(max_parallel=self.max_parallel, size=self.size, name=self.options.name)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process and return its value (no session needed).
@@ -349,11 +351,9 @@ class Task(Generic[P, R]):
             SessionNotFoundError: no session is open (use ``with Session():``).
             UnknownBackendError: ``NUMEROUS_TASK_BACKEND`` names no backend.
         """
-        from .session import current_session
-
         return TaskInstance(
             self,
-            current_session(),
+            open_host(),
             queue=queue,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             fresh_process=self.fresh_process if fresh_process is None else bool(fresh_process),
@@ -422,16 +422,7 @@ class Task(Generic[P, R]):
                 target = getattr(target, part, None)
             if target is self:
                 return _import_task, (module.__name__, self.function.__qualname__)
-        return _rebuild_task, (
-            self.function,
-            self.max_parallel,
-            self.size,
-            self.name,
-            self.timeout,
-            self.fresh_process,
-            self.capture_output,
-            self._expects_task_control,
-        )
+        return Task, (self.function, self.options, self._expects_task_control)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
@@ -465,63 +456,51 @@ def _import_task(module_name: str, qualname: str) -> Task[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
-def _rebuild_task(
-    function: Callable[..., Any],
-    max_parallel: int,
-    size: str,
-    name: str,
-    timeout: Optional[float],
-    fresh_process: bool,
-    capture_output: bool = False,
-    expects_task_control: Optional[bool] = None,
-) -> Task[..., Any]:
-    return Task(
-        function,
-        expects_task_control=expects_task_control,
-        max_parallel=max_parallel,
-        size=size,
-        name=name,
-        timeout=timeout,
-        fresh_process=fresh_process,
-        capture_output=capture_output,
-    )
+def _given_options(config: Union[TaskOptions, TaskConfig, None], options: TaskOptionsArgs) -> TaskOptions:
+    """The options ``Task(function, config, **options)`` was given, not checked yet.
 
+    Raises:
+        TypeError: ``config`` is neither a TaskOptions nor a TaskConfig, or it was given
+            together with keywords that it holds.
+    """
+    if config is None:
+        return TaskOptions(**options)
+    if isinstance(config, TaskOptions):
+        if options:
+            raise TypeError("give a task's options either as a TaskOptions or as keywords, not both")
+        return config
+    from ._sdk_compat import options_from_config
 
-def check_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
-    """Return ``timeout`` as a float (or None), or raise naming ``parameter``."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{parameter} must be a number of seconds, not {type(timeout).__name__}")
-    if not timeout > 0 or timeout != timeout or timeout == float("inf"):
-        raise ValueError(f"{parameter} must be a finite number of seconds > 0, not {timeout!r}")
-    return float(timeout)
+    return options_from_config(config, options)
 
 
 class TaskInstance(Generic[P, R]):
     """One run of a task in a session: ``start()`` it once, ``stop()`` it any time.
 
     Typed like its task: ``start()`` takes the task's parameters ``P`` and returns a
-    ``Future[R]``.
+    ``Future[R]``. It is a handle: its session (``instance.session``) does the work of
+    ``start()`` and ``stop()``, and records the started instance (``instance.job``).
     """
 
     def __init__(
         self,
         task: Task[P, R],
-        session: Any,
+        session: InstanceHost[TaskInstance[Any, Any]],
         *,
         queue: bool = True,
         timeout: Optional[float] = None,
         fresh_process: bool = False,
     ) -> None:
         self.task = task
+        #: The session it belongs to (a :class:`~numerous.tasks.Session`), which does the
+        #: work of ``start()`` and ``stop()``.
         self.session = session
         self.queue = queue
         self.timeout = timeout
         self.fresh_process = fresh_process
         self.id = random_hex(6)  # unique enough within a process, and short to show
         self._future: Optional[Future[R]] = None
-        self.job: Any = None  # the session's record, once started
+        self.job: Optional[InstanceRecord] = None  # the session's record, once started
         self._start_lock = threading.Lock()
         self._control_sink: HandlerSink  # the session binds its stop flag in start()
         #: The TaskControl handlers are given for this instance; its ``progress`` and
@@ -637,21 +616,8 @@ class TaskInstance(Generic[P, R]):
 class _TaskDecorator:
     """What ``@task(...)`` with options returns: applied to a function, makes the Task."""
 
-    def __init__(
-        self,
-        max_parallel: int,
-        size: str,
-        name: Optional[str],
-        timeout: Optional[float],
-        fresh_process: bool,
-        capture_output: bool = False,
-    ) -> None:
-        self.capture_output = capture_output
-        self.max_parallel = max_parallel
-        self.size = size
-        self.name = name
-        self.timeout = timeout
-        self.fresh_process = fresh_process
+    def __init__(self, options: TaskOptions) -> None:
+        self.options = options
 
     @overload
     def __call__(self, function: Callable[Concatenate[TaskControl, P], R]) -> Task[P, R]: ...
@@ -660,15 +626,7 @@ class _TaskDecorator:
     def __call__(self, function: Callable[P, R]) -> Task[P, R]: ...
 
     def __call__(self, function: Callable[..., R]) -> Task[..., R]:
-        return Task(
-            function,
-            max_parallel=self.max_parallel,
-            size=self.size,
-            name=self.name,
-            timeout=self.timeout,
-            fresh_process=self.fresh_process,
-            capture_output=self.capture_output,
-        )
+        return Task(function, self.options)
 
 
 # A function whose first parameter takes a TaskControl: callers pass the rest.
@@ -681,35 +639,18 @@ def task(function: Callable[Concatenate[TaskControl, P], R]) -> Task[P, R]: ...
 def task(function: Callable[P, R]) -> Task[P, R]: ...
 
 
+# Options first: ``@task(max_parallel=3)`` returns the decorator.
 @overload
-def task(
-    function: None = None,
-    *,
-    max_parallel: int = 1,
-    size: str = "small",
-    name: Optional[str] = None,
-    timeout: Optional[float] = None,
-    fresh_process: bool = False,
-    capture_output: bool = False,
-) -> _TaskDecorator: ...
+def task(function: None = None, **options: Unpack[TaskOptionsArgs]) -> _TaskDecorator: ...
 
 
-def task(
-    function: Optional[Callable[..., Any]] = None,
-    *,
-    max_parallel: int = 1,
-    size: str = "small",
-    name: Optional[str] = None,
-    timeout: Optional[float] = None,
-    fresh_process: bool = False,
-    capture_output: bool = False,
-) -> Any:
+def task(function: Optional[Callable[..., Any]] = None, **options: Unpack[TaskOptionsArgs]) -> Any:
     """Make a function a task: ``@task`` or ``@task(max_parallel=3, size="medium", name=...)``.
 
     Type checkers see ``Task[P, R]``: the function's parameters less a first TaskControl
     one, and its return type (see the module docstring).
 
-    Args:
+    Args (the fields of :class:`TaskOptions`):
         max_parallel: how many instances may run at once in one session (an int ≥ 1).
         size: a resource hint, one of ``"small"``, ``"medium"``, ``"large"``.
         name: the task's name (default: the function's name).
@@ -726,20 +667,9 @@ def task(
         TypeError, ValueError: a parameter has the wrong type or value (checked here, at
             decoration time).
     """
-    decorator = _TaskDecorator(max_parallel, size, name, timeout, fresh_process, capture_output)
     if function is not None:
-        return decorator(function)
-    # Validate now, so a bad @task(...) fails where it is written.
-    Task(
-        lambda: None,
-        max_parallel=max_parallel,
-        size=size,
-        name="check" if name is None else name,
-        timeout=timeout,
-        fresh_process=fresh_process,
-        capture_output=capture_output,
-    )
-    return decorator
+        return Task(function, **options)
+    return _TaskDecorator(TaskOptions(**options).checked())  # a bad @task(...) fails where it is written
 
 
 def __getattr__(name: str) -> Any:
