@@ -68,7 +68,10 @@ else:  # Python 3.9
     from typing_extensions import Concatenate, ParamSpec
 
 if TYPE_CHECKING:  # imported where used: a worker importing a task module needs none
-    from typing_extensions import Unpack
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
     from ._sdk_compat import TaskConfig
     from .future import Future
