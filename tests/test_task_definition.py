@@ -21,6 +21,7 @@ from numerous.tasks import (
     task,
 )
 from numerous.tasks.session import current_session
+from numerous.tasks.task import TaskOptions
 
 
 # -- the two decorator forms --------------------------------------------------------------
@@ -109,6 +110,62 @@ def test_bad_option_fails_when_the_function_is_given_directly(options: dict, err
     with pytest.raises((TypeError, ValueError)) as caught:
         task(fn, **options)
     _check_error(caught, error, parameter)
+
+
+def test_an_unknown_option_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match="colour"):
+        task(colour="red")  # type: ignore[call-overload]
+
+
+# -- TaskOptions: the options, once -------------------------------------------------------
+def test_a_task_holds_its_options_checked_and_frozen() -> None:
+    @task(max_parallel=2, timeout=3, capture_output=True)
+    def quick() -> None:
+        pass
+
+    assert quick.options == TaskOptions(max_parallel=2, timeout=3.0, capture_output=True)
+    assert type(quick.options.timeout) is float  # checked: a number of seconds, as a float
+    assert quick.options.name is None and quick.name == "quick"  # None: the function's name
+    with pytest.raises(AttributeError):
+        quick.options.max_parallel = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        quick.max_parallel = 5  # type: ignore[misc]
+
+
+def test_a_task_can_be_made_from_task_options_but_not_from_both_options_and_keywords() -> None:
+    def fn() -> int:
+        return 1
+
+    made = Task(fn, TaskOptions(max_parallel=3, name="made"))
+    assert (made.name, made.max_parallel, made()) == ("made", 3, 1)
+    with pytest.raises(TypeError, match="not both"):
+        Task(fn, TaskOptions(), max_parallel=2)
+    with pytest.raises(ValueError, match="max_parallel"):  # options given this way are checked too
+        Task(fn, TaskOptions(max_parallel=0))
+
+
+def test_the_options_keywords_are_the_options_fields() -> None:
+    """``@task(**options)`` is typed by TaskOptionsArgs: it must name TaskOptions's fields."""
+    import typing
+
+    from numerous.tasks._options import TaskOptionsArgs
+
+    assert list(TaskOptionsArgs.__annotations__) == list(TaskOptions._fields)
+    assert typing.get_type_hints(TaskOptionsArgs) == typing.get_type_hints(TaskOptions)
+
+
+def test_a_task_pickled_by_value_keeps_its_options() -> None:
+    import pickle
+
+    from numerous.tasks._pickling import dumps
+
+    def local_function(tc: TaskControl, n: int) -> int:  # a closure: it travels by value
+        return n
+
+    original = task(max_parallel=4, size="large", timeout=2.5, fresh_process=True)(local_function)
+    copy = pickle.loads(dumps(original))
+    assert copy.options == original.options and copy.name == "local_function"
+    assert copy.takes_control and copy(5) == 5
 
 
 def test_decorating_something_not_callable_is_a_type_error() -> None:
