@@ -1,55 +1,18 @@
-"""Shared fixtures: every test is checked for leaked processes, blocks, fds and threads."""
+"""Shared fixtures: every test is checked for leaked processes, blocks, fds and threads
+(with the leak snapshot numerous.tasks.testing ships)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
-from typing import Any, Iterator, List, Set
+from typing import Any, Iterator
 
-import psutil
 import pytest
-from backend_tasks import describe_process
 
-from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.control import get_task_control_handler, set_task_control_handler
+from numerous.tasks.testing import take_snapshot
 
 # A project of its own, installed and run in a temporary venv by test_sample_project.py.
 collect_ignore = ["sample_project"]
-
-SHM_DIR = "/dev/shm"
-SHM_PREFIX = "nt_"
-# Threads that live as long as the process by design.
-PROCESS_LIFETIME_THREADS = {"numerous-spawner"}
-
-
-def shm_blocks() -> Set[str]:
-    """Control blocks this process created that are still in /dev/shm.
-
-    Only this process's own: other test runs on the machine (tox envs, xdist workers)
-    create and remove blocks of their own at the same time.
-    """
-    present = {name for name in os.listdir(SHM_DIR) if name.startswith(SHM_PREFIX)}
-    return present & linked_blocks()
-
-
-def open_fds() -> Set[int]:
-    """This process's open file descriptors."""
-    return {int(fd) for fd in os.listdir("/proc/self/fd")}
-
-
-def child_processes() -> List[psutil.Process]:
-    """Every live descendant of this process."""
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running()]
-
-
-def library_threads() -> Set[str]:
-    """Names of the library's threads that should not outlive a session."""
-    return {
-        t.name
-        for t in threading.enumerate()
-        if t.name.startswith("numerous-") and t.name not in PROCESS_LIFETIME_THREADS
-    }
 
 
 @pytest.fixture(scope="session")
@@ -89,39 +52,13 @@ def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test if it leaves child processes, /dev/shm blocks, fds or threads."""
+    """Fail the test if it leaves child processes, /dev/shm blocks, fds or library
+    threads (and clean up the processes and blocks, so one leak fails one test)."""
     if _uses_dask_cluster(request):  # started before the census: the cluster is no leak
         request.getfixturevalue("dask_cluster")
-    children_before = {p.pid for p in child_processes()}
-    blocks_before = shm_blocks()
-    fds_before = open_fds()
+    before = take_snapshot()
     yield
-    leaked_children = [p for p in child_processes() if p.pid not in children_before]
-    leaked_described = [describe_process(p) for p in leaked_children]
-    for process in leaked_children:  # clean up so one leak does not fail every later test
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    leaked_blocks = shm_blocks() - blocks_before
-    for name in leaked_blocks:
-        os.unlink(os.path.join(SHM_DIR, name))
-    leaked_fds = open_fds() - fds_before
-    problems = []
-    if leaked_children:
-        problems.append(f"child processes left running: {leaked_described}")
-    if leaked_blocks:
-        problems.append(f"/dev/shm blocks left behind: {sorted(leaked_blocks)}")
-    if leaked_fds:
-        details = {}
-        for fd in leaked_fds:
-            try:
-                details[fd] = os.readlink(f"/proc/self/fd/{fd}")
-            except OSError:
-                details[fd] = "?"
-        problems.append(f"file descriptors left open: {details}")
-    if library_threads():
-        problems.append(f"library threads still running: {sorted(library_threads())}")
+    problems = before.leaks_since()
     if problems:
         pytest.fail("leak check failed:\n" + "\n".join(problems), pytrace=False)
 

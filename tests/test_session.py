@@ -315,6 +315,56 @@ def test_exit_by_exception_stops_running_and_cancels_pending(tmp_path: Path) -> 
 
 
 @pytest.mark.timeout(60)
+def test_unfinished_lists_the_running_and_pending_instances_in_start_order(tmp_path: Path) -> None:
+    handler = _use_handler()
+    go = tmp_path / "go"
+    with Session() as session:
+        assert session.unfinished() == []
+        instances = [api_tasks.gated_then_write.instance() for _ in range(3)]  # max_parallel=1
+        not_started = api_tasks.gated_then_write.instance()
+        futures = [inst.start(str(go), str(tmp_path / f"out{i}"), i) for i, inst in enumerate(instances)]
+        handler.wait_for_status("ready")
+        assert session.unfinished() == instances  # running, then the pending in order
+        instances[2].stop()  # a cancelled one is over
+        assert session.unfinished() == instances[:2] and not_started not in session.unfinished()
+        go.touch()
+        assert [f.result(timeout=RESULT_WAIT) for f in futures[:2]] == [0, 1]
+        assert session.unfinished() == []
+
+
+@pytest.mark.timeout(60)
+def test_close_leaves_a_session_entered_without_with_as_a_normal_exit_does(tmp_path: Path) -> None:
+    handler = _use_handler()
+    go = tmp_path / "go"
+    session = Session().__enter__()
+    future = api_tasks.gated_then_write.instance().start(str(go), str(tmp_path / "out"), "done")
+    handler.wait_for_status("ready")
+    threading.Timer(0.2, go.touch).start()  # close() must wait for it
+    session.close()
+    assert future.status == "completed" and future.result(timeout=0) == "done"
+    assert not session.is_open
+    with pytest.raises(SessionNotFoundError):
+        current_session()
+    session.close()  # closed already: nothing to do
+
+
+@pytest.mark.timeout(60)
+def test_close_with_a_grace_stops_what_runs_and_cancels_what_waits(tmp_path: Path) -> None:
+    handler = _use_handler()
+    session = Session(stop_grace=30.0).__enter__()
+    instances = [api_tasks.until_stopped.instance() for _ in range(3)]  # max_parallel=2
+    futures = [inst.start(str(tmp_path / f"ran{i}")) for i, inst in enumerate(instances)]
+    handler.wait_for_status("ready", count=2)
+    with pytest.raises(ValueError, match="grace"):
+        session.close(grace=-1)
+    assert session.is_open  # a refused close leaves it as it was
+    session.close(grace=1.0)
+    assert [f.status for f in futures] == ["completed", "completed", "cancelled"]
+    assert [f.result(timeout=0) for f in futures[:2]] == ["stopped", "stopped"]
+    assert session.unfinished() == [] and not session.is_open
+
+
+@pytest.mark.timeout(60)
 def test_an_instance_started_while_the_session_aborts_is_refused_or_stopped(tmp_path: Path) -> None:
     # Another thread may call start() while `with Session()` is being left by an
     # exception. The handler below does it at a fixed point of that exit (when the

@@ -107,7 +107,9 @@ if TYPE_CHECKING:
 _Callback = Callable[["Future[Any]"], object]
 
 
-class _Canceller(Protocol):
+class Canceller(Protocol):
+    """What a future asks on ``cancel()``: the session (or backend) that runs its instance."""
+
     def request_cancel(self) -> bool:
         """Cancel if still pending (True), else request a stop (False)."""
 
@@ -167,11 +169,11 @@ class Future(concurrent.futures.Future[R]):
     """
 
     def __init__(
-        self, canceller: Optional[_Canceller] = None, description: str = "a future", instance_id: str = ""
+        self, canceller: Optional[Canceller] = None, description: str = "a future", instance_id: str = ""
     ) -> None:
         super().__init__()  # _condition, _state, _result, _exception: read by the stdlib's waits
         self._waiters = _Waiters(self)
-        self._canceller: Optional[_Canceller] = canceller
+        self._canceller: Optional[Canceller] = canceller
         self._description = description
         self._instance_id = instance_id
         self._status = PENDING
@@ -427,13 +429,19 @@ class Future(concurrent.futures.Future[R]):
         """Finish as failed with ``exception`` (numerous-sdk's name for :meth:`set_error`)."""
         return self._finish(FAILED, None, exception)
 
-    def attach(self, canceller: _Canceller, instance_id: str) -> None:
+    def attach(self, canceller: Canceller, instance_id: str) -> None:
         """Tie a free-standing future to the instance a backend runs for it:
         ``cancel()`` asks ``canceller``, and ``instance_id`` is that instance's."""
         if not self._instance_id:
             self._instance_id = instance_id
         if not self.done:
             self._canceller = canceller
+
+    def report_pending(self) -> None:
+        """Tell the state listener the instance is ``"pending"``, its first state (the
+        session calls this once the instance is queued or about to launch; the other
+        states are told as the future moves to them)."""
+        self._tell_listener(PENDING, None)
 
     def set_cancelled(self) -> bool:
         """Finish as cancelled; False if already finished."""

@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, Optional, Set, Tuple, Type, Union
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
 
 from . import _current
 from ._callbacks import refuse_to_block
@@ -113,8 +113,7 @@ class Session(SessionBook):
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        if isinstance(stop_grace, bool) or not isinstance(stop_grace, (int, float)) or not stop_grace >= 0:
-            raise ValueError(f"stop_grace must be a number of seconds >= 0, not {stop_grace!r}")
+        _check_grace(stop_grace, "stop_grace")
         if display is not None and not isinstance(display, bool):
             raise TypeError(f"display must be True, False or None, not {type(display).__name__}")
         self._open_book(session_id)
@@ -129,7 +128,7 @@ class Session(SessionBook):
         self._lock = threading.RLock()
         self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
-        self._unfinished: Set[Job] = set()
+        self._unfinished: Dict[Job, TaskInstance[..., Any]] = {}  # started, not finished
         self._activities: Set[Activity] = set()
         self._token: Optional[contextvars.Token[Any]] = None
 
@@ -166,9 +165,39 @@ class Session(SessionBook):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
+        self._leave(None if exc_type is None else self.stop_grace)
+
+    def close(self, grace: Optional[float] = None) -> None:
+        """Leave the session where no ``with`` block does (one entered with
+        ``__enter__()``, as a test fixture does), in the thread that entered it.
+
+        With ``grace`` None this is leaving ``with`` normally: wait for every instance.
+        With ``grace`` seconds it is leaving by an exception: cancel what is pending and
+        stop what runs, each task getting ``grace`` seconds to return before it is
+        terminated, then wait until they have ended. Does nothing if the session is not
+        open (never entered, or left already).
+
+        Raises:
+            ValueError: ``grace`` is not a number of seconds >= 0.
+        """
+        if grace is not None:
+            _check_grace(grace, "grace")
+        if self.is_open:
+            self._leave(grace)
+
+    def unfinished(self) -> List[TaskInstance[..., Any]]:
+        """The instances this session started that have not finished (pending ones
+        included), in the order they were started: what leaving it waits for."""
+        with self._lock:
+            instances = [instance for job, instance in self._unfinished.items() if not job.future.done]
+        return sorted(instances, key=lambda instance: instance.times.started_ns or 0)
+
+    def _leave(self, grace: Optional[float]) -> None:
+        """Wait for every instance (``grace`` None), or stop them all with that grace;
+        then close, and stop being the current session here."""
         self._refuse_to_wait_here()
         try:
-            self._end_instances(exc_type is None)
+            self._end_instances(grace)
         finally:
             try:
                 self._close()
@@ -199,7 +228,8 @@ class Session(SessionBook):
 
         self._refuse_to_wait_here()
         try:
-            await await_in_thread(lambda: self._end_instances(exc_type is None), "session-exit", self._stop_on_cancel)
+            grace = None if exc_type is None else self.stop_grace
+            await await_in_thread(lambda: self._end_instances(grace), "session-exit", self._stop_on_cancel)
         finally:
             try:
                 await await_in_thread(self._close, "session-close")
@@ -212,15 +242,16 @@ class Session(SessionBook):
         if unfinished:
             refuse_to_block(self._backend, f"leaving session {self.name!r}")
 
-    def _end_instances(self, normal: bool) -> None:
-        """Wait for every instance (``normal``), or stop them all (leaving by an exception)."""
-        if not normal:
-            self._abort()
+    def _end_instances(self, grace: Optional[float]) -> None:
+        """Wait for every instance (``grace`` None: leaving normally), or stop them all
+        with ``grace`` (leaving by an exception)."""
+        if grace is not None:
+            self._abort(grace)
             return
         try:
             self._wait_all()
         except BaseException:  # Ctrl-C while waiting: stop everything instead
-            self._abort()
+            self._abort(self.stop_grace)
             raise
 
     def _stop_on_cancel(self, cancellations: int) -> None:
@@ -230,10 +261,10 @@ class Session(SessionBook):
             self._state = "closing"
         self._stop_all(self.stop_grace if cancellations == 1 else 0.0)
 
-    def _abort(self) -> None:
+    def _abort(self, grace: float) -> None:
         with self._lock:  # no new instance from here on: it would never be stopped
             self._state = "closing"
-        self._stop_all(self.stop_grace)
+        self._stop_all(grace)
         try:
             self._wait_all()
         except KeyboardInterrupt:  # a second Ctrl-C: no more grace
@@ -389,7 +420,7 @@ class Session(SessionBook):
                 raise MaxInstancesReachedError(task.name, task.max_parallel)
             else:
                 self._pending[task].append(job)
-            self._unfinished.add(job)
+            self._unfinished[job] = instance
         if launch:
             # Prepared only when it can run: an instance that waits holds no
             # resources (its control block is made when its turn comes).
@@ -397,13 +428,13 @@ class Session(SessionBook):
                 backend.prepare(job)
             except BaseException:
                 with self._lock:
-                    self._unfinished.discard(job)
+                    self._unfinished.pop(job, None)
                 self._free_slot(task)
                 raise
         if self._timeline is not None:
             self._timeline.add(self.name, task.name, instance.id, job.times, future)
         try:
-            future._tell_listener("pending", None)
+            future.report_pending()
         finally:  # even when Ctrl-C lands in the handler: it is in the session, so it is stopped
             if launch and not self._launch(job):
                 self._free_slot(task)
@@ -427,7 +458,7 @@ class Session(SessionBook):
             if was_pending:
                 assert queue is not None
                 queue.remove(job)
-                self._unfinished.discard(job)
+                self._unfinished.pop(job, None)
         backend = self._backend
         assert backend is not None
         if was_pending:
@@ -441,7 +472,7 @@ class Session(SessionBook):
     def _on_finished(self, job: Job) -> None:
         """A launched job ended: free its slot and launch the next pending one."""
         with self._lock:
-            self._unfinished.discard(job)
+            self._unfinished.pop(job, None)
         assert job.task is not None  # the session's jobs have it
         self._free_slot(job.task)
 
@@ -485,11 +516,17 @@ class Session(SessionBook):
 
     def _failed_to_launch(self, job: Job, error: BaseException) -> None:
         with self._lock:
-            self._unfinished.discard(job)
+            self._unfinished.pop(job, None)
         job.future.set_error(error)
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"
+
+
+def _check_grace(grace: float, parameter: str) -> None:
+    """Raise ValueError naming ``parameter`` unless ``grace`` is a number of seconds >= 0."""
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+        raise ValueError(f"{parameter} must be a number of seconds >= 0, not {grace!r}")
 
 
 def _open_display(requested: Optional[bool]) -> Any:

@@ -10,10 +10,9 @@ workers) never see each other's.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Collection, Dict, FrozenSet, List
+from typing import Any, Collection, Dict, FrozenSet, List
 
 __all__ = ["CHECKS", "ResourceSnapshot", "take_snapshot"]
 
@@ -38,10 +37,12 @@ def _children() -> FrozenSet[int]:
 
 def _shm_blocks() -> FrozenSet[str]:
     """Control blocks this process created that are still in /dev/shm."""
-    shm = sys.modules.get("numerous.tasks.backends.local._shm")
-    if shm is None or not os.path.isdir(_SHM_DIR):  # the local backend never ran here
+    from ..backends.local import shared_memory_names
+
+    names = shared_memory_names()
+    if not names or not os.path.isdir(_SHM_DIR):
         return frozenset()
-    return frozenset(os.listdir(_SHM_DIR)) & frozenset(shm.linked_blocks())
+    return frozenset(os.listdir(_SHM_DIR)) & names
 
 
 def _fds() -> FrozenSet[int]:
@@ -128,7 +129,7 @@ def _leaked_children(before: FrozenSet[int], clean_up: bool) -> List[str]:
     for pid in sorted(_children() - before):
         try:
             process = psutil.Process(pid)
-            leaked.append(f"{pid} ({process.name()})")
+            leaked.append(_describe_process(process))
             if clean_up:
                 process.kill()
                 # Reap it (when it is our own child): a killed child left unreaped would
@@ -139,6 +140,19 @@ def _leaked_children(before: FrozenSet[int], clean_up: bool) -> List[str]:
         except psutil.Error:  # gone meanwhile: not a leak after all
             pass
     return [f"child processes left running: {leaked}"] if leaked else []
+
+
+def _describe_process(process: Any) -> str:
+    """``pid (name) status, parent ppid: command line`` (cut to 200 characters), as far
+    as the process still tells (a zombie has no command line)."""
+    import psutil
+
+    text = f"{process.pid} ({process.name()})"
+    try:
+        text += f" {process.status()}, parent {process.ppid()}"
+        return text + f": {' '.join(process.cmdline())[:200]}"
+    except psutil.Error:
+        return text
 
 
 def take_snapshot() -> ResourceSnapshot:

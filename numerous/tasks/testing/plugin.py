@@ -187,8 +187,7 @@ def task_session(task_backend: str, request: pytest.FixtureRequest) -> Iterator[
 
     checks = set(request.config.getini("task_leak_checks"))
     before = take_snapshot()
-    session = Session(name=f"pytest-{request.node.name}", backend=task_backend)
-    session.__enter__()
+    session = Session(name=f"pytest-{request.node.name}", backend=task_backend).__enter__()
     try:
         yield session
     finally:
@@ -219,18 +218,12 @@ def close_checked(session: Session, check_instances: bool = True) -> List[str]:
     """Leave ``session``; first stop what it still runs, and say so if ``check_instances``."""
     if not session.is_open:  # the test closed it itself
         return []
-    with session._lock:  # the session's own record of what has not finished
-        jobs = list(session._unfinished)
-    # A job whose future is done has ended; the session may still be freeing its slot
-    # (on the Dask backend that happens a moment after the future resolves).
-    unfinished = sorted((job for job in jobs if not job.future.done), key=lambda job: job.times.started_ns or 0)
+    unfinished = session.unfinished()
     if not unfinished:
-        session.__exit__(None, None, None)
+        session.close()
         return []
-    described = [f"{job.description} ({job.future.status})" for job in unfinished]
-    session.stop_grace = min(session.stop_grace, TEARDOWN_STOP_GRACE)
-    error = RuntimeError("instances still running at the end of the test")
-    session.__exit__(type(error), error, None)  # cancels the pending, stops the running
+    described = [f"instance {i.id} of task {i.task.name!r} ({i.status})" for i in unfinished]
+    session.close(grace=min(session.stop_grace, TEARDOWN_STOP_GRACE))  # cancels the pending, stops the running
     if not check_instances:
         return []
     message = (

@@ -2,14 +2,24 @@
 
 ``LocalExecutionBackend`` (numerous-sdk's name for it) is importable from here, on first
 use: a worker process imports ``._worker`` through this package and needs nothing else.
+:func:`shared_memory_names` is what a leak check asks of it.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, FrozenSet
 
 if TYPE_CHECKING:
     from .backend import LocalExecutionBackend as LocalExecutionBackend
 
-__all__ = ["LocalExecutionBackend"]
+__all__ = ["LocalExecutionBackend", "shared_memory_names"]
+
+
+def shared_memory_names() -> FrozenSet[str]:
+    """Names of the ``/dev/shm`` blocks this process made and has not removed yet
+    (control blocks made as named shared memory; none where the backend never ran):
+    what ``numerous.tasks.testing``'s leak snapshot looks for."""
+    from ._shm import linked_blocks
+
+    return linked_blocks()
 
 
 def __getattr__(name: str) -> Any:
