@@ -1,4 +1,22 @@
-"""One test per pitfall DESIGN.md lists as reproduced on this machine."""
+"""One test per pitfall of running tasks in worker processes, each reproduced while the
+library was built (the sections below name them):
+
+- the standard library's ``spawn`` re-runs ``__main__`` in every child, so an unguarded
+  script fails; a function sent by value loses its file name (tracebacks);
+- end of file on a pipe is not the death of its writer (a forked grandchild keeps it
+  open), and joining a process before draining its pipe deadlocks past 64 KiB;
+- a task may fork, and may leave a double-forked daemon behind;
+- ``waitpid(-1)`` steals the exit status of the application's own subprocesses;
+- Ctrl-C reaches the whole foreground process group, workers included;
+- daemonic workers cannot start processes (a task opening a Session of its own);
+- workers must see the parent's ``sys.path`` and working directory;
+- a finished ``Process`` holds two descriptors until it is closed;
+- ``PR_SET_PDEATHSIG`` follows the thread that spawned the worker, not the process;
+- when the parent dies, everything it started must go with it, whenever it dies;
+- finished instances must be freed by reference counting, not wait for a collection.
+
+The README's "How it works" and "Known limits" say what the library does about each.
+"""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FROM_LOGGING",
     "LOG_LEVELS",
+    "RESERVED_EXTRAS",
     "LocalTaskControlHandler",
     "LoggingTaskControlHandler",
     "PoCMockRemoteTaskControlHandler",
@@ -96,12 +97,12 @@ def check_level(level: str) -> str:
 
 #: Names a log extra cannot have: the handler's ``log(self, task_control, message,
 #: level, **extra_data)`` takes them itself.
-_RESERVED_EXTRAS = frozenset({"self", "task_control", "message", "level"})
+RESERVED_EXTRAS = frozenset({"self", "task_control", "message", "level"})
 
 
 def check_extras(extra_data: Dict[str, Any]) -> None:
     """Raise TypeError if an extra is named like a parameter of the handler's ``log``."""
-    clashes = sorted(_RESERVED_EXTRAS.intersection(extra_data))
+    clashes = sorted(RESERVED_EXTRAS.intersection(extra_data))
     if clashes:
         raise TypeError(
             f"tc.log extras cannot be named {', '.join(map(repr, clashes))}: "
@@ -212,7 +213,7 @@ class TaskControl:
             ValueError: ``level`` is not one of the four levels.
             TypeError: an extra is named like a parameter of the handler's ``log``.
         """
-        if extra_data and not _RESERVED_EXTRAS.isdisjoint(extra_data):
+        if extra_data and not RESERVED_EXTRAS.isdisjoint(extra_data):
             check_extras(extra_data)
         self._sink.log(str(message), check_level(level), extra_data)
 

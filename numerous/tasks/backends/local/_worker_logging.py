@@ -31,7 +31,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ...control import FROM_LOGGING, level_name
+from ...control import FROM_LOGGING, RESERVED_EXTRAS, level_name
 
 #: Levels that captured output is logged at.
 STDOUT_LEVEL = "info"
@@ -41,8 +41,6 @@ STDERR_LEVEL = "warning"
 MAX_LINE = 64 * 1024
 
 _PLAIN = (str, int, float, bool, type(None))
-# Names the handler's ``log(self, task_control, message, level, **extra)`` takes itself.
-_HANDLER_PARAMETERS = frozenset({"self", "task_control", "message", "level"})
 
 LogFunction = Callable[[str, str, Dict[str, Any]], None]
 
@@ -185,7 +183,7 @@ def _handler_type(logging: Any) -> Any:
     if _forwarding_handler_type is not None and _forwarding_handler_type[0] is logging:
         return _forwarding_handler_type[1]
     standard = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-    skip = standard | _HANDLER_PARAMETERS | {FROM_LOGGING}
+    skip = standard | RESERVED_EXTRAS | {FROM_LOGGING}
 
     class _ForwardingHandler(logging.Handler):  # type: ignore[misc]
         """Sends each record down the task's channel, like ``tc.log``."""
