@@ -3,7 +3,7 @@
 Module level, so workers import them by reference (tests/ is on the workers' sys.path).
 Tasks that talk to the test do it through files whose paths the test passes (written
 atomically: write a temporary name, then rename) or through status updates that a
-:class:`Recorder` handler sees in the parent.
+RecordingTaskControlHandler (numerous.tasks.testing) sees in the parent.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import psutil
 
 from numerous.tasks import Session, TaskControl, task
-from numerous.tasks.control import TaskControlHandler
 
 WAIT_LIMIT = 30.0  # seconds a task (or a test) waits for the other side before giving up
 
@@ -67,43 +66,6 @@ def describe_process(process: psutil.Process) -> str:
         return f"{process.pid} {process.status()} parent {process.ppid()}: {' '.join(process.cmdline())[:200]}"
     except psutil.Error as error:
         return f"{process.pid} ({type(error).__name__})"
-
-
-class Recorder(TaskControlHandler):
-    """Records statuses and instance states in the parent; lets a test wait for them."""
-
-    def __init__(self) -> None:
-        self.statuses: List[Tuple[str, str]] = []  # (instance_id, status)
-        self.states: List[Tuple[str, str]] = []  # (instance_id, state)
-        self._changed = threading.Condition()
-
-    def update_status(self, task_control: TaskControl, status: str) -> None:
-        with self._changed:
-            self.statuses.append((task_control.instance_id, status))
-            self._changed.notify_all()
-
-    def update_progress(self, task_control: TaskControl, progress: float, status: Optional[str]) -> None:
-        if status is not None:
-            self.update_status(task_control, status)
-
-    def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
-        with self._changed:
-            self.states.append((task_control.instance_id, state))
-            self._changed.notify_all()
-
-    def wait_for_statuses(self, status: str, count: int, timeout: float = WAIT_LIMIT) -> None:
-        """Wait until ``count`` distinct instances reported ``status``."""
-
-        def enough() -> bool:
-            return len({i for i, s in self.statuses if s == status}) >= count
-
-        with self._changed:
-            if not self._changed.wait_for(enough, timeout):
-                raise AssertionError(f"{count} x {status!r} not seen within {timeout} s: {self.statuses}")
-
-    def states_of(self, instance_id: str) -> List[str]:
-        with self._changed:
-            return [s for i, s in self.states if i == instance_id]
 
 
 # -- tasks that wait, return, or ignore a stop ---------------------------------------------

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
 
@@ -25,29 +25,21 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield cluster
 
 
-@pytest.fixture(params=["local", "dask"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs the test once per backend (chosen through NUMEROUS_TASK_BACKEND)."""
-    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", request.param)
-    if request.param == "dask":
+@pytest.fixture(autouse=True)
+def dask_address(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test on the ``dask`` task backend (the plugin's ``task_backend`` fixture, over
+    the backends setup.cfg's ``task_backends`` lists) runs on the test cluster."""
+    if _task_backend(request) == "dask":
         monkeypatch.setenv("NUMEROUS_DASK_ADDRESS", request.getfixturevalue("dask_cluster").address)
-    return str(request.param)
 
 
-@pytest.fixture(params=["local", "inline", "dask"])
-def every_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs the test once per backend, the inline one included."""
-    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", request.param)
-    if request.param == "dask":
-        monkeypatch.setenv("NUMEROUS_DASK_ADDRESS", request.getfixturevalue("dask_cluster").address)
-    return str(request.param)
+def _task_backend(request: pytest.FixtureRequest) -> Optional[str]:
+    callspec = getattr(request.node, "callspec", None)
+    return None if callspec is None else callspec.params.get("task_backend")
 
 
 def _uses_dask_cluster(request: pytest.FixtureRequest) -> bool:
-    callspec = getattr(request.node, "callspec", None)
-    params = callspec.params if callspec is not None else {}
-    uses_dask_backend = "dask" in (params.get("backend"), params.get("every_backend"))
-    return uses_dask_backend or "dask_cluster" in request.fixturenames
+    return _task_backend(request) == "dask" or "dask_cluster" in request.fixturenames
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,7 @@ async def _open_when_exiting(exiting: asyncio.Event, go: Path) -> None:
 
 
 # -- async with ---------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_async_with_waits_for_every_instance_while_the_loop_runs(go: Path) -> None:
     async def main() -> Tuple[Any, float]:
         exiting = asyncio.Event()
@@ -76,7 +76,7 @@ def test_async_with_waits_for_every_instance_while_the_loop_runs(go: Path) -> No
     assert value == "waited for" and waited < RESULT_WAIT
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_leaving_async_with_by_an_exception_stops_every_instance(handler: RecordingHandler, go: Path) -> None:
     running: Optional[Future[Any]] = None
     queued: Optional[Future[Any]] = None
@@ -95,7 +95,7 @@ def test_leaving_async_with_by_an_exception_stops_every_instance(handler: Record
     assert (running.status, running.result(timeout=0), queued.status) == ("completed", "stopped", "cancelled")
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cancelling_the_task_awaiting_the_exit_stops_the_instances(handler: RecordingHandler, go: Path) -> None:
     instances: List[TaskInstance[..., Any]] = []
 
@@ -156,7 +156,7 @@ def test_a_second_cancellation_of_the_exit_terminates_at_once(handler: Recording
     assert handler.states(ids[0]) == ["pending", "running", "cancelled"]
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_async_with_in_concurrent_tasks_keeps_each_session_to_its_task(go: Path) -> None:
     async def one(label: str) -> Tuple[str, Any]:
         async with Session(name=label) as session:
@@ -171,7 +171,7 @@ def test_async_with_in_concurrent_tasks_keeps_each_session_to_its_task(go: Path)
 
 
 # -- stop_async ----------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_stop_async_returns_once_the_instance_has_ended(handler: RecordingHandler, tmp_path: Path) -> None:
     async def main() -> Tuple[str, str, str, Any]:
         async with Session():
@@ -202,7 +202,7 @@ def test_stop_async_waits_for_the_termination_of_a_task_that_ignores_it(handler:
     assert status == "cancelled" and waited < RESULT_WAIT
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cancelling_a_stop_async_stops_waiting_and_the_stop_stands(handler: RecordingHandler, go: Path) -> None:
     async def main() -> Tuple[bool, str, Any]:
         async with Session(stop_grace=RESULT_WAIT):

@@ -46,7 +46,7 @@ class RaisingHandler(RecordingHandler):
 
 @pytest.mark.parametrize("error", NOT_EXCEPTIONS, ids=lambda e: type(e).__name__)
 def test_a_handler_raising_a_base_exception_breaks_nothing(
-    every_backend: str, error: BaseException, caplog: pytest.LogCaptureFixture
+    task_backend: str, error: BaseException, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = RaisingHandler(error)
     set_task_control_handler(handler)
@@ -63,7 +63,7 @@ def test_a_handler_raising_a_base_exception_breaks_nothing(
 
 @pytest.mark.parametrize("error", NOT_EXCEPTIONS, ids=lambda e: type(e).__name__)
 def test_a_done_callback_raising_a_base_exception_breaks_nothing(
-    every_backend: str, error: BaseException, tmp_path: Path
+    task_backend: str, error: BaseException, tmp_path: Path
 ) -> None:
     def raises(_: Future[Any]) -> None:
         raise error
@@ -80,7 +80,7 @@ def test_a_done_callback_raising_a_base_exception_breaks_nothing(
     assert ran == ["first"]
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_ctrl_c_in_a_handler_on_the_main_thread_propagates_and_the_instance_is_still_stopped(tmp_path: Path) -> None:
     class CtrlCWhilePending(RecordingHandler):
         def instance_state_changed(self, control: TaskControl, state: str, error: Optional[BaseException]) -> None:
@@ -139,7 +139,7 @@ class WaitsInHandler(RecordingHandler):
 
 
 def test_waiting_in_a_handler_for_a_future_of_the_same_session_raises_at_once(
-    every_backend: str, tmp_path: Path
+    task_backend: str, tmp_path: Path
 ) -> None:
     handler = WaitsInHandler()
     set_task_control_handler(handler)
@@ -158,7 +158,7 @@ def test_waiting_in_a_handler_for_a_future_of_the_same_session_raises_at_once(
         assert "dispatcher thread" in outcome and "add_done_callback" in outcome, (name, outcome)
 
 
-def test_a_done_callback_may_read_its_own_result_and_run_a_session_of_its_own(every_backend: str) -> None:
+def test_a_done_callback_may_read_its_own_result_and_run_a_session_of_its_own(task_backend: str) -> None:
     seen: List[Any] = []
     finished = threading.Event()
 

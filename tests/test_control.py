@@ -64,7 +64,7 @@ def test_bad_log_level_in_a_direct_call_raises_value_error_listing_the_levels() 
     assert LEVELS_LISTED in str(caught.value) and "critical" in str(caught.value)
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_bad_log_level_in_a_worker_fails_the_task_with_that_value_error() -> None:
     handler = _use_handler()
     with Session():
@@ -101,7 +101,7 @@ def test_bad_progress_in_a_direct_call(value: Any, error: type) -> None:
     assert handler.events == []  # nothing was reported
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_bad_progress_in_a_worker_fails_the_task_with_that_error() -> None:
     with Session():
         futures = [api_tasks.progress_to.instance().start(value) for value, _ in BAD_PROGRESS]
@@ -138,7 +138,7 @@ def test_progress_outside_0_to_100_is_clamped_in_a_direct_call() -> None:
     assert handler.events[1].payload == (100.0, "reported 150")
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_progress_outside_0_to_100_is_clamped_in_a_worker() -> None:
     handler = _use_handler()
     values = [-5, 150, -0.5, 100.5, 42.5, 10**400, -(10**400)]
@@ -160,7 +160,7 @@ def test_progress_outside_0_to_100_is_clamped_in_a_worker() -> None:
 
 # -- what reaches a custom handler -----------------------------------------------------------------------
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_spec_style_handler_gets_every_log_record_in_order_before_result_returns() -> None:
     handler = SpecHandler()
     set_task_control_handler(handler)
@@ -180,7 +180,7 @@ def test_a_spec_style_handler_gets_every_log_record_in_order_before_result_retur
     assert progress[-1] == (instance.id, 100.0, "last words")
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_progress_reaches_the_handler_while_the_task_is_still_running(tmp_path: Path) -> None:
     halfway = threading.Event()
 
@@ -200,7 +200,7 @@ def test_progress_reaches_the_handler_while_the_task_is_still_running(tmp_path: 
         assert future.result(timeout=RESULT_WAIT) == "done"
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_final_progress_reported_just_before_returning_arrives_before_result() -> None:
     handler = _use_handler()
     with Session():
@@ -212,7 +212,7 @@ def test_final_progress_reported_just_before_returning_arrives_before_result() -
             assert progress and progress[-1] == (60.0 + i, status)
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_final_status_reported_just_before_returning_arrives_before_result() -> None:
     handler = _use_handler()
     with Session():
@@ -224,7 +224,8 @@ def test_final_status_reported_just_before_returning_arrives_before_result() -> 
             assert [s for s in statuses if s is not None][-1:] == [status]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.task_backend("local", "dask")  # inline runs the task in this very process
+@pytest.mark.usefixtures("task_backend")
 def test_handler_methods_run_in_the_parent_process_off_the_main_thread(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -247,7 +248,7 @@ def test_handler_methods_run_in_the_parent_process_off_the_main_thread(tmp_path:
     assert handler.of(instance.id, "status") == ["status only"]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_instance_state_changes_are_reported_where_documented() -> None:
     # TaskControlHandler.instance_state_changed: "pending" on the thread calling start()
     # (before it returns); the final state before result() returns.
@@ -272,7 +273,7 @@ def test_instance_state_changes_are_reported_where_documented() -> None:
 EXTRA: Dict[str, Any] = {"user": "bob", "count": 3, "nested": {"a": [1, 2]}, "ratio": 0.5}
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_log_extras_reach_the_handler_from_a_worker_and_a_direct_call() -> None:
     handler = _use_handler()
     with Session():
@@ -283,7 +284,7 @@ def test_log_extras_reach_the_handler_from_a_worker_and_a_direct_call() -> None:
     assert handler.of("direct", "log") == [("with extras", "error", EXTRA)]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_an_extra_named_like_a_handler_parameter_is_not_silently_lost() -> None:
     # `task_control` is the name of the handler's first parameter: passed on as a
     # keyword it collides. Either tc.log refuses it (the task fails) or it arrives.
@@ -298,7 +299,7 @@ def test_an_extra_named_like_a_handler_parameter_is_not_silently_lost() -> None:
     )
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_default_handler_logs_to_the_numerous_tasks_logger(caplog: pytest.LogCaptureFixture) -> None:
     set_task_control_handler(None)
     assert isinstance(get_task_control_handler(), LoggingTaskControlHandler)
@@ -340,7 +341,7 @@ def test_set_handler_returns_the_previous_one_and_none_restores_the_default() ->
         set_task_control_handler(print)  # type: ignore[arg-type]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_raising_handler_is_logged_and_does_not_break_the_instance(caplog: pytest.LogCaptureFixture) -> None:
     class Broken(TaskControlHandler):
         def log(self, task_control: TaskControl, message: str, level: str, **extra: Any) -> None:

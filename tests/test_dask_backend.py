@@ -25,12 +25,13 @@ import pytest
 pytest.importorskip("distributed")
 
 import api_tasks
-from backend_tasks import Recorder, is_dead, wait_for_file, wait_until
+from backend_tasks import is_dead, wait_for_file, wait_until
 from dask_cluster import DaskCluster, running_cluster
 from dask_tasks import count_company, report_and_hold, size_of
 
 from numerous.tasks import Session, WorkerDiedError, set_task_control_handler
 from numerous.tasks.backends.dask._errors import DaskUnavailableError, DaskWorkerDiedError
+from numerous.tasks.testing import RecordingTaskControlHandler
 
 RESULT_WAIT = 30.0
 
@@ -90,13 +91,13 @@ def test_the_remote_name_runs_on_the_cluster(on_dask: DaskCluster, monkeypatch: 
 # -- stop, reports, limits, errors ---------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_a_stop_reaches_running_work_on_the_worker(on_dask: DaskCluster) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instance = report_and_hold.instance()
         future = instance.start()
-        assert wait_until(lambda: bool(recorder.statuses), RESULT_WAIT)
-        _, worker_pid, _task_pid = recorder.statuses[0][1].split()
+        reported = recorder.wait_for(future, lambda event: event.status is not None, RESULT_WAIT)
+        _, worker_pid, _task_pid = (reported.status or "").split()
         assert int(worker_pid) in {p.pid for p in on_dask.worker_processes()}  # it ran there
         asked = time.monotonic()
         instance.stop()
@@ -158,12 +159,13 @@ def test_a_large_argument_travels_scattered(on_dask: DaskCluster) -> None:
 def test_a_session_leaves_nothing_on_the_cluster(on_dask: DaskCluster) -> None:
     from distributed import Client
 
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instances = [report_and_hold.instance() for _ in range(3)]
         futures = [instance.start() for instance in instances]
-        assert wait_until(lambda: len(recorder.statuses) == 3, RESULT_WAIT)
+        for future in futures:
+            recorder.wait_for(future, lambda event: event.status is not None, RESULT_WAIT)
         for instance in instances:
             instance.stop()
         assert [f.result(timeout=RESULT_WAIT) for f in futures] == ["stopped"] * 3
@@ -191,13 +193,13 @@ def _numerous_events_on_the_scheduler(dask_scheduler: Any) -> List[str]:
 # -- when things die ----------------------------------------------------------------------------------
 @pytest.mark.timeout(90)
 def test_a_worker_that_dies_fails_its_instance_naming_the_worker(lone_worker_cluster: DaskCluster) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     [(address, worker)] = lone_worker_cluster.workers.items()
     with Session():
         future = report_and_hold.instance().start()
-        assert wait_until(lambda: bool(recorder.statuses), RESULT_WAIT)
-        _, worker_pid, task_pid = recorder.statuses[0][1].split()
+        reported = recorder.wait_for(future, lambda event: event.status is not None, RESULT_WAIT)
+        _, worker_pid, task_pid = (reported.status or "").split()
         assert int(worker_pid) == worker.pid
         os.kill(worker.pid, signal.SIGKILL)
         assert future.wait_done(RESULT_WAIT)

@@ -36,7 +36,7 @@ def _raise_line(function: Any) -> str:
 
 
 # -- result, status, done, error --------------------------------------------------------------
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_result_returns_the_value_and_the_future_reports_success() -> None:
     with Session():
         future = api_tasks.double.instance().start(21)
@@ -46,7 +46,7 @@ def test_result_returns_the_value_and_the_future_reports_success() -> None:
         assert (future.status, future.done, future.error) == ("completed", True, None)
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_status_moves_pending_running_completed(tmp_path: Path) -> None:
     handler = _use_handler()
     go = [tmp_path / "go0", tmp_path / "go1"]
@@ -88,7 +88,7 @@ def test_done_is_a_property_that_reads_as_a_boolean_and_can_be_called() -> None:
     assert pickle.loads(pickle.dumps(future.done)) is True  # pickled, it is the plain bool
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_error_is_the_exception_on_failure() -> None:
     with Session():
         future = api_tasks.fail_custom.instance().start("it broke", 5)
@@ -100,7 +100,7 @@ def test_error_is_the_exception_on_failure() -> None:
 
 
 # -- timeouts ---------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_result_timeout_is_a_timeout_error_and_the_task_keeps_running(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -142,7 +142,7 @@ def test_timeout_error_is_caught_by_concurrent_futures_handlers(tmp_path: Path) 
 
 # -- cancel -------------------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_cancel_of_a_pending_instance(tmp_path: Path) -> None:
     handler = _use_handler()
     ran = [tmp_path / f"ran{i}" for i in range(3)]
@@ -171,7 +171,7 @@ def test_cancel_of_a_pending_instance(tmp_path: Path) -> None:
     assert calls == [(waiting, "cancelled")]  # once
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_cancel_of_a_running_instance_requests_a_stop(tmp_path: Path) -> None:
     handler = _use_handler()
     with Session():
@@ -185,7 +185,7 @@ def test_cancel_of_a_running_instance_requests_a_stop(tmp_path: Path) -> None:
     assert handler.states(instance.id) == ["pending", "running", "completed"]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_cancel_after_done_returns_false_and_changes_nothing() -> None:
     with Session():
         ok = api_tasks.double.instance().start(4)
@@ -200,7 +200,7 @@ def test_cancel_after_done_returns_false_and_changes_nothing() -> None:
 
 
 # -- done callbacks -------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_done_callback_runs_once_after_completion_with_the_future(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -232,7 +232,7 @@ def test_done_callback_added_after_completion_runs_at_once_in_the_caller() -> No
     assert len(calls) == 1
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_done_callback_runs_for_failures_too() -> None:
     seen: List[Tuple[str, Any]] = []
     done = threading.Event()
@@ -243,7 +243,7 @@ def test_done_callback_runs_for_failures_too() -> None:
     assert seen == [("failed", ValueError)]
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_raising_callback_is_logged_and_breaks_nothing(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     handler = _use_handler()
     caplog.set_level(logging.ERROR, logger="numerous.tasks")
@@ -280,7 +280,7 @@ def test_a_raising_callback_is_logged_and_breaks_nothing(caplog: pytest.LogCaptu
 
 
 # -- exceptions from the task ------------------------------------------------------------------------------
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_custom_exception_comes_back_as_its_own_class_with_the_worker_frames() -> None:
     with Session():
         future = api_tasks.fail_custom.instance().start("custom failure", 42)
@@ -296,7 +296,7 @@ def test_a_custom_exception_comes_back_as_its_own_class_with_the_worker_frames()
     assert _raise_line(api_tasks._raise_custom) in text  # its source line
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_an_exception_whose_class_refuses_attribute_assignment_comes_back_as_itself() -> None:
     with Session():
         frozen = api_tasks.raise_blocking_assignment.instance().start("frozen")
@@ -326,7 +326,7 @@ def test_a_wait_timeout_that_is_nan_or_negative_is_a_value_error_naming_it(timeo
     assert future.result(timeout=0) == 4 and future.result(timeout=math.inf) == 4
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_builtin_exception_comes_back_as_itself_with_the_worker_frames() -> None:
     with Session():
         future = api_tasks.fail_value_error.instance().start("bad value")
@@ -340,7 +340,7 @@ def test_a_builtin_exception_comes_back_as_itself_with_the_worker_frames() -> No
     assert future.error is error
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_repeated_result_calls_raise_the_same_error_without_growing_its_traceback() -> None:
     lengths = []
     errors = []

@@ -1,13 +1,14 @@
-"""The inline backend: the same Future, handler, max_parallel and stop semantics as the
-local backend (the parity tests run on both, through the plugin's fixtures), pickling
-of calls on by default and off on request, and cooperative-only stopping."""
+"""The inline backend: the same Future, handler and error semantics as the process
+backends (the parity tests below run on every backend, through the plugin's fixtures;
+queueing, stopping and timeouts are tests/test_session.py's and tests/test_stop.py's,
+which run on every backend too), pickling of calls on by default and off on request,
+and cooperative-only stopping: a thread cannot be killed."""
 
 from __future__ import annotations
 
 import os
 import threading
 import traceback
-from pathlib import Path
 from typing import Any, List
 
 import pytest
@@ -20,11 +21,9 @@ from inline_tasks import (
     ignores_stop_until,
     logs_a_lock,
     mutates,
-    one_at_a_time,
     raises,
     reports,
     returns_lock,
-    until_stopped,
     waits_forever_cooperatively,
     where,
 )
@@ -40,12 +39,10 @@ from numerous.tasks.backends.base import BACKENDS
 from numerous.tasks.control import TaskControl, TaskControlHandler
 from numerous.tasks.testing import RecordingTaskControlHandler
 
-BOTH = pytest.mark.task_backend("local", "inline")
 NO_PICKLE = pytest.mark.task_backend("inline", pickle=False)
 
 
-# -- parity with the local backend ------------------------------------------------------------
-@BOTH
+# -- parity with the process backends ------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_a_task_reports_and_completes_the_same_way(
     task_session: Session, recorded_task_control: RecordingTaskControlHandler
@@ -63,7 +60,6 @@ def test_a_task_reports_and_completes_the_same_way(
     rec.assert_logged(future, "starting", level="info")
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_a_task_exception_is_raised_as_itself_with_the_task_frames(task_session: Session) -> None:
     future = fails.instance().start("boom")
@@ -76,7 +72,6 @@ def test_a_task_exception_is_raised_as_itself_with_the_task_frames(task_session:
     assert not any(name in ("_execute", "_main", "call_with_control") for name in frames)
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_an_exception_with_a_custom_init_survives_the_round_trip(task_session: Session) -> None:
     with pytest.raises(NeedsArgs, match="code 7: custom init") as caught:
@@ -84,7 +79,6 @@ def test_an_exception_with_a_custom_init_survives_the_round_trip(task_session: S
     assert caught.value.code == 7
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_an_unpicklable_exception_becomes_task_failed_error(task_session: Session) -> None:
     with pytest.raises(TaskFailedError, match="has a lock") as caught:
@@ -94,7 +88,6 @@ def test_an_unpicklable_exception_becomes_task_failed_error(task_session: Sessio
     assert 'raise HoldsLock("has a lock")' in caught.value.formatted_traceback
 
 
-@BOTH
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["system-exit", "keyboard-interrupt"])
 def test_system_exit_and_keyboard_interrupt_are_reported_not_raised(task_session: Session, kind: str) -> None:
@@ -102,7 +95,6 @@ def test_system_exit_and_keyboard_interrupt_are_reported_not_raised(task_session
         raises.instance().start(kind).result(timeout=WAIT_LIMIT)
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_an_unpicklable_argument_is_refused_by_start(task_session: Session) -> None:
     with pytest.raises(TypeError, match="positional argument 0") as caught:
@@ -110,7 +102,6 @@ def test_an_unpicklable_argument_is_refused_by_start(task_session: Session) -> N
     assert "cannot be pickled" in str(caught.value)
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_an_unpicklable_result_fails_the_future(task_session: Session) -> None:
     future = returns_lock.instance().start()
@@ -119,73 +110,11 @@ def test_an_unpicklable_result_fails_the_future(task_session: Session) -> None:
     assert future.status == "failed"
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_arguments_are_copies_as_across_a_process_boundary(task_session: Session) -> None:
     items = [1, 2, 3]
     assert mutates.instance().start(items).result(timeout=WAIT_LIMIT) == [1, 2, 3, 4]
     assert items == [1, 2, 3]
-
-
-@BOTH
-@pytest.mark.timeout(60)
-def test_max_parallel_queues_in_start_order_and_pending_can_be_cancelled(
-    task_session: Session, recorded_task_control: RecordingTaskControlHandler, tmp_path: Path
-) -> None:
-    go = str(tmp_path / "go")
-    first = one_at_a_time.instance().start(go, "a")
-    second = one_at_a_time.instance().start(go, "b")
-    third = one_at_a_time.instance().start(go, "c")
-    recorded_task_control.wait_for_status(first, "waiting")
-    assert (first.status, second.status, third.status) == ("running", "pending", "pending")
-    assert second.cancel() is True
-    assert second.status == "cancelled"
-    with pytest.raises(TaskCancelledError):
-        second.result(timeout=0)
-    (tmp_path / "go").touch()
-    assert [first.result(timeout=WAIT_LIMIT), third.result(timeout=WAIT_LIMIT)] == ["a", "c"]
-    assert recorded_task_control.states_for(second) == ["pending", "cancelled"]
-    running = [e.instance_id for e in recorded_task_control.events if e.state == "running"]
-    assert running == [_id(first), _id(third)]
-
-
-@BOTH
-@pytest.mark.timeout(60)
-def test_a_cooperative_stop_resolves_with_the_returned_value(
-    task_session: Session, recorded_task_control: RecordingTaskControlHandler
-) -> None:
-    instance = until_stopped.instance()
-    future = instance.start()
-    recorded_task_control.wait_for_status(future, "ready")
-    instance.stop()
-    assert future.result(timeout=WAIT_LIMIT) == "stopped"
-    assert future.status == "completed"
-    assert recorded_task_control.logs_for(future) == ["stopping"]
-    times = instance.times
-    assert times.stop_requested_ns is not None and times.finished_ns is not None
-    assert times.started_ns <= times.stop_requested_ns <= times.finished_ns  # type: ignore[operator]
-
-
-@BOTH
-@pytest.mark.timeout(60)
-def test_a_timeout_stops_a_cooperative_task_and_fails_with_task_timeout_error(task_session: Session) -> None:
-    future = until_stopped.instance(timeout=0.05).start()
-    with pytest.raises(TaskTimeoutError, match="stopped when asked") as caught:
-        future.result(timeout=WAIT_LIMIT)
-    assert caught.value.terminated is False
-
-
-@BOTH
-@pytest.mark.timeout(60)
-def test_leaving_the_session_by_an_exception_stops_what_runs(
-    task_backend: str, recorded_task_control: RecordingTaskControlHandler
-) -> None:
-    with pytest.raises(RuntimeError, match="leave"):
-        with Session(backend=task_backend):
-            future = until_stopped.instance().start()
-            recorded_task_control.wait_for_status(future, "ready")
-            raise RuntimeError("leave")
-    assert future.result(timeout=0) == "stopped"
 
 
 # -- the inline backend only --------------------------------------------------------------------
@@ -291,7 +220,6 @@ def test_a_handler_that_raises_does_not_fail_the_task(caplog: pytest.LogCaptureF
     assert "handler bug" in caplog.text
 
 
-@BOTH
 @pytest.mark.timeout(60)
 def test_an_unpicklable_log_extra_arrives_as_its_repr(
     task_session: Session, recorded_task_control: RecordingTaskControlHandler

@@ -37,7 +37,6 @@ from typing import Any, Dict, List, Set
 import psutil
 import pytest
 from backend_tasks import (
-    Recorder,
     big_result,
     describe_process,
     double,
@@ -57,6 +56,7 @@ from backend_tasks import (
 
 from numerous.tasks import Session, set_task_control_handler
 from numerous.tasks.exceptions import WorkerDiedError
+from numerous.tasks.testing import RecordingTaskControlHandler
 
 
 def run_script(tmp_path: Path, code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -173,7 +173,7 @@ def test_a_task_may_fork_and_terminate_its_own_children() -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("then", ["return", "wait"])
 def test_a_double_forked_daemon_of_a_task_dies_with_its_instance(tmp_path: Path, then: str) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     pid_files = [str(tmp_path / f"daemon-{i}") for i in range(2)]
     with Session():
@@ -181,7 +181,8 @@ def test_a_double_forked_daemon_of_a_task_dies_with_its_instance(tmp_path: Path,
         futures = [i.start(pid_file, then) for i, pid_file in zip(instances, pid_files)]
         daemons = [int(wait_for_file(f)) for f in pid_files]
         if then == "wait":  # deaf to the stop request: terminated with its tree
-            recorder.wait_for_statuses("ready", len(instances))
+            for future in futures:
+                recorder.wait_for_status(future, "ready")
             for instance in instances:
                 instance.stop(timeout=0.1)
         for future in futures:
@@ -282,15 +283,15 @@ def test_thirty_sequential_instances_leave_the_fd_count_at_its_baseline() -> Non
 # -- PR_SET_PDEATHSIG follows the thread -------------------------------------------------------------
 @pytest.mark.timeout(30)
 def test_workers_spawned_from_a_thread_that_ended_stay_alive() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session(stop_grace=0.05):
         holder: List[Any] = []
         thread = threading.Thread(target=lambda: holder.append(ignores_stop.instance().start()))
         thread.start()
         thread.join()  # PDEATHSIG would fire now if this thread had spawned the worker
-        recorder.wait_for_statuses("ready", 1)
         future = holder[0]
+        recorder.wait_for_status(future, "ready")
         assert not future.wait_done(0.3)  # still running
         future.cancel()
         assert future.wait_done(20)
@@ -571,14 +572,14 @@ def test_running_out_of_file_descriptors_fails_instances_naming_emfile_and_leave
 
 # -- finished instances are freed by reference counting ----------------------------------------------
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("backend", ["local", "inline"])
-def test_a_finished_instance_is_freed_without_the_garbage_collector(backend: str) -> None:
+@pytest.mark.task_backend("local", "inline")
+def test_a_finished_instance_is_freed_without_the_garbage_collector(task_backend: str) -> None:
     # Thousands of short instances must not pile up in reference cycles that only a
     # full collection frees (memory, and long collection pauses in the user's program).
     gc.collect()
     gc.disable()
     try:
-        with Session(backend=backend):
+        with Session(backend=task_backend):
             instance = double.instance()
             future = instance.start(4)
             assert future.result(timeout=30) == 8

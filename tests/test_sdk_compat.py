@@ -77,13 +77,6 @@ MODULES = {
 }
 
 
-@pytest.fixture(params=["local", "inline"])
-def sdk_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs the test on the local backend and on the inline one."""
-    monkeypatch.setenv("NUMEROUS_TASK_BACKEND", request.param)
-    return str(request.param)
-
-
 @pytest.fixture
 def recorder() -> Recorder:
     from numerous.tasks import set_task_control_handler
@@ -193,7 +186,7 @@ def test_expects_task_control_given_to_task_decides() -> None:
 
 
 # -- TaskInstance --------------------------------------------------------------------------------
-def test_an_instance_before_start(sdk_backend: str) -> None:
+def test_an_instance_before_start(task_backend: str) -> None:
     from numerous.tasks import Session, TaskError, TaskStatus
 
     with Session() as session:
@@ -211,7 +204,7 @@ def test_an_instance_before_start(sdk_backend: str) -> None:
         assert (control.progress, control.status, control.should_stop) == (0.0, "", False)
 
 
-def test_an_instance_runs_and_its_result_property_blocks_for_the_value(sdk_backend: str, recorder: Recorder) -> None:
+def test_an_instance_runs_and_its_result_property_blocks_for_the_value(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Future, Session, TaskStatus
 
     with Session():
@@ -227,7 +220,7 @@ def test_an_instance_runs_and_its_result_property_blocks_for_the_value(sdk_backe
     assert logs == [("log", instance.id, "doubling", "info", {"value": 21})]
 
 
-def test_a_handler_sees_the_task_control_already_updated(sdk_backend: str, recorder: Recorder) -> None:
+def test_a_handler_sees_the_task_control_already_updated(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -240,7 +233,7 @@ def test_a_handler_sees_the_task_control_already_updated(sdk_backend: str, recor
     assert [c[2:] for c in recorder.calls if c[0] == "status"] == [("configured", "configured")]
 
 
-def test_is_running_while_started_and_not_finished(sdk_backend: str, recorder: Recorder) -> None:
+def test_is_running_while_started_and_not_finished(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -253,7 +246,7 @@ def test_is_running_while_started_and_not_finished(sdk_backend: str, recorder: R
         assert instance.is_running is False
 
 
-def test_request_stop_on_the_instance_task_control_stops_the_task(sdk_backend: str, recorder: Recorder) -> None:
+def test_request_stop_on_the_instance_task_control_stops_the_task(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -265,7 +258,7 @@ def test_request_stop_on_the_instance_task_control_stops_the_task(sdk_backend: s
         assert future.result() == "stopped"
 
 
-def test_request_stop_before_start_stops_the_instance_once_it_starts(sdk_backend: str) -> None:
+def test_request_stop_before_start_stops_the_instance_once_it_starts(task_backend: str) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -275,7 +268,7 @@ def test_request_stop_before_start_stops_the_instance_once_it_starts(sdk_backend
         assert instance.start().result() == "stopped"
 
 
-def test_a_task_control_keeps_its_own_progress_and_stop_request(sdk_backend: str) -> None:
+def test_a_task_control_keeps_its_own_progress_and_stop_request(task_backend: str) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -283,7 +276,7 @@ def test_a_task_control_keeps_its_own_progress_and_stop_request(sdk_backend: str
         assert sdk_tasks.stop_myself.instance().start().result() is True
 
 
-def test_a_task_with_max_parallel_above_one_starts_instances(sdk_backend: str) -> None:
+def test_a_task_with_max_parallel_above_one_starts_instances(task_backend: str) -> None:
     from numerous.tasks import Session
 
     with Session():
@@ -341,7 +334,7 @@ def test_current_is_the_open_session_or_none() -> None:
     assert Session.current() is None
 
 
-def test_tasks_lists_the_session_s_instances_by_task_name(sdk_backend: str, recorder: Recorder) -> None:
+def test_tasks_lists_the_session_s_instances_by_task_name(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Session
 
     with Session() as session:
@@ -572,7 +565,7 @@ def test_a_backend_registered_as_a_class_is_made_for_each_session(monkeypatch: p
 
 # -- handlers ------------------------------------------------------------------------------------
 def test_the_default_handler_is_the_local_one_and_logs_through_logging(
-    sdk_backend: str, caplog: pytest.LogCaptureFixture
+    task_backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from numerous.tasks import LocalTaskControlHandler, Session, set_task_control_handler
     from numerous.tasks.control import get_task_control_handler
@@ -605,7 +598,7 @@ def test_a_direct_call_in_a_session_runs_inline_for_any_max_parallel_without_a_w
         assert sdk_tasks.configured("direct") == "configured-task:direct"
 
 
-def test_instances_beyond_max_parallel_wait_instead_of_raising(sdk_backend: str, recorder: Recorder) -> None:
+def test_instances_beyond_max_parallel_wait_instead_of_raising(task_backend: str, recorder: Recorder) -> None:
     from numerous.tasks import Session, TaskStatus
 
     with Session():

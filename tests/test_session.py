@@ -182,7 +182,7 @@ def _peak_overlap(intervals: Dict[str, Tuple[int, int]]) -> int:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_max_parallel_two_runs_two_and_queues_the_rest_first_in_first_out(tmp_path: Path) -> None:
     handler = _use_handler()
     log = tmp_path / "runs.log"
@@ -210,7 +210,7 @@ def test_max_parallel_two_runs_two_and_queues_the_rest_first_in_first_out(tmp_pa
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_handlers_never_see_more_than_max_parallel_instances_running(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -228,7 +228,7 @@ def test_handlers_never_see_more_than_max_parallel_instances_running(tmp_path: P
     assert peak <= 2, "a handler saw 3 instances of a max_parallel=2 task 'running' at once"
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_queue_false_raises_when_every_slot_is_taken(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -276,7 +276,7 @@ def test_wrong_arguments_fail_in_start_not_in_the_worker() -> None:
 
 
 # -- leaving the with block --------------------------------------------------------------------------
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_normal_exit_waits_for_running_and_pending_instances(tmp_path: Path) -> None:
     handler = _use_handler()
     go = tmp_path / "go"
@@ -293,7 +293,7 @@ def test_normal_exit_waits_for_running_and_pending_instances(tmp_path: Path) -> 
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_exit_by_exception_stops_running_and_cancels_pending(tmp_path: Path) -> None:
     handler = _use_handler()
     ran = [tmp_path / f"ran{i}" for i in range(4)]

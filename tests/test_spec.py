@@ -220,12 +220,12 @@ def test_preludes_define_only_missing_names(block_id: str) -> None:
 
 @pytest.mark.parametrize("block_id", sorted(BLOCKS))
 @pytest.mark.timeout(90)
-def test_spec_example_runs_as_a_script(block_id: str, tmp_path: Path, backend: str) -> None:
+def test_spec_example_runs_as_a_script(block_id: str, tmp_path: Path, task_backend: str) -> None:
     section = section_of(block_id)
     code = BLOCKS[block_id]
     prelude = textwrap.dedent(PRELUDES.get(section, ""))
     stated = STATED_VALUES.get(section)
-    result = run_block(prelude + code, tmp_path, sorted(stated) if stated else None, backend)
+    result = run_block(prelude + code, tmp_path, sorted(stated) if stated else None, task_backend)
     assert "Traceback (most recent call last)" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     printed = [line for line in result.stdout.splitlines() if not line.startswith("__GLOBALS__")]

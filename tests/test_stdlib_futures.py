@@ -50,7 +50,7 @@ async def _ready(handler: RecordingHandler, count: int = 1) -> None:
 
 
 # -- the base class -----------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_a_future_is_a_concurrent_futures_future_with_its_methods(tmp_path: Path) -> None:
     with Session():
         succeeded, failed = echo.instance().start(1), fail.instance().start("bad")
@@ -83,7 +83,7 @@ def test_a_free_standing_future_follows_the_executor_protocol() -> None:
 
 
 # -- concurrent.futures.wait and as_completed ---------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cf_wait_honours_return_when_and_timeout(handler: RecordingHandler, go: Path) -> None:
     with Session():
         blocked = gate.instance().start(str(go), "late")
@@ -111,7 +111,7 @@ def test_cf_wait_honours_return_when_and_timeout(handler: RecordingHandler, go: 
         assert blocked.result() == "late"
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cf_wait_mixes_task_futures_and_an_executor_s(go: Path) -> None:
     with Session(), concurrent.futures.ThreadPoolExecutor(1) as pool:
         ours = gate.instance().start(str(go), "ours")
@@ -121,7 +121,7 @@ def test_cf_wait_mixes_task_futures_and_an_executor_s(go: Path) -> None:
         assert (ours.result(), theirs.result()) == ("ours", "theirs")
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cf_as_completed_yields_in_finishing_order_then_times_out(handler: RecordingHandler, tmp_path: Path) -> None:
     gates = {name: tmp_path / name for name in ("a", "b")}
     with Session():
@@ -141,7 +141,7 @@ def test_cf_as_completed_yields_in_finishing_order_then_times_out(handler: Recor
 
 
 # -- asyncio.wrap_future ----------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_wrap_future_gives_the_value_the_error_and_a_cancellation(tmp_path: Path) -> None:
     async def main() -> Tuple[Any, BaseException, bool]:
         value = await asyncio.wrap_future(echo.instance().start("wrapped"))
@@ -156,7 +156,7 @@ def test_wrap_future_gives_the_value_the_error_and_a_cancellation(tmp_path: Path
     assert (value, type(error), cancelled) == ("wrapped", ValueError, True)
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_cancelling_a_wrapped_future_stops_the_instance(handler: RecordingHandler, go: Path) -> None:
     async def main() -> Any:
         instance = gate.instance()
@@ -173,7 +173,7 @@ def test_cancelling_a_wrapped_future_stops_the_instance(handler: RecordingHandle
         assert asyncio.run(main()) == "stopped"  # it saw should_stop and returned
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_wait_for_timing_out_on_a_wrapped_future_stops_the_instance(handler: RecordingHandler, go: Path) -> None:
     async def main() -> Any:
         future = gate.instance().start(str(go), "not this")
@@ -187,7 +187,7 @@ def test_wait_for_timing_out_on_a_wrapped_future_stops_the_instance(handler: Rec
 
 
 # -- asyncio.wait ---------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_asyncio_wait_first_completed_and_timeout_leave_the_slow_one_running(
     handler: RecordingHandler, go: Path
 ) -> None:
@@ -211,7 +211,7 @@ def test_asyncio_wait_first_completed_and_timeout_leave_the_slow_one_running(
         asyncio.run(main())
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_asyncio_wait_wakes_its_loop_when_a_future_finishes(go: Path) -> None:
     """Nothing else wakes the loop (no timeout, the gate opens from a thread): the
     completion must reach the loop's thread through call_soon_threadsafe, or this hangs."""
@@ -229,7 +229,7 @@ def test_asyncio_wait_wakes_its_loop_when_a_future_finishes(go: Path) -> None:
 
 
 # -- asyncio.gather ---------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_a_cancelled_gather_stops_the_running_and_cancels_the_pending(
     handler: RecordingHandler, tmp_path: Path
 ) -> None:
@@ -249,7 +249,7 @@ def test_a_cancelled_gather_stops_the_running_and_cancels_the_pending(
         assert asyncio.run(main()) == ("stopped", "cancelled")
 
 
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_gather_of_wrapped_and_awaited_futures_mixed(go: Path) -> None:
     async def main() -> List[Any]:
         go.touch()
@@ -261,7 +261,7 @@ def test_gather_of_wrapped_and_awaited_futures_mixed(go: Path) -> None:
 
 
 # -- asyncio.as_completed -------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_asyncio_as_completed_takes_our_futures(tmp_path: Path) -> None:
     async def main() -> List[Any]:
         later = gate.instance().start(str(tmp_path / "go"), "later")
@@ -277,7 +277,7 @@ def test_asyncio_as_completed_takes_our_futures(tmp_path: Path) -> None:
 
 
 # -- callbacks and threads -------------------------------------------------------------------------------
-@pytest.mark.usefixtures("every_backend")
+@pytest.mark.usefixtures("task_backend")
 def test_a_callback_runs_on_the_finishing_thread_even_when_added_in_a_loop(go: Path) -> None:
     """concurrent.futures' rule: a callback the application needs never waits for a busy
     event loop (here the loop is blocked in a plain wait while the future finishes)."""

@@ -73,7 +73,8 @@ def parent_loggers() -> Iterator[None]:
 
 # -- records reach the parent's default handler, and caplog --------------------------------------
 @pytest.mark.timeout(90)
-@pytest.mark.usefixtures("backend", "parent_loggers")
+@pytest.mark.task_backend("local", "dask")  # inline: the task logs in this process, nothing travels
+@pytest.mark.usefixtures("task_backend", "parent_loggers")
 def test_a_workers_record_is_handled_by_the_parents_logger_of_the_same_name(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -133,7 +134,8 @@ def test_filters_propagation_and_the_root_logger_apply_as_for_local_records(capl
     ]
 
 
-@pytest.mark.usefixtures("backend")
+@pytest.mark.task_backend("local", "dask")  # inline: the task logs in this process, nothing travels
+@pytest.mark.usefixtures("task_backend")
 def test_a_workers_logging_records_reach_caplog_with_the_task_fields(caplog: pytest.LogCaptureFixture) -> None:
     set_task_control_handler(None)
     caplog.set_level(logging.WARNING, logger="numerous.tasks")

@@ -11,7 +11,6 @@ from typing import List
 import psutil
 import pytest
 from backend_tasks import (
-    Recorder,
     cooperative,
     deaf_to_sigterm,
     double,
@@ -27,19 +26,25 @@ from backend_tasks import (
 )
 
 from numerous.tasks import Session, TaskCancelledError, TaskTimeoutError, set_task_control_handler
+from numerous.tasks.testing import RecordingTaskControlHandler
+
+#: Tests that terminate what a task runs: not on the inline backend, whose tasks are
+#: threads of this process (a thread cannot be killed; tests/test_inline_backend.py
+#: checks what it does instead).
+TERMINATES = pytest.mark.task_backend("local", "dask")
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_pending_instance_is_cancelled_at_once_and_never_runs(tmp_path: Path, how: str) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     go = str(tmp_path / "go")
     markers = [str(tmp_path / f"ran-{n}") for n in range(3)]
     with Session():
         blocker = one_at_a_time.instance()
         running = blocker.start(go, markers[0])
-        recorder.wait_for_statuses("ready", 1)
+        recorder.wait_for_status(running, "ready")
         queued = one_at_a_time.instance()
         cancelled = queued.start(go, markers[1])
         behind = one_at_a_time.instance()
@@ -60,19 +65,19 @@ def test_a_pending_instance_is_cancelled_at_once_and_never_runs(tmp_path: Path, 
         assert later.result(timeout=30) == "went"  # the one behind it still runs
     assert not os.path.exists(markers[1])
     assert os.path.exists(markers[0]) and os.path.exists(markers[2])
-    assert recorder.states_of(queued.id) == ["pending", "cancelled"]  # never "running"
+    assert recorder.states_for(queued.id) == ["pending", "cancelled"]  # never "running"
     assert cancelled.cancel() is False  # already over
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_a_cooperative_task_returns_its_value_when_stopped(how: str) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():  # default grace: 5 s
         instance = cooperative.instance()
         future = instance.start()
-        recorder.wait_for_statuses("ready", 1)
+        recorder.wait_for_status(future, "ready")
         asked = time.monotonic()
         if how == "stop":
             instance.stop()
@@ -82,17 +87,21 @@ def test_a_cooperative_task_returns_its_value_when_stopped(how: str) -> None:
         took = time.monotonic() - asked
     assert future.status == "completed" and future.error is None
     assert took < 2.0  # it returned by itself, long before the grace ran out
+    times = instance.times
+    assert times.started_ns is not None and times.stop_requested_ns is not None and times.finished_ns is not None
+    assert times.started_ns <= times.stop_requested_ns <= times.finished_ns
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@TERMINATES
+@pytest.mark.usefixtures("task_backend")
 def test_a_task_ignoring_stop_is_cancelled_once_the_timeout_passes() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instance = ignores_stop.instance()
         future = instance.start()
-        recorder.wait_for_statuses("ready", 1)
+        recorder.wait_for_status(future, "ready")
         asked = time.monotonic()
         instance.stop(timeout=0.2)
         assert future.wait_done(10)
@@ -101,7 +110,7 @@ def test_a_task_ignoring_stop_is_cancelled_once_the_timeout_passes() -> None:
         with pytest.raises(TaskCancelledError):
             future.result()
     assert 0.19 <= took < 1.5, took  # not before the grace, and promptly after it
-    assert recorder.states_of(instance.id)[-1] == "cancelled"
+    assert recorder.states_for(instance.id)[-1] == "cancelled"
 
 
 def _tree(pid_file: str) -> List[int]:
@@ -167,18 +176,20 @@ def test_a_task_deaf_to_sigterm_is_killed_after_the_terminate_grace(tmp_path: Pa
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@TERMINATES
+@pytest.mark.usefixtures("task_backend")
 def test_a_task_that_exits_on_sigterm_ends_cancelled_once_terminated() -> None:
     """Once the library has sent the terminate signal, the outcome is "cancelled",
     whatever the worker reports (here: SystemExit(0) from the task's own handler)."""
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instances = [
             exits_on_sigterm.instance() for _ in range(4)
         ]  # a race: several tries (4: what the test cluster runs at once)
         futures = [instance.start() for instance in instances]
-        recorder.wait_for_statuses("ready", len(instances))
+        for future in futures:
+            recorder.wait_for_status(future, "ready")
         for instance in instances:
             instance.stop(timeout=0.1)
         for future in futures:
@@ -187,12 +198,12 @@ def test_a_task_that_exits_on_sigterm_ends_cancelled_once_terminated() -> None:
 
 
 def test_a_worker_reused_after_a_stop_does_not_pass_the_stop_on() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instance = stoppable.instance()
         future = instance.start()
-        recorder.wait_for_statuses("ready", 1)
+        recorder.wait_for_status(future, "ready")
         instance.stop()
         first_pid, value = future.result(timeout=10)
         assert value == "stopped cleanly"
@@ -201,9 +212,9 @@ def test_a_worker_reused_after_a_stop_does_not_pass_the_stop_on() -> None:
     assert should_stop is False
 
 
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_stopping_a_finished_or_never_started_instance_does_nothing() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         early = double.instance()
@@ -218,18 +229,19 @@ def test_stopping_a_finished_or_never_started_instance_does_nothing() -> None:
         finished.stop(timeout=0)
         assert future.cancel() is False
         assert (future.status, future.result(), future.error) == ("completed", 42, None)
-    assert recorder.states_of(finished.id)[-1] == "completed"
-    assert recorder.states_of(early.id)[-1] == "completed"
+    assert recorder.states_for(finished.id)[-1] == "completed"
+    assert recorder.states_for(early.id)[-1] == "completed"
 
 
 @pytest.mark.timeout(30)
 def test_stopping_ten_at_once_from_ten_threads() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instances = [ignores_stop.instance() for _ in range(10)]
         futures = [instance.start() for instance in instances]
-        recorder.wait_for_statuses("ready", 10)
+        for future in futures:
+            recorder.wait_for_status(future, "ready")
         barrier = threading.Barrier(10)
 
         def stop(index: int) -> None:
@@ -249,14 +261,15 @@ def test_stopping_ten_at_once_from_ten_threads() -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@TERMINATES
+@pytest.mark.usefixtures("task_backend")
 def test_stop_with_timeout_zero_terminates_at_once() -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     with Session():
         instance = ignores_stop.instance()
         future = instance.start()
-        recorder.wait_for_statuses("ready", 1)
+        recorder.wait_for_status(future, "ready")
         asked = time.monotonic()
         instance.stop(timeout=0)
         assert future.wait_done(10)
@@ -277,17 +290,19 @@ def test_stop_timeout_must_be_a_sane_number(bad: object, error: type) -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
 def test_task_timeout_stops_softly_then_fails_saying_so() -> None:
     with Session():
         future = cooperative.instance(timeout=0.3).start()
-        with pytest.raises(TaskTimeoutError, match=r"timed out after 0.3 s; it stopped when asked"):
+        with pytest.raises(TaskTimeoutError, match=r"timed out after 0.3 s; it stopped when asked") as caught:
             future.result(timeout=20)
         assert future.status == "failed"
+        assert caught.value.terminated is False
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.usefixtures("backend")  # the same body on the local and the Dask backend
+@TERMINATES
+@pytest.mark.usefixtures("task_backend")
 def test_task_timeout_terminates_a_task_that_ignores_it() -> None:
     with Session(stop_grace=0.1):
         future = ignores_stop.instance(timeout=0.2).start()

@@ -16,7 +16,6 @@ import psutil
 import pytest
 from backend_tasks import (
     NeedsArgs,
-    Recorder,
     die,
     double,
     exit_hard,
@@ -38,6 +37,7 @@ from numerous.tasks import Session, TaskFailedError, WorkerDiedError, set_task_c
 from numerous.tasks.backends.local._dispatcher import LocalDispatcher
 from numerous.tasks.backends.local._shm import linked_blocks
 from numerous.tasks.backends.local._spawn import WorkerProcess
+from numerous.tasks.testing import RecordingTaskControlHandler
 
 
 def test_os_exit_fails_the_future_naming_the_exit_code() -> None:
@@ -72,12 +72,13 @@ def test_a_segfault_names_the_signal() -> None:
 def test_a_dying_worker_fails_only_its_own_instance(
     tmp_path: Path, kind: str, message: str, signal_name: Optional[str]
 ) -> None:
-    recorder = Recorder()
+    recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     go, pid_file = str(tmp_path / "go"), str(tmp_path / "pids")
     with Session():
         siblings = [wait_for_go.instance().start(go, n) for n in range(2)]
-        recorder.wait_for_statuses("ready", 2)  # both run alongside the victim
+        for sibling in siblings:  # both run alongside the victim
+            recorder.wait_for_status(sibling, "ready")
         victim = die.instance().start(kind, pid_file)
         child = None
         if kind in ("sigkill", "sigterm"):

@@ -276,7 +276,9 @@ class MapRun:
         chunks = [c for c in self._unfinished.values() if c.future is not None and not c.stop_sent]
         for chunk in chunks:
             chunk.stop_sent = True
-        return chunks
+        # Those waiting for a slot first: a running one that returns at once (on the inline
+        # backend, within milliseconds) must not free its slot for a chunk still queued.
+        return sorted(chunks, key=lambda c: c.future is None or c.future.status != "pending")
 
     def _start_chunks(self, most: int) -> None:
         """Read chunks of input (at most ``most``, and up to the window) and start an
