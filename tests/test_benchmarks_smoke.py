@@ -82,13 +82,15 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         "one tc.update_progress",
         "tc.log lines per second",
         "start() → body running, warm worker",
+        "start() → result() round trip, warm worker",
         "start() → body running, fresh process",
+        "tiny tasks on a warm pool",
         "tiny tasks through one session",
         "map: ",
         "result round trip",
     ):
         assert figure in text, figure
-    assert text.count("\n### ") == 11  # map: chunksize 1,000 and 10,000
+    assert text.count("\n### ") == 13  # map: chunksize 1,000 and 10,000
     assert "| ProcessPoolExecutor.map (spawn, 2 workers)" in text and "| pebble ProcessPool.map" in text
     assert "| pebble" in text and "| ProcessPoolExecutor (spawn)" in text and "| loky" in text
 
