@@ -24,6 +24,9 @@ When the parent's handler wants resource figures (``InstanceSpec.resource_interv
 the Dask task thread, which only waits for the local future otherwise, reads the CPU and
 memory of the process running the body here, on its host, between waits
 (:class:`_ResourceReporter`); the figures go home in the outbox with the progress.
+Only on request, not always at a low rate: a reading costs ~90 µs here, but each one is
+a message through the scheduler, measured at ~0.5 ms of CPU in the parent and as much
+in the scheduler (8 instances read twice a second: +0.8% of a core in the parent).
 """
 
 from __future__ import annotations
