@@ -340,3 +340,16 @@ def test_cpu_and_memory_are_shown_uncut(cpu: Optional[float], rss: int, shown: s
     Console(file=out, width=100, force_terminal=True).print(frame(board, 1.0, 100, 20))
     line = screen(out.getvalue())[0].rstrip()
     assert line.endswith(f"  {shown}") and "…" not in line
+
+
+def test_the_recording_handler_passes_the_figures_wish_and_the_figures_on() -> None:
+    from numerous.tasks.testing import RecordingTaskControlHandler
+
+    behind = FigureRecorder(0.5)
+    recording = RecordingTaskControlHandler(forward_to=behind)
+    assert recording.resource_sample_interval() == 0.5
+    assert RecordingTaskControlHandler().resource_sample_interval() is None
+    control = TaskControl("0123456789ab", "crunch", sink=FakeSink(1))  # type: ignore[arg-type]
+    figures = ResourceFigures(10.0, 1, 1, "h")
+    recording.resources_sampled(control, figures)
+    assert behind.figures("0123456789ab") == [figures]
