@@ -31,7 +31,7 @@ class ResourceFigures(NamedTuple):
     cpu_percent: Optional[float]
     #: Resident memory in bytes; None when the process could not be read (it had ended).
     rss_bytes: Optional[int]
-    #: The process read: the one that runs the task body, on ``host``.
+    #: The process that was read (the one that runs the task body, on ``host``).
     pid: int
     #: The name of the machine it runs on (``socket.gethostname()`` there).
     host: str
