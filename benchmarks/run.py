@@ -337,6 +337,73 @@ def start_latency_warm(report: Report, reps: int) -> None:
     )
 
 
+def _peer_pools(workers: int) -> Dict[str, Tuple[Any, Callable[..., Any], Callable[[Any], None]]]:
+    """Each peer's pool of ``workers`` spawned processes: (pool, submit(fn, *args), close)."""
+    pools: Dict[str, Tuple[Any, Callable[..., Any], Callable[[Any], None]]] = {}
+    ppe = concurrent.futures.ProcessPoolExecutor(workers, mp_context=SPAWN)
+    pools["ProcessPoolExecutor (spawn)"] = (ppe, lambda fn, *a: ppe.submit(fn, *a), lambda e: e.shutdown())
+    if pebble:
+        peb = pebble.ProcessPool(max_workers=workers, context=SPAWN)
+        pools["pebble"] = (peb, lambda fn, *a: peb.schedule(fn, args=a), lambda e: (e.stop(), e.join()))
+    if loky:
+        lok = loky.ProcessPoolExecutor(max_workers=workers)
+        pools["loky"] = (lok, lambda fn, *a: lok.submit(fn, *a), lambda e: e.shutdown())
+    for _, submit, _ in pools.values():  # every pool warm: its processes started and importing done
+        [f.result() for f in [submit(_work.tiny, i) for i in range(2 * workers)]]
+    return pools
+
+
+def round_trip_warm(report: Report, reps: int) -> None:
+    ours: List[float] = []
+    peers: Dict[str, List[float]] = {}
+    pools = _peer_pools(1)
+    with Session(name="bench-round-trip"):
+        _work.nt_tiny.instance().start(0).result()
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            _work.nt_tiny.instance().start(1).result()
+            ours.append(us(time.perf_counter_ns() - t0))
+            for name, (_, submit, _) in pools.items():
+                t0 = time.perf_counter_ns()
+                submit(_work.tiny, 1).result()
+                peers.setdefault(name, []).append(us(time.perf_counter_ns() - t0))
+    for pool, _, close in pools.values():
+        close(pool)
+    report.figure(
+        "start() → result() round trip, warm worker",
+        "µs",
+        [("numerous.tasks", ours)] + list(peers.items()),
+        note="Target ≤ 0.8× ProcessPoolExecutor and ≤ 1.0× pebble. One tiny call at a time, from "
+        "start()/submit() to its value in the caller.",
+    )
+
+
+def throughput_warm(report: Report, reps: int, tasks: int) -> None:
+    rows: Dict[str, List[float]] = {"numerous.tasks": []}
+    pools = _peer_pools(2)
+    with Session(name="bench-throughput-warm"):
+        [f.result() for f in [_work.nt_tiny.instance().start(i) for i in range(4)]]  # 2 warm workers
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            futures = [_work.nt_tiny.instance().start(i) for i in range(tasks)]
+            assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+            rows["numerous.tasks"].append(tasks / (time.perf_counter() - t0))
+            for name, (_, submit, _) in pools.items():
+                t0 = time.perf_counter()
+                futures = [submit(_work.tiny, i) for i in range(tasks)]
+                assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
+                rows.setdefault(name, []).append(tasks / (time.perf_counter() - t0))
+    for pool, _, close in pools.values():
+        close(pool)
+    report.figure(
+        f"{tasks:,} tiny tasks on a warm pool (2 workers, max_parallel=2)",
+        "tasks/s",
+        list(rows.items()),
+        note="Target ≥ 1.0× pebble. Workers already started; from the first start()/submit() to the last value.",
+        higher_is_better=True,
+    )
+
+
 def start_latency_fresh(report: Report, reps: int) -> None:
     ours: List[float] = []
     ppe: List[float] = []
@@ -468,7 +535,19 @@ def machine_facts() -> str:
 
 
 #: Every figure, in the order a run measures them (``--only`` names).
-FIGURES = ("stop", "hard-stop", "in-worker", "logs", "start-warm", "start-fresh", "throughput", "map", "big-result")
+FIGURES = (
+    "stop",
+    "hard-stop",
+    "in-worker",
+    "logs",
+    "start-warm",
+    "round-trip",
+    "start-fresh",
+    "throughput-warm",
+    "throughput",
+    "map",
+    "big-result",
+)
 
 
 def main() -> None:
@@ -497,7 +576,9 @@ def main() -> None:
         "in-worker": lambda: in_worker_costs(report, reps(20)),
         "logs": lambda: log_throughput(report, reps(5), 200_000 if not smoke else 10_000),
         "start-warm": lambda: start_latency_warm(report, reps(300)),
+        "round-trip": lambda: round_trip_warm(report, reps(300)),
         "start-fresh": lambda: start_latency_fresh(report, reps(20)),
+        "throughput-warm": lambda: throughput_warm(report, reps(7), 2_000 if not smoke else 100),
         "throughput": lambda: throughput(report, reps(7), 2_000 if not smoke else 100),
         "map": lambda: [
             map_throughput(report, reps(20), 100_000 if not smoke else 10_000, chunksize)

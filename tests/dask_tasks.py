@@ -54,3 +54,18 @@ def stop_marker(tc: TaskControl, pid_file: str, stopped_file: str) -> str:
         time.sleep(0.005)
     write_atomically(stopped_file, "stopped" if tc.should_stop else "timed out")  # the test reads it once it exists
     return "stopped"
+
+
+@task
+def hold_memory_and_burn(tc: TaskControl, megabytes: int) -> int:
+    """Holds ``megabytes`` MB (touched, so resident), reports ``holding <its pid>``, then
+    keeps one core busy until stopped; returns its pid."""
+    held = bytearray(megabytes * 1_000_000)
+    for offset in range(0, len(held), 4096):  # every page written: resident, not just mapped
+        held[offset] = 1
+    tc.update_status(f"holding {os.getpid()}")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not tc.should_stop and time.monotonic() < deadline:
+        pass  # CPU work, not a sleep (the stop may come before the first turn: the figures
+        # the test waits for can show the busy allocation above)
+    return os.getpid() if held[0] == 1 else -1

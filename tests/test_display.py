@@ -106,8 +106,8 @@ def test_rows_show_name_id_state_bar_percent_elapsed_time_left_and_status_as_the
         display.refresh()
         # 40% in 2.5 s: 60% more takes 3.75 s. b reported no progress: no estimate.
         assert screen(out.getvalue()) == [
-            "resize      a1b2c3 running   ━━━━╺━━━━━  40%   2.5s  eta 3.8s            step 4/10",
-            "train_model 0f0f0f running   ━━━━━━━━━━   0%   2.5s                      warming up",
+            "resize      a1b2c3 running   ━━━━╺━━━━━  40%   2.5s  eta 3.8s               step 4/10",
+            "train_model 0f0f0f running   ━━━━━━━━━━   0%   2.5s                         warming up",
             "1 pending: resize",
             "━━╸━━━━━━━━━━━━━━━━━ 0/3 done · 3.5s · Ctrl-C stops all, twice kills",
         ]
@@ -116,7 +116,7 @@ def test_rows_show_name_id_state_bar_percent_elapsed_time_left_and_status_as_the
         clock.now = 104.0
         display.refresh()
         lines = screen(out.getvalue())
-        assert lines[0] == "resize      a1b2c3 running   ━━━━━━━━━╺  90%   3.0s  eta 0.3s            step 9/10"
+        assert lines[0] == "resize      a1b2c3 running   ━━━━━━━━━╺  90%   3.0s  eta 0.3s               step 9/10"
         assert lines[1].startswith("train_model 0f0f0f stopping ")
         # 0.9 of 3 instances' work in 3 s: 2.1 more take 12.6 s.
         assert lines[3] == "━━━━━━╺━━━━━━━━━━━━━ 0/3 done · 4.0s · eta 12.6s · Ctrl-C stops all, twice kills"
@@ -125,8 +125,8 @@ def test_rows_show_name_id_state_bar_percent_elapsed_time_left_and_status_as_the
         display.instance_state_changed(c, "cancelled", None)
         clock.now = 110.0  # finished rows keep the time they took
     assert screen(out.getvalue()) == [
-        "resize      a1b2c3 completed ━━━━━━━━━━ 100%   3.0s                      step 9/10",
-        "train_model 0f0f0f stopped   ━━━━━━━━━━   0%   3.0s                      warming up",
+        "resize      a1b2c3 completed ━━━━━━━━━━ 100%   3.0s                         step 9/10",
+        "train_model 0f0f0f stopped   ━━━━━━━━━━   0%   3.0s                         warming up",
         "resize      999999 cancelled ━━━━━━━━━━   0%",
         # 3 finished in the 3 s from the first start to the last end.
         "3 instances: 1 completed, 1 stopped, 1 cancelled · 10.0s · 1/s",

@@ -60,7 +60,7 @@ def test_a_map_is_one_row_that_its_chunks_move_item_by_item() -> None:
         lines = screen(out.getvalue())
         # 80 items in 2 s: 40/s, 920 more take 23 s.
         assert lines[-3:] == [
-            "resize a0b1c2 running   ╸━━━━━━━━━   8%   2.0s eta 23.0s            80/1,000 items · 40/s",
+            "resize a0b1c2 running   ╸━━━━━━━━━   8%   2.0s eta 23.0s               80/1,000 items · 40/s",
             "thumb  515151 running   ━━━━━━━━━━   0%   2.0s",
             "╸━━━━━━━━━━━━━━━━━━━ 0/2 done · 2.0s · eta 48.0s · Ctrl-C stops all, twice kills",
         ]
@@ -76,7 +76,7 @@ def test_a_map_is_one_row_that_its_chunks_move_item_by_item() -> None:
         display.instance_state_changed(single, "completed", None)
     lines = screen(out.getvalue())
     assert lines[-3:] == [
-        "resize a0b1c2 completed ━━━━━━━━━━ 100%  10.0s                      1,000/1,000 items · 100/s",
+        "resize a0b1c2 completed ━━━━━━━━━━ 100%  10.0s                         1,000/1,000 items · 100/s",
         "thumb  515151 completed ━━━━━━━━━━ 100%  10.0s",
         "1 instance and 1 map: 2 completed · 10.0s · 0.2/s",
     ]
@@ -93,7 +93,7 @@ def test_an_input_of_unknown_length_shows_what_started_so_far_and_no_time_left()
         display.refresh()
         row = screen(out.getvalue())[-2]
         assert row.startswith("resize a0b1c2 running ")
-        assert row.rstrip().endswith("1.0s                      300/400+ items · 300/s")
+        assert row.rstrip().endswith("1.0s                         300/400+ items · 300/s")
         display.map_changed(report("completed", total=400, started=400, done=400))
 
 

@@ -20,15 +20,25 @@ BATCH = 4096
 _lock = threading.Lock()
 _pool = b""
 _offset = 0
-_pid = 0
 
 
 def random_hex(nbytes: int) -> str:
     """``nbytes`` fresh random bytes from ``os.urandom``, as ``2 * nbytes`` hex digits."""
-    global _pool, _offset, _pid
+    global _pool, _offset
     with _lock:
-        if _pid != os.getpid() or _offset + nbytes > len(_pool):
-            _pool, _offset, _pid = os.urandom(max(BATCH, nbytes)), 0, os.getpid()
+        if _offset + nbytes > len(_pool):
+            _pool, _offset = os.urandom(max(BATCH, nbytes)), 0
         start = _offset
         _offset += nbytes
         return _pool[start:_offset].hex()
+
+
+def _forget_the_pool() -> None:
+    """In a forked child: never hand out the parent's bytes again (a pid check per call
+    would be a system call per id)."""
+    global _pool, _offset, _lock
+    _pool, _offset, _lock = b"", 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_pool)

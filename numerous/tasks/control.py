@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import logging
 
     from ._map_progress import MapProgress
+    from .resources import ResourceFigures
 
 __all__ = [
     "FROM_LOGGING",
@@ -280,6 +281,28 @@ class TaskControlHandler:
         the final call (``progress.state`` completed, failed or cancelled) comes after
         every chunk has finished."""
 
+    def resource_sample_interval(self) -> Optional[float]:
+        """Seconds between the CPU and memory figures this handler wants of each running
+        instance's process, through :meth:`resources_sampled`; None (the base class) wants
+        none, and then none are read.
+
+        Asked once per instance, in this process, when a backend hands it its process;
+        a handler that passes calls on to another should also ask that one and return
+        the shorter interval. Only backends whose task processes run elsewhere (Dask)
+        sample and call :meth:`resources_sampled` so far; locally the process is on this
+        machine (``task_control.process_id``) for the handler to read itself."""
+        return None
+
+    def resources_sampled(self, task_control: TaskControl, figures: ResourceFigures) -> None:
+        """A reading of the CPU and memory of the process running an instance, taken
+        where it runs (see :class:`~numerous.tasks.resources.ResourceFigures`).
+
+        Called on the backend's dispatcher thread about every
+        :meth:`resource_sample_interval` seconds while the instance runs. The first
+        reading comes *before* the instance is reported ``"running"``, so a handler
+        that reads processes itself knows from the start not to read this one (its
+        ``process_id`` may be a pid on another machine)."""
+
 
 def deliver_progress(
     handler: TaskControlHandler, task_control: TaskControl, progress: float, status: Optional[str]
@@ -296,6 +319,36 @@ def deliver_status(handler: TaskControlHandler, task_control: TaskControl, statu
     """Hand a task's status to ``handler``, first recording it on ``task_control``."""
     task_control._status = status
     handler.update_status(task_control, status)
+
+
+#: The shortest interval between resource figures a backend honours: ten readings a
+#: second per instance is already more than a person can read, and each crosses the
+#: network on a cluster.
+MIN_RESOURCE_INTERVAL = 0.1
+
+
+def wanted_resource_interval(handler: TaskControlHandler) -> Optional[float]:
+    """Seconds between the resource figures ``handler`` wants (at least
+    :data:`MIN_RESOURCE_INTERVAL`), or None for none.
+
+    What backends call when they hand an instance its process. A handler whose
+    ``resource_sample_interval()`` raises, or returns anything but a positive number of
+    seconds (or None), gets none; that is logged on the ``numerous.tasks`` logger.
+    """
+    try:
+        interval = handler.resource_sample_interval()
+        if interval is None:
+            return None
+        if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or not 0 < interval < math.inf:
+            raise ValueError(f"it returned {interval!r}, not a number of seconds > 0 or None")
+    except Exception:
+        import logging
+
+        logging.getLogger("numerous.tasks").exception(
+            "the task control handler's resource_sample_interval() failed: no resource figures are read"
+        )
+        return None
+    return max(MIN_RESOURCE_INTERVAL, float(interval))
 
 
 class LoggingTaskControlHandler(TaskControlHandler):

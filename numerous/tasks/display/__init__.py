@@ -19,7 +19,7 @@ It is split the way rich splits its progress display::
     _outputs.py   Terminal/Log/    where it goes: a terminal (rich Live), a log (pipe,
                   NotebookOutput   CI: timestamped lines), a notebook (updated in place)
     _refresh.py   RefreshThread    the "numerous-display" thread that redraws
-    _sampler.py   Sampler          CPU % and memory of the workers (psutil)
+    _sampler.py   Sampler          CPU % and memory of local task processes (psutil)
     _defaults.py  set_default ...  the process default, and which display draws
                                   (it knows a display only as a Drawing: no rich)
 
@@ -36,6 +36,11 @@ Where things happen::
 
 Handler calls only update the board and queue text; they never render, and they never
 call psutil, so a slow terminal cannot slow the dispatcher down.
+
+CPU and memory: a local instance's process is read here, by the display's thread. A
+backend whose processes run elsewhere (Dask) reads them where they run, at the display's
+``sample_interval`` (``resource_sample_interval()``), and hands the figures to
+``resources_sampled()``; the display never reads such an instance's pid here.
 
 ``timeline.py`` is the after-the-fact view: a session's instances as bars in one
 self-contained HTML or SVG file (``Session(timeline="run.html")``).

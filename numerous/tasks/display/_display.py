@@ -28,6 +28,7 @@ from ._sampler import Sampler
 
 if TYPE_CHECKING:
     from .._map_progress import MapProgress
+    from ..resources import ResourceFigures
 
 __all__ = ["TaskDisplay", "session_display"]
 
@@ -35,9 +36,9 @@ logger = logging.getLogger("numerous.tasks")
 
 #: Seconds between redraws on a terminal: smooth enough for bars, cheap for the CPU.
 REFRESH_INTERVAL = 0.125
-#: Seconds between psutil samples of each running worker: CPU % needs an interval to mean
-#: anything, and reading /proc for hundreds of workers 8 times a second would cost more
-#: than the display is worth.
+#: Seconds between CPU/memory samples of each running instance's process: CPU % needs an
+#: interval to mean anything, and reading /proc for hundreds of workers 8 times a second
+#: (or sending the figures across a cluster) would cost more than the display is worth.
 SAMPLE_INTERVAL = 0.5
 #: Seconds between progress summary lines in a log (tqdm's non-terminal mode prints
 #: about as often): a CI log shows that a long, quiet task is alive and how far it got.
@@ -51,8 +52,8 @@ class TaskDisplay(TaskControlHandler):
     """Shows every task instance of this process live, and prints their logs.
 
     On a terminal, a row per instance: task name, short instance id, state, bar,
-    percent, elapsed time, estimated time left, the worker's CPU % and memory (RSS;
-    from 100 columns), and the latest status text — or, for a failed instance, the
+    percent, elapsed time, estimated time left, the CPU % and memory (RSS; from 100
+    columns) of the process running it, and the latest status text — or, for a failed instance, the
     error's type and message; the full traceback is printed above once. Pending
     instances are one count line; finished rows that do not fit the screen are folded
     into a count, failures kept. A footer has the overall bar, done/total, failures,
@@ -78,7 +79,9 @@ class TaskDisplay(TaskControlHandler):
         get_time: the clock for elapsed times, in seconds (default ``time.monotonic``).
         refresh_interval: seconds between redraws and queue flushes by the display's
             thread; None runs no thread at all (call :meth:`refresh` yourself: tests).
-        sample_interval: seconds between CPU/memory samples of each running worker.
+        sample_interval: seconds between CPU/memory samples of each running instance's
+            process: read here with psutil for local processes; asked of the backend,
+            which reads them where they run, for the others (Dask).
         show_debug: also print ``tc.log(..., "debug")`` records (they are always
             passed on to the previous handler).
         transcript: a second console that gets, without the redraws, what is printed
@@ -252,6 +255,27 @@ class TaskDisplay(TaskControlHandler):
         finally:
             self._previous.map_changed(progress)
 
+    def resource_sample_interval(self) -> Optional[float]:
+        """``sample_interval`` while the display is on (or the previous handler's, if it
+        wants figures more often)."""
+        wanted = [self._previous.resource_sample_interval()]
+        if self._active:
+            wanted.append(self.sample_interval)
+        return min((w for w in wanted if w is not None), default=None)
+
+    def resources_sampled(self, task_control: TaskControl, figures: ResourceFigures) -> None:
+        """Show the figures the backend read where the instance runs (and never read its
+        process here); pass them on."""
+        try:
+            row = None if self._is_chunk(task_control) else self._row(task_control)
+            if row is not None:
+                with self._lock:
+                    row.figures_sent = True
+                    if not row.done:
+                        row.take_figures(figures.cpu_percent, figures.rss_bytes)
+        finally:
+            self._previous.resources_sampled(task_control, figures)
+
     # -- feeding the board --------------------------------------------------------------
     def _row(self, control: TaskControl) -> Optional[Row]:
         # Direct calls (instance id "direct") have no lifecycle to show: only their logs.
@@ -348,18 +372,15 @@ class TaskDisplay(TaskControlHandler):
                 self._enqueue(state_line(row, now), now)
 
     def _sample(self) -> None:
-        """Read CPU % and RSS of each running worker (psutil; only on the display's thread)."""
+        """Read CPU % and RSS of each running instance's process here (psutil; only on the
+        display's thread), unless the backend sends them."""
         with self._lock:
-            running = [r for r in self._board.unfinished.values() if r.state == "running"]
+            running = [r for r in self._board.unfinished.values() if r.state == "running" and not r.figures_sent]
         figures = self._sampler.sample(running)
         with self._lock:
             for row in running:
                 if row.instance_id in figures and row.state == "running":
-                    cpu, rss = figures[row.instance_id]
-                    row.rss = rss
-                    row.peak_rss = max(rss, row.peak_rss or 0)
-                    if cpu is not None:
-                        row.cpu = cpu
+                    row.take_figures(*figures[row.instance_id])
 
     def _frame(self) -> RenderableType:
         with self._lock:

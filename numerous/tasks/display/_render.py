@@ -53,6 +53,8 @@ __all__ = [
 
 #: Characters of the instance id shown: enough to tell a session's instances apart.
 SHORT_ID = 6
+#: Columns of the CPU and memory cell: ``1600% 9999 MB`` (16 busy cores) fits uncut.
+RESOURCES_WIDTH = 13
 #: Lines of the screen the frame leaves alone: one for the cursor below it, one spare.
 SPARE_LINES = 2
 #: The hint shown while instances run (the CLI makes it true; in a script it is too).
@@ -152,7 +154,7 @@ def _table(rows: Sequence[Row], now: float, width: int) -> Table:
     table.add_column(no_wrap=True, width=6, justify="right")  # elapsed
     table.add_column(no_wrap=True, width=9, justify="right")  # time left
     if resources:
-        table.add_column(no_wrap=True, width=10, justify="right")  # cpu, memory
+        table.add_column(no_wrap=True, width=RESOURCES_WIDTH, justify="right")  # cpu, memory
     table.add_column(no_wrap=True, ratio=1, overflow="ellipsis")  # status or error
     for row in rows:
         table.add_row(*row_cells(row, now, bar_width, resources))
@@ -226,11 +228,18 @@ def _items_per_second(speed: float) -> str:
 def _resources(row: Row) -> str:
     if row.state == "running" and (row.cpu is not None or row.rss is not None):
         cpu = f"{row.cpu:.0f}%" if row.cpu is not None else ""
-        memory = f"{row.rss / 1e6:.0f} MB" if row.rss is not None else ""
+        memory = _memory(row.rss) if row.rss is not None else ""
         return f"{cpu} {memory}".strip()
     if row.done and row.peak_rss is not None:
-        return f"{row.peak_rss / 1e6:.0f} MB"  # the most it was seen using
+        return _memory(row.peak_rss)  # the most it was seen using
     return ""
+
+
+def _memory(rss: int) -> str:
+    """``850 MB``, ``9999 MB``, ``12.3 GB``, ``512 GB``: at most 7 characters."""
+    if rss < 9999.5e6:
+        return f"{rss / 1e6:.0f} MB"
+    return f"{rss / 1e9:.1f} GB" if rss < 99.95e9 else f"{rss / 1e9:.0f} GB"
 
 
 def _count_text(rows: Sequence[Row]) -> str:

@@ -109,9 +109,18 @@ class Row:
     cpu: Optional[float] = None
     rss: Optional[int] = None
     peak_rss: Optional[int] = None
+    figures_sent: bool = False  # the backend reads its process where it runs: never read here
     announced: bool = False  # its "running" line was printed (log output)
     speed: Speed = field(default_factory=Speed, repr=False)
     map: Optional[MapItems] = None  # set for a map's row
+
+    def take_figures(self, cpu: Optional[float], rss: Optional[int]) -> None:
+        """Record a reading of its process's CPU % and RSS (None: not read this time)."""
+        if rss is not None:
+            self.rss = rss
+            self.peak_rss = max(rss, self.peak_rss or 0)
+        if cpu is not None:
+            self.cpu = cpu
 
     @property
     def label(self) -> str:

@@ -25,6 +25,7 @@ from ..control import TaskControl, TaskControlHandler
 
 if TYPE_CHECKING:
     from .._map_progress import MapProgress
+    from ..resources import ResourceFigures
 
 __all__ = ["RecordingTaskControlHandler", "Target", "TaskEvent", "instance_id_of"]
 
@@ -119,6 +120,15 @@ class RecordingTaskControlHandler(TaskControlHandler):
         self._record(TaskEvent("state", *_who(task_control), state=state, error=error))
         if self.forward_to is not None:
             self.forward_to.instance_state_changed(task_control, state, error)
+
+    def resource_sample_interval(self) -> Optional[float]:
+        """What ``forward_to`` wants (figures are passed on, not recorded)."""
+        return None if self.forward_to is None else self.forward_to.resource_sample_interval()
+
+    def resources_sampled(self, task_control: TaskControl, figures: ResourceFigures) -> None:
+        """Pass the figures on to ``forward_to``."""
+        if self.forward_to is not None:
+            self.forward_to.resources_sampled(task_control, figures)
 
     def map_changed(self, progress: MapProgress) -> None:
         """Record a map's report (its chunks are instances: their calls are recorded too)."""

@@ -1,8 +1,8 @@
 """The parent's dispatcher thread for the Dask backend: one per session.
 
 Everything that touches handlers and futures happens here, in arrival order: topic
-messages from the workers (``running``, logs, progress, status), the Dask futures'
-outcomes, the scheduler's ``remove-worker`` announcements, and the stop deadlines
+messages from the workers (``running``, logs, progress, status, resource figures), the
+Dask futures' outcomes, the scheduler's ``remove-worker`` announcements, and the stop deadlines
 (when an instance's grace is over, its kill Event is set). Other threads hand it work
 with :meth:`DaskDispatcher.call_soon`; the Dask client's event loop only enqueues.
 
@@ -27,7 +27,18 @@ from ...control import deliver_progress, deliver_status, get_task_control_handle
 from ...exceptions import TaskError
 from ..base import Job
 from ._errors import DaskWorkerDiedError
-from ._messages import Envelope, Item, Log, Progress, Running, Status, decode_batch, kill_event_name, stop_event_name
+from ._messages import (
+    Envelope,
+    Item,
+    Log,
+    Progress,
+    ResourceFigures,
+    Running,
+    Status,
+    decode_batch,
+    kill_event_name,
+    stop_event_name,
+)
 
 __all__ = ["DaskDispatcher", "DaskExecution"]
 
@@ -42,6 +53,7 @@ _CLOSE = object()
 _HANDLER_LOG = "the task control handler's log()"
 _HANDLER_PROGRESS = "the task control handler's update_progress()"
 _HANDLER_STATUS = "the task control handler's update_status()"
+_HANDLER_RESOURCES = "the task control handler's resources_sampled()"
 
 
 @dataclass(eq=False)
@@ -165,6 +177,8 @@ class DaskDispatcher:
             )
         elif isinstance(item, Status):
             call_user_code(deliver_status, handler, job.control, item.text, description=_HANDLER_STATUS)
+        elif isinstance(item, ResourceFigures):  # read on the worker's host
+            call_user_code(handler.resources_sampled, job.control, item, description=_HANDLER_RESOURCES)
 
     def _on_done(self, remote: DaskExecution) -> None:
         if remote.finished:

@@ -7,7 +7,11 @@ period is over, its order to terminate. A topic message is a msgpack-able dict
 
 * :class:`Running` — the body's process runs (where);
 * :class:`Log` — one ``tc.log`` record;
-* :class:`Progress` and :class:`Status` — the latest values.
+* :class:`Progress` and :class:`Status` — the latest values;
+* :class:`~numerous.tasks.resources.ResourceFigures` — a reading of the CPU and memory
+  of the body's process, taken on the worker's host, every
+  ``InstanceSpec.resource_interval`` seconds (only when the parent's handler asked for
+  them); the first comes before :class:`Running`.
 
 The Dask task returns an :class:`Envelope`: ``kind`` is ``"result"`` (``body`` the value),
 ``"error"`` (``body`` an encoded error, see ``numerous.tasks._lifecycle``: the exception,
@@ -20,6 +24,8 @@ from __future__ import annotations
 import pickle
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
+from ...resources import ResourceFigures
+
 __all__ = [
     "WORKER_EVENTS_TOPIC",
     "Envelope",
@@ -27,6 +33,7 @@ __all__ = [
     "Item",
     "Log",
     "Progress",
+    "ResourceFigures",
     "Running",
     "Status",
     "decode_batch",
@@ -46,6 +53,9 @@ class InstanceSpec(NamedTuple):
     timeout: Optional[float]
     fresh_process: bool
     stop_grace: float
+    #: Seconds between readings of the body's process's CPU and memory; None (a
+    #: handler in the parent wants none): none are read or sent.
+    resource_interval: Optional[float] = None
 
 
 class Running(NamedTuple):
@@ -77,7 +87,7 @@ class Status(NamedTuple):
     text: str
 
 
-Item = Union[Running, Log, Progress, Status]
+Item = Union[Running, Log, Progress, Status, ResourceFigures]
 
 
 class Envelope(NamedTuple):

@@ -10,6 +10,8 @@ sessions; :func:`close_session` ends them), then waits for the local future.
     prepare + launch ───────▶  spawn / reuse a process
     watch the Events ─────────────────────────────────────────────────────────────▶ event_wait (stop, kill)
                                handler calls ─▶ _Router ─▶ outbox ─▶ log_event ────▶ batched to the scheduler
+    read CPU/RSS every ─────────────────────────────▶ outbox
+    resource_interval s
     local future done
     flush the outbox, return (kind, body, messages sent)
 
@@ -17,6 +19,14 @@ A stop request arrives as the Dask Event ``<id>-stop`` (the task sees ``should_s
 the end of its grace as ``<id>-kill`` (the task's process tree is terminated). The
 watcher also ends the instance when Dask no longer wants its key (the parent's client
 went away, or cancelled it), so work does not outlive the session that started it.
+
+When the parent's handler wants resource figures (``InstanceSpec.resource_interval``),
+the Dask task thread, which only waits for the local future otherwise, reads the CPU and
+memory of the process running the body here, on its host, between waits
+(:class:`_ResourceReporter`); the figures go home in the outbox with the progress.
+Only on request, not always at a low rate: a reading costs ~90 µs here, but each one is
+a message through the scheduler, measured at ~0.5 ms of CPU in the parent and as much
+in the scheduler (8 instances read twice a second: +0.8% of a core in the parent).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...control import TaskControl, TaskControlHandler, handler_task_control, set_task_control_handler
 from ...future import Future
+from ...resources import ProcessSampler, ResourceFigures
 from ..base import Job
 from ..local.backend import LocalBackend
 from ._messages import (
@@ -75,10 +86,13 @@ class _Outbox:
         self.lock = threading.Lock()
 
     def put(self, item: Item) -> None:
-        """Queue an item; a progress or status replaces one still waiting (latest wins)."""
+        """Queue an item; a progress, status or resource reading replaces one still
+        waiting (latest wins)."""
         with self.lock:
             last = self.items[-1] if self.items else None
-            if isinstance(item, (Progress, Status)) and isinstance(last, (Progress, Status)):
+            if isinstance(item, ResourceFigures) and isinstance(last, ResourceFigures):
+                self.items[-1] = item
+            elif isinstance(item, (Progress, Status)) and isinstance(last, (Progress, Status)):
                 if isinstance(item, Progress) or isinstance(last, Status):
                     self.items[-1] = item
                 else:  # a status after a progress: keep the percentage, take the text
@@ -97,6 +111,35 @@ class _Outbox:
                 return
             self.sent += 1
             self.worker.log_event(self.topic, encode_batch(self.instance_id, items))
+
+
+class _ResourceReporter:
+    """Reads the CPU and memory of the process running an instance's body, on this host,
+    and queues the figures for the parent.
+
+    The first reading is taken when the body starts and queued before ``Running`` (so
+    the parent knows from the start that the figures come from here); the others by the
+    Dask task thread while it waits for the instance to end, one every ``interval``.
+    """
+
+    def __init__(self, outbox: _Outbox, interval: float) -> None:
+        self.outbox = outbox
+        self.interval = interval
+        self.sampler: Optional[ProcessSampler] = None  # set once the body's process is known
+
+    def start(self, pid: Optional[int]) -> None:
+        """The body runs in ``pid``: queue the first reading (local dispatcher thread)."""
+        if pid is not None:
+            sampler = ProcessSampler(pid)
+            self.outbox.put(sampler.read())
+            self.sampler = sampler
+
+    def wait(self, future: Future[Any]) -> None:
+        """Wait until ``future`` is done, queueing a reading every ``interval``."""
+        while not future.wait_done(self.interval):
+            sampler = self.sampler
+            if sampler is not None:
+                self.outbox.put(sampler.read())
 
 
 class _Forwarder:
@@ -297,8 +340,13 @@ def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
         stop_grace=spec.stop_grace,
     )
 
+    interval = spec.resource_interval
+    reporter = _ResourceReporter(outbox, interval) if interval is not None else None
+
     def on_state(state: str, error: Optional[BaseException]) -> None:
         if state == "running":
+            if reporter is not None:
+                reporter.start(sink.process_id)
             outbox.put(Running(worker.address, os.getpid(), sink.process_id))
 
     future.listener = on_state
@@ -316,7 +364,10 @@ def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
             _watch(worker, key, names, backend, job, spec.stop_grace),
             worker.loop.asyncio_loop,
         )
-        future.wait_done()
+        if reporter is None:
+            future.wait_done()
+        else:
+            reporter.wait(future)
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from ...control import get_task_control_handler, wanted_resource_interval
 from ..base import Job
 from ..execution import DirectExecution
 from ._connect import connect
@@ -45,9 +46,17 @@ class DaskBackend(DirectExecution):
             raise
 
     def prepare(self, job: Job) -> None:
-        """Describe the job for the worker; scatter a large payload ahead of it."""
+        """Describe the job for the worker (with the resource figures the handler wants);
+        scatter a large payload ahead of it."""
         spec = InstanceSpec(
-            self._session_id, job.instance_id, job.task_name, job.timeout, job.fresh_process, job.stop_grace
+            self._session_id,
+            job.instance_id,
+            job.task_name,
+            job.timeout,
+            job.fresh_process,
+            job.stop_grace,
+            # Read on the worker's host only if a handler here wants the figures.
+            wanted_resource_interval(get_task_control_handler()),
         )
         remote = DaskExecution(job)
         if len(job.payload) > SCATTER_THRESHOLD:

@@ -37,10 +37,10 @@ __all__ = [
     "OUTCOME_FRAMES",
     "OUTCOME_KINDS",
     "RESULT",
+    "BlockingFrameReader",
     "FrameReader",
     "JobMessage",
     "job_message",
-    "read_frame_blocking",
     "write_frame",
     "write_frames",
 ]
@@ -121,26 +121,57 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    buf = bytearray(size)
-    view = memoryview(buf)
-    got = 0
-    while got < size:
-        n = os.readv(fd, [view[got:]])
-        if n == 0:
+class BlockingFrameReader:
+    """Reads whole frames with blocking reads (the worker's side), as many bytes at a
+    time as the pipe holds: a frame and its header usually arrive in one read."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._staged = bytearray()
+        self._landing = _Landing()
+
+    def read_frame(self) -> Tuple[bytes, bytes]:
+        """The next whole frame.
+
+        Raises:
+            EOFError: the pipe closed before a whole frame arrived.
+        """
+        staged = self._staged
+        while len(staged) < _HEADER.size:
+            self._read_more(_HEADER.size - len(staged))
+        length, kind = _HEADER.unpack_from(staged, 0)
+        end = _HEADER.size + length
+        while len(staged) < end:
+            self._read_more(end - len(staged))
+        body = bytes(staged[_HEADER.size : end])
+        del staged[:end]
+        return kind, body
+
+    def _read_more(self, wanted: int) -> None:
+        chunk = self._landing.read(self.fd, wanted)
+        if not chunk:
             raise EOFError("the pipe closed in the middle of a frame")
-        got += n
-    return bytes(buf)
+        self._staged += chunk
 
 
-def read_frame_blocking(fd: int) -> Tuple[bytes, bytes]:
-    """Read one whole frame with blocking reads (the worker's side).
+class _Landing:
+    """A buffer that reads land in and are copied out of: ``os.read(fd, 256 KiB)`` would
+    allocate (mmap), shrink (mremap) and free (munmap) 256 KiB on every read."""
 
-    Raises:
-        EOFError: the pipe closed before a whole frame arrived.
-    """
-    length, kind = _HEADER.unpack(_read_exactly(fd, _HEADER.size))
-    return kind, _read_exactly(fd, length)
+    def __init__(self) -> None:
+        self._view = memoryview(bytearray(_CHUNK))
+
+    def read(self, fd: int, wanted: int = 0) -> memoryview:
+        """What one read of ``fd`` returned (at least ``wanted`` bytes asked for), valid
+        until the next read; empty at EOF.
+
+        Raises:
+            BlockingIOError: a non-blocking ``fd`` holds nothing now.
+        """
+        view = self._view
+        if wanted > len(view):
+            view = memoryview(bytearray(wanted))
+        return view[: os.readv(fd, [view])]
 
 
 class FrameReader:
@@ -151,6 +182,7 @@ class FrameReader:
         self.fd = fd
         self.eof = False
         self._staged = bytearray()
+        self._landing = _Landing()
         self._body: Optional[bytearray] = None  # a large body being read in place
         self._body_kind = b""
         self._body_got = 0
@@ -173,13 +205,17 @@ class FrameReader:
                             # copy of a large body would cost as much as reading it.
                             frames.append((self._body_kind, self._body))
                             self._body = None
+                        if n < len(view):  # a pipe gives what it holds: it is empty now
+                            break
                         continue
                 else:
-                    chunk = os.read(self.fd, _CHUNK)
+                    chunk = self._landing.read(self.fd)
                     n = len(chunk)
                     if n:
                         self._staged += chunk
                         self._parse(frames)
+                        if n < _CHUNK:  # a pipe gives what it holds: it is empty now
+                            break
                         continue
             except BlockingIOError:
                 break

@@ -201,7 +201,7 @@ class WorkerSink:
         self._block = block
         self.stop_view = block.stop_flag_view()
         self._channel = channel
-        self.process_id = os.getpid()
+        self.process_id = _worker_pid
 
     def release(self) -> None:
         """Unmap the block once the task is over (a kept TaskControl then raises)."""
@@ -338,19 +338,22 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         channel.disown()
         os.close(job_fd)
+        forked.append(True)
 
+    forked: List[bool] = []  # not empty in a child the task forked (no getpid() per job)
     os.register_at_fork(after_in_child=forked_by_the_task)
+    jobs = _protocol.BlockingFrameReader(job_fd)
     baseline_threads = threading.active_count()
     while True:
         try:
-            kind, body = _protocol.read_frame_blocking(job_fd)
+            kind, body = jobs.read_frame()
         except EOFError:  # the parent closed the pipe before a whole job arrived
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
         job = JobMessage.decode(body)
         outcome, release_block = run_job(job, arena, channel)
-        if not _is_worker():  # a child the task forked returned from the task: not ours to report
+        if forked:  # a child the task forked returned from the task: not ours to report
             os._exit(0)
         frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
         if job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads):
