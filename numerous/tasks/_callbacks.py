@@ -37,6 +37,21 @@ def serve_from_this_thread(owner: object) -> None:
     _local.owner = owner
 
 
+def run_dispatcher(owner: object, serve: Callable[[], None], die: Callable[[BaseException], None], name: str) -> None:
+    """Run a backend's dispatcher loop (``serve``) as ``owner``'s dispatcher thread.
+
+    Should the loop ever raise (a bug of ours: every user callback it calls goes through
+    :func:`call_user_code`), the error is logged as critical and handed to ``die``, which
+    fails what the dispatcher was looking after, so that no future waits for good.
+    """
+    serve_from_this_thread(owner)
+    try:
+        serve()
+    except BaseException as exc:
+        logger.critical("%s thread died; failing its instances", name, exc_info=True)
+        die(exc)
+
+
 def served_owner() -> Optional[object]:
     """The backend whose dispatcher thread this is, or None on any other thread."""
     return getattr(_local, "owner", None)

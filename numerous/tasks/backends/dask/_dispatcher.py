@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ..._callbacks import call_user_code, serve_from_this_thread
+from ..._callbacks import call_user_code, run_dispatcher
 from ..._lifecycle.deadlines import Step, StopLadder
 from ..._lifecycle.outcomes import Ending, decode_error, failed, returned
 from ...control import deliver_progress, deliver_status, get_task_control_handler
@@ -297,20 +297,19 @@ class DaskDispatcher:
         return upcoming
 
     def _run(self) -> None:
-        serve_from_this_thread(self._owner)
-        try:
-            self._serve()
-        except BaseException as exc:  # a bug of ours: fail what it was looking after
-            logger.critical("numerous.tasks Dask dispatcher thread died; failing its instances", exc_info=True)
-            self._death = exc
-            for remote in list(self._remotes.values()):
-                if not remote.finished:
-                    error = TaskError(
-                        f"{remote.job.description} was lost: the Dask backend's dispatcher thread died "
-                        f"({type(exc).__name__}: {exc}); it was asked to end on the cluster"
-                    )
-                    self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
-                    call_user_code(self._finish, remote, failed(error), description="failing an instance")
+        run_dispatcher(self._owner, self._serve, self._die, "numerous.tasks Dask dispatcher")
+
+    def _die(self, cause: BaseException) -> None:
+        """Fail every unfinished instance (each asked to end on the cluster)."""
+        self._death = cause
+        for remote in list(self._remotes.values()):
+            if not remote.finished:
+                error = TaskError(
+                    f"{remote.job.description} was lost: the Dask backend's dispatcher thread died "
+                    f"({type(cause).__name__}: {cause}); it was asked to end on the cluster"
+                )
+                self._set_event(remote, kill_event_name(self._session_id, remote.job.instance_id))
+                call_user_code(self._finish, remote, failed(error), description="failing an instance")
 
     def _serve(self) -> None:
         upcoming = _INF

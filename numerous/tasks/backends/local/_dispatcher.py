@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from ..._callbacks import call_user_code, serve_from_this_thread
+from ..._callbacks import call_user_code, run_dispatcher
 from ...exceptions import BackendError, TaskError
 from . import _protocol
 from ._execution import LocalExecution
@@ -341,12 +341,7 @@ class LocalDispatcher:
         )
 
     def _run(self) -> None:
-        serve_from_this_thread(self._owner)
-        try:
-            self._serve()
-        except BaseException as exc:  # a bug of ours: end everything it was looking after
-            logger.critical("numerous.tasks dispatcher thread died; failing its instances", exc_info=True)
-            self._die(exc)
+        run_dispatcher(self._owner, self._serve, self._die, "numerous.tasks dispatcher")
 
     def _die(self, cause: BaseException) -> None:
         """Kill every worker, fail every unfinished execution, refuse all later work."""
