@@ -303,6 +303,11 @@ def takes_anything(value: Any, flag: Any = None) -> str:
     return type(value).__name__
 
 
+@task(max_parallel=4)
+def apply(function: Callable[[Any], Any], value: Any) -> Any:
+    return function(value)
+
+
 # -- pitfalls ----------------------------------------------------------------------------------
 @task
 def forks_and_returns(hold_seconds: float) -> int:

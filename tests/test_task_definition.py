@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 import api_tasks
 import api_tasks_future_annotations as future_module
@@ -352,3 +352,42 @@ def test_name_is_what_the_control_reports_in_a_worker_and_to_handlers() -> None:
 
 def test_default_name_is_the_function_name() -> None:
     assert api_tasks.identity_of()["name"] == "identity_of"
+
+
+# -- arguments are checked in start(), in the caller ---------------------------------------------
+FITS = [
+    (api_tasks.double, (1,), {}, True),
+    (api_tasks.double, (), {}, False),
+    (api_tasks.double, (1, 2), {}, False),
+    (api_tasks.double, (), {"value": 1}, True),
+    (api_tasks.double, (), {"other": 1}, False),
+    (api_tasks.fail_custom, ("m",), {}, True),
+    (api_tasks.fail_custom, ("m", 3), {}, True),
+    (api_tasks.fail_custom, ("m", 3, 4), {}, False),
+    (api_tasks.control_annotated_first, (1,), {}, True),
+    (api_tasks.control_annotated_first, (), {}, False),
+    (api_tasks.control_annotated_first, (1, 2), {}, False),
+    (api_tasks.control_annotated_later, (1, "x"), {}, True),
+    (api_tasks.control_annotated_later, (1,), {}, False),
+    (api_tasks.control_annotated_later, (1, "x", "y"), {}, False),
+    (api_tasks.control_optional, (1,), {}, True),
+    (api_tasks.control_optional, (1, 2), {}, False),
+    (api_tasks.control_keyword_only, (1,), {}, True),
+    (api_tasks.control_keyword_only, (1, 2), {}, False),
+    (api_tasks.tc_not_first, (1,), {}, True),
+    (api_tasks.tc_not_first, (1, 2), {}, True),
+    (api_tasks.tc_not_first, (1, 2, 3), {}, False),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "kwargs", "fits"), FITS)
+def test_start_checks_the_arguments_against_the_function(
+    fn: Task[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any], fits: bool
+) -> None:
+    """Whatever path the check takes (positional arguments alone are counted; anything
+    else is bound to the signature), a call that does not fit is a TypeError here."""
+    if fits:
+        fn.check_arguments(args, kwargs)
+    else:
+        with pytest.raises(TypeError, match=f"task {fn.name!r} cannot be started with these arguments"):
+            fn.check_arguments(args, kwargs)

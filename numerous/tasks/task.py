@@ -87,6 +87,22 @@ R = TypeVar("R")
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
+def _positional_counts(signature: inspect.Signature, control: Optional[_ControlParameter]) -> Optional[Tuple[int, int]]:
+    """How few and how many positional arguments a caller may pass, when that alone
+    says whether a call fits (every parameter but the control positional, the control
+    first if there is one); None otherwise (``inspect.Signature.bind`` decides)."""
+    parameters = list(signature.parameters.values())
+    if control is not None:
+        if not control.positional or control.position != 0:
+            return None
+        parameters = parameters[1:]
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind not in plain for p in parameters):
+        return None
+    required = sum(1 for p in parameters if p.default is inspect.Parameter.empty)
+    return required, len(parameters)
+
+
 class _ControlParameter(typing.NamedTuple):
     name: str
     position: int  # its index among the parameters
@@ -232,6 +248,7 @@ class Task(Generic[P, R]):
         else:
             self._control_parameter = None
         self._signature = inspect.signature(function)
+        self._positional_counts = _positional_counts(self._signature, self._control_parameter)
         functools.update_wrapper(self, function)
 
     # -- the options ------------------------------------------------------------------------
@@ -327,6 +344,9 @@ class Task(Generic[P, R]):
         """Raise TypeError here, in the caller, if the function cannot take these arguments."""
         if len(args) == 1 and type(args[0]) is MapChunk:  # a chunk of map(): its first item
             return args[0].check(self)
+        counts = self._positional_counts
+        if counts is not None and not kwargs and counts[0] <= len(args) <= counts[1]:
+            return  # positional arguments only, as many as the function takes: they fit
         placeholder = TaskControl("check", self.name, sink=_NoSink())
         full_args, full_kwargs = self.bind_arguments(placeholder, args, kwargs)
         try:

@@ -1,0 +1,67 @@
+"""How a call travels to the worker: the standard pickler where it writes what the worker
+can load, cloudpickle wherever something must travel by value (lambdas, closures, your
+script's functions and classes, modules registered with cloudpickle.register_pickle_by_value)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from pathlib import Path
+from typing import Iterator
+
+import cloudpickle
+import pytest
+from backend_tasks import apply
+
+from numerous.tasks import Session
+
+pytestmark = pytest.mark.timeout(60)
+RESULT_WAIT = 30.0
+
+
+@pytest.fixture
+def module_the_worker_cannot_import(tmp_path: Path) -> Iterator[types.ModuleType]:
+    """A module imported here from a folder then taken off sys.path (so a worker started
+    afterwards cannot import it), registered to be pickled by value."""
+    (tmp_path / "by_value_module.py").write_text("def triple(x):\n    return 3 * x\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("by_value_module")
+    finally:
+        sys.path.remove(str(tmp_path))
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        yield module
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules["by_value_module"]
+
+
+def test_a_module_registered_by_value_travels_by_value(module_the_worker_cannot_import: types.ModuleType) -> None:
+    triple = module_the_worker_cannot_import.triple
+    with Session():
+        assert apply.instance().start(triple, 5).result(timeout=RESULT_WAIT) == 15
+
+
+def test_a_lambda_and_a_local_class_travel_by_value() -> None:
+    class Local:
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+    with Session():
+        assert apply.instance().start(lambda x: x * 2, 21).result(timeout=RESULT_WAIT) == 42
+        assert apply.instance().start(lambda local: local.value, Local(7)).result(timeout=RESULT_WAIT) == 7
+
+
+def test_a_call_of_importable_things_does_not_need_cloudpickle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cheap path: the standard pickler writes a by-reference task with plain
+    arguments (cloudpickle's pickler calls Python code for every object it writes)."""
+    from numerous.tasks import _pickling
+
+    def refuse(self: object, obj: object) -> None:
+        raise AssertionError("cloudpickle was used for a call the standard pickler can write")
+
+    monkeypatch.setattr(_pickling._Pickler, "dump", refuse)
+    with Session():
+        assert apply.instance().start(abs, -3).result(timeout=RESULT_WAIT) == 3
