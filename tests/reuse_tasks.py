@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from numerous.tasks import task
+from numerous.tasks import TaskControl, task
 
 
 @task(max_parallel=2)
@@ -51,3 +51,19 @@ def fails_plainly() -> None:
 @task
 def exits_via_systemexit() -> None:
     raise SystemExit(3)
+
+
+@task(max_parallel=2)
+def never_returns() -> None:
+    """Never returns by itself: only a timeout's termination ends it."""
+    while True:
+        time.sleep(0.01)
+
+
+@task(max_parallel=2)
+def reports_progress_then_waits(tc: TaskControl, go_file: str) -> int:
+    tc.update_progress(42.0)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(go_file) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return os.getpid()

@@ -13,12 +13,15 @@ from reuse_tasks import (
     fails_plainly,
     leaves_a_child,
     leaves_a_thread,
+    never_returns,
     pid_in_fresh_process,
     pid_of_worker,
     reports_cwd,
+    reports_progress_then_waits,
 )
 
-from numerous.tasks import Session, TaskFailedError
+from numerous.tasks import Session, TaskFailedError, TaskTimeoutError, set_task_control_handler
+from numerous.tasks.testing import RecordingTaskControlHandler
 
 
 def test_a_clean_worker_runs_the_next_instance() -> None:
@@ -71,3 +74,32 @@ def test_sessions_do_not_share_workers() -> None:
     with Session():
         second = pid_of_worker.instance().start().result()
     assert first != second
+
+
+# A warm launch does not wake the dispatcher when its loop looks at running instances
+# anyway; these make sure one launched while the loop sleeps with nothing to watch is
+# still watched: its timeout enforced and its progress delivered.
+@pytest.mark.timeout(60)
+def test_a_timeout_is_enforced_on_a_warm_worker_the_dispatcher_was_not_watching() -> None:
+    with Session(stop_grace=0.2):
+        warm = pid_of_worker.instance().start().result(timeout=30)  # then nothing runs
+        instance = never_returns.instance(timeout=0.3)
+        with pytest.raises(TaskTimeoutError):
+            instance.start().result(timeout=30)
+        assert instance.job.sink.process_id == warm
+
+
+@pytest.mark.timeout(60)
+def test_progress_reaches_the_handler_from_a_warm_worker_the_dispatcher_was_not_watching(tmp_path: Path) -> None:
+    recorder = RecordingTaskControlHandler()
+    previous = set_task_control_handler(recorder)
+    try:
+        with Session():
+            warm = pid_of_worker.instance().start().result(timeout=30)  # then nothing runs
+            go = tmp_path / "go"
+            future = reports_progress_then_waits.instance().start(str(go))
+            recorder.wait_for(future, lambda event: event.kind == "progress" and event.progress == 42.0, timeout=10)
+            go.touch()
+            assert future.result(timeout=30) == warm
+    finally:
+        set_task_control_handler(previous)

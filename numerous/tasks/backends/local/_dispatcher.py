@@ -54,6 +54,7 @@ _ORPHAN_POLL_INTERVAL = 0.01
 #: Idle workers a session keeps for reuse; more than the machine has cores would
 #: only hold memory.
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
+_INF = float("inf")
 
 
 class LocalDispatcher:
@@ -82,6 +83,10 @@ class LocalDispatcher:
         self._killed: Dict[int, Any] = {}  # psutil handles of terminated trees
         self._reap_until = 0.0
         self._closing = False
+        # When the loop's current wait ends (monotonic; inf: it waits for an event alone,
+        # -inf: it is not waiting). Written with the idle lock held, together with the
+        # look at the busy workers that decided it: see wake_by().
+        self._wake_at = -_INF
         # What the thread's death must clean up, kept by every thread that hands it work:
         # executions launched and not yet finished, workers spawned and not yet registered.
         self._state_lock = threading.Lock()
@@ -114,6 +119,15 @@ class LocalDispatcher:
             os.write(self._wake_w, b"\0")
         except BlockingIOError:  # the pipe is full of wake-ups already
             pass
+
+    def wake_by(self, deadline: float) -> None:
+        """Make the dispatcher look at its work no later than ``deadline`` (monotonic):
+        wake it only if its current wait would outlast that. A warm launch or a stop
+        then costs no thread switch while the loop polls its running instances anyway."""
+        with self._idle_lock:
+            late = deadline < self._wake_at
+        if late:
+            self.wake()
 
     def close(self) -> None:
         """Let idle workers go, stop the thread once nothing is left, free descriptors."""
@@ -165,8 +179,8 @@ class LocalDispatcher:
             self._launched.add(execution)
         if not self._run_on_idle(execution):
             self.call_soon(lambda: self._spawn_for(execution))
-        elif threading.current_thread() is not self._thread:
-            self.wake()  # it may be asleep with nothing to poll: now it has
+        elif threading.current_thread() is not self._thread:  # its progress and deadlines
+            self.wake_by(min(execution.next_deadline(), time.monotonic() + PROGRESS_POLL_INTERVAL))
 
     # -- on the dispatcher thread: assigning work ------------------------------------------
     def _spawn_for(self, execution: LocalExecution) -> None:
@@ -366,7 +380,12 @@ class LocalDispatcher:
 
     def _serve(self) -> None:
         while not self._finished():
-            for key, _ in self._selector.select(self._timeout(self._busy())):
+            with self._idle_lock:  # a launch binds under it: either seen here, or it sees _wake_at
+                timeout = self._timeout(self._busy())
+                self._wake_at = _INF if timeout is None else time.monotonic() + timeout
+            events = self._selector.select(timeout)
+            self._wake_at = -_INF
+            for key, _ in events:
                 if key.data is None:
                     try:
                         while os.read(self._wake_r, 4096):

@@ -89,8 +89,8 @@ class LocalBackend(DirectExecution):
         if execution is None:  # not prepared yet: it sees job.stop_requested when it is
             return
         execution.request_stop(grace)
-        if self._dispatcher is not None:
-            self._dispatcher.wake()
+        if self._dispatcher is not None:  # its stop ladder's next step (the task sees the flag at once)
+            self._dispatcher.wake_by(execution.next_deadline())
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the dispatcher thread once every launched job has finished (a session's
