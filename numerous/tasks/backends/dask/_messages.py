@@ -56,6 +56,8 @@ class InstanceSpec(NamedTuple):
     #: Seconds between readings of the body's process's CPU and memory; None (a
     #: handler in the parent wants none): none are read or sent.
     resource_interval: Optional[float] = None
+    #: Which run of the instance this is (``@task(retries=...)``): 1, 2, ...
+    attempt: int = 1
 
 
 class Running(NamedTuple):

@@ -338,6 +338,7 @@ def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
         timeout=spec.timeout,
         fresh_process=spec.fresh_process,
         stop_grace=spec.stop_grace,
+        attempt=spec.attempt,
     )
 
     interval = spec.resource_interval
