@@ -47,11 +47,11 @@ class RetryWait:
         timer = threading.Timer(self._delay, self._fire)
         timer.name = f"numerous-retry-{self.job.instance_id}"
         timer.daemon = True
-        with self._lock:
+        with self._lock:  # started under the lock: cancel() finds it started, or not at all
             if not self._waiting:  # cancelled before it began
                 return
             self._timer = timer
-        timer.start()
+            timer.start()
 
     def _fire(self) -> None:
         with self._lock:

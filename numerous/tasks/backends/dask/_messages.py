@@ -98,6 +98,8 @@ class Envelope(NamedTuple):
     kind: str  # "result", "error" or "cancelled"
     body: Any  # the value, the encoded error, or None
     messages_sent: int
+    #: It was asked to stop where it ran (its timeout, or the stop Event): never retried.
+    stop_requested: bool = False
 
 
 #: The scheduler's own topic on which it announces ``remove-worker``.
