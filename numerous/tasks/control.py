@@ -196,8 +196,8 @@ class TaskControl:
 
     @property
     def attempt(self) -> int:
-        """Which run of the instance this is: 1, then 2 for the first retry, ... (see
-        ``@task(retries=...)``); a handler told ``"retrying"`` reads the coming one."""
+        """The number of this run of the instance, 1 for the first and 2 for the first
+        retry (see ``@task(retries=...)``); a handler told ``"retrying"`` reads the coming one."""
         return self._attempt
 
     @property

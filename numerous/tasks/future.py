@@ -210,8 +210,8 @@ class Future(concurrent.futures.Future[R]):
 
     @property
     def attempt(self) -> int:
-        """Which run of the instance this is (or was, once final): 1 for the first, 2 for
-        the first retry, ... (see ``@task(retries=...)``)."""
+        """The number of the instance's current (or, once final, last) run, 1 for the
+        first and 2 for the first retry (see ``@task(retries=...)``)."""
         return self._attempt
 
     # The spec's property where the base class has a method: a DoneFlag is both (see its

@@ -25,9 +25,9 @@ class AttemptTimes(NamedTuple):
     attempt: int
     """1 for the first run, 2 for the first retry, ..."""
     running_ns: Optional[int]
-    """Its body began running (None: it failed before, e.g. its worker could not start)."""
+    """When its body began running, or None if it failed before that (no worker could start, say)."""
     ended_ns: Optional[int]
-    """It ended (None: the last attempt, still running)."""
+    """When it ended, or None for the last attempt while it runs."""
     error: Optional[str]
     """``Type: message`` of the error it failed with (None: the last attempt)."""
 
