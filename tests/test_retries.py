@@ -264,22 +264,3 @@ def test_retry_options_are_checked_and_kept() -> None:
 
     assert (plain.options.retries, plain.options.retry_on, plain.options.retry_delay) == (0, (WorkerDiedError,), 0.0)
 
-
-@pytest.mark.timeout(60)
-def test_the_readme_example_prints_what_it_says(tmp_path: Path) -> None:
-    import re
-    import subprocess
-    import sys
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Retries\n", 1)[1].split("\n## ", 1)[0]
-    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
-    promised = [m.strip() for m in re.findall(r"print\(.*\)\s+#\s*(.+)$", code, re.M)]
-    script = tmp_path / "retries_example.py"
-    script.write_text(code, encoding="utf-8")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    printed = done.stdout.splitlines()
-    assert len(printed) == len(promised)
-    for line, comment in zip(printed, promised):
-        assert comment.startswith(line), (line, comment)
