@@ -263,4 +263,3 @@ def test_retry_options_are_checked_and_kept() -> None:
     def plain() -> None: ...
 
     assert (plain.options.retries, plain.options.retry_on, plain.options.retry_delay) == (0, (WorkerDiedError,), 0.0)
-
