@@ -7,8 +7,9 @@
             │
             ▼  TaskOptions(**keywords).checked(): a wrong type or value fails here, at
                the decorator, naming the option
-    task.options ── read by the session (max_parallel), the backends (timeout,
-                    fresh_process, capture_output), displays and logs (the name)
+    task.options ── read by the session (max_parallel; retries, retry_on, retry_delay),
+                    the backends (timeout, fresh_process, capture_output), displays and
+                    logs (the name)
 
 :class:`TaskOptionsArgs` repeats the fields' names and types for the ``**options`` of
 ``@task(...)`` and ``Task(...)`` (a ``TypedDict`` is the only way to type keyword
@@ -18,7 +19,10 @@ agree. Every worker imports this module (through ``numerous.tasks.task``): nothi
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, TypedDict
+import math
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Type, TypedDict
+
+from .exceptions import WorkerDiedError
 
 __all__ = ["SIZES", "TaskOptions", "TaskOptionsArgs", "check_timeout"]
 
@@ -35,6 +39,10 @@ class TaskOptionsArgs(TypedDict, total=False):
     timeout: Optional[float]
     fresh_process: bool
     capture_output: bool
+    # -- retries (issue 18) --
+    retries: int
+    retry_on: Tuple[Type[BaseException], ...]
+    retry_delay: float
 
 
 class TaskOptions(NamedTuple):
@@ -58,6 +66,15 @@ class TaskOptions(NamedTuple):
     #: Log what the task writes to ``sys.stdout``/``sys.stderr`` instead of letting it
     #: reach the terminal.
     capture_output: bool = False
+    # -- retries (issue 18): see numerous.tasks._lifecycle.retrying --
+    #: How many times a failed instance is run again (an int >= 0), each time in a new
+    #: process, when its error is one of :attr:`retry_on`.
+    retries: int = 0
+    #: The errors that are retried (a tuple of exception classes); by default only a
+    #: worker that died (killed, out of memory, crashed).
+    retry_on: Tuple[Type[BaseException], ...] = (WorkerDiedError,)
+    #: Seconds between a failed attempt and the next (a finite number >= 0).
+    retry_delay: float = 0.0
 
     def checked(self) -> TaskOptions:
         """These options, if every one has a valid type and value (``timeout`` as a float).
@@ -83,7 +100,29 @@ class TaskOptions(NamedTuple):
             value = getattr(self, flag)
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, not {type(value).__name__}")
-        return self._replace(timeout=check_timeout(self.timeout))
+        return self._replace(timeout=check_timeout(self.timeout), **_checked_retries(self))
+
+
+def _checked_retries(options: TaskOptions) -> Dict[str, Any]:
+    """``retries``, ``retry_on`` and ``retry_delay`` checked (``retry_on`` as a tuple,
+    ``retry_delay`` as a float), or raise naming the option."""
+    retries, retry_on, delay = options.retries, options.retry_on, options.retry_delay
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        raise TypeError(f"retries must be an int, not {type(retries).__name__}")
+    if retries < 0:
+        raise ValueError(f"retries must be at least 0, not {retries}")
+    if isinstance(retry_on, type):  # one class given bare: what `except` takes too
+        retry_on = (retry_on,)
+    if not isinstance(retry_on, (tuple, list)):
+        raise TypeError(f"retry_on must be a tuple of exception classes, not {type(retry_on).__name__}")
+    for each in retry_on:
+        if not (isinstance(each, type) and issubclass(each, BaseException)):
+            raise TypeError(f"retry_on must hold exception classes, not {each!r}")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise TypeError(f"retry_delay must be a number of seconds, not {type(delay).__name__}")
+    if not (math.isfinite(delay) and delay >= 0):
+        raise ValueError(f"retry_delay must be a finite number of seconds >= 0, not {delay!r}")
+    return {"retries": retries, "retry_on": tuple(retry_on), "retry_delay": float(delay)}
 
 
 def check_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:

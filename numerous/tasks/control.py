@@ -150,13 +150,24 @@ class TaskControl:
             installed handler and ``should_stop`` turns True on ``request_stop()``.
     """
 
-    __slots__ = ("__weakref__", "_instance_id", "_progress", "_sink", "_status", "_task_definition_name")
+    __slots__ = (
+        "__weakref__",
+        "_attempt",
+        "_instance_id",
+        "_progress",
+        "_retries",
+        "_sink",
+        "_status",
+        "_task_definition_name",
+    )
 
     def __init__(self, instance_id: str, task_definition_name: str, *, sink: Optional[ControlSink] = None) -> None:
         self._task_definition_name = task_definition_name
         self._instance_id = instance_id
         self._progress = 0.0
         self._status = ""
+        self._attempt = 1
+        self._retries = 0
         if sink is None:
             handler_sink = HandlerSink()
             handler_sink.bind(self)
@@ -182,6 +193,17 @@ class TaskControl:
     def process_id(self) -> Optional[int]:
         """The id of the process that runs the task (None while it waits to start)."""
         return self._sink.process_id
+
+    @property
+    def attempt(self) -> int:
+        """The number of this run of the instance, 1 for the first and 2 for the first
+        retry (see ``@task(retries=...)``); a handler told ``"retrying"`` reads the coming one."""
+        return self._attempt
+
+    @property
+    def retries(self) -> int:
+        """How many retries the task allows (``@task(retries=...)``; 0 by default)."""
+        return self._retries
 
     @property
     def progress(self) -> float:
@@ -262,12 +284,14 @@ class TaskControlHandler:
     def instance_state_changed(self, task_control: TaskControl, state: str, error: Optional[BaseException]) -> None:
         """An instance entered ``state``: ``"pending"`` (started, waiting for a slot),
         ``"running"``, then one of ``"completed"``, ``"failed"`` (with ``error``) or
-        ``"cancelled"``.
+        ``"cancelled"``. A task with ``retries`` may also report ``"retrying"`` (with the
+        error of the attempt that failed; ``task_control.attempt`` is the attempt to
+        come, ``task_control.retries`` the task's allowance), then ``"running"`` again.
 
         "pending" is reported on the thread calling ``start()``, before it returns;
         "running" on the thread that hands the instance a worker (``start()``'s or the
-        dispatcher's); final states on the dispatcher thread, or on the thread that
-        cancels a pending instance. The final state is reported before ``result()``
+        dispatcher's); "retrying" and final states on the dispatcher thread, or on the
+        thread that cancels a pending (or retrying) instance. The final state is reported before ``result()``
         returns."""
 
     def map_changed(self, progress: MapProgress) -> None:

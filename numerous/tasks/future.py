@@ -1,7 +1,9 @@
 """Future — the result of a started task instance, available later.
 
 States move one way: ``pending → running → completed | failed | cancelled`` (a pending
-instance may also go straight to ``cancelled``). The three final states are set exactly
+instance may also go straight to ``cancelled``). A task with ``retries`` adds a loop:
+``running → retrying → running`` once per retry (``retrying``: an attempt failed and the
+next one waits its ``retry_delay``; :attr:`Future.attempt` counts them). The three final states are set exactly
 once; whoever sets one first wins and later attempts are ignored, so a stop that races
 the task's completion leaves exactly one outcome.
 
@@ -63,6 +65,7 @@ __all__ = [
     "COMPLETED",
     "FAILED",
     "PENDING",
+    "RETRYING",
     "RUNNING",
     "DoneFlag",
     "Future",
@@ -75,6 +78,7 @@ R = TypeVar("R")
 
 PENDING = "pending"
 RUNNING = "running"
+RETRYING = "retrying"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
@@ -85,6 +89,7 @@ FINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED})
 _BASE_STATE: Dict[str, str] = {
     PENDING: _cf.PENDING,
     RUNNING: _cf.RUNNING,
+    RETRYING: _cf.RUNNING,
     COMPLETED: _cf.FINISHED,
     FAILED: _cf.FINISHED,
     CANCELLED: _cf.CANCELLED_AND_NOTIFIED,
@@ -96,6 +101,7 @@ class TaskStatus:
 
     PENDING = PENDING
     RUNNING = RUNNING
+    RETRYING = RETRYING
     COMPLETED = COMPLETED
     FAILED = FAILED
     CANCELLED = CANCELLED
@@ -177,6 +183,7 @@ class Future(concurrent.futures.Future[R]):
         self._description = description
         self._instance_id = instance_id
         self._status = PENDING
+        self._attempt = 1
         self._error_traceback: Optional[TracebackType] = None
         #: Each callback with the event loop it is to be called in (None: any thread).
         self._callbacks: List[Tuple[_Callback, Optional[asyncio.AbstractEventLoop]]] = []
@@ -197,8 +204,15 @@ class Future(concurrent.futures.Future[R]):
 
     @property
     def status(self) -> str:
-        """One of ``"pending"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``."""
+        """One of ``"pending"``, ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``,
+        or ``"retrying"`` between a failed attempt and the next (a task with ``retries``)."""
         return self._status
+
+    @property
+    def attempt(self) -> int:
+        """The number of the instance's current (or, once final, last) run, 1 for the
+        first and 2 for the first retry (see ``@task(retries=...)``)."""
+        return self._attempt
 
     # The spec's property where the base class has a method: a DoneFlag is both (see its
     # docstring). Type checkers see the bool the spec promises.
@@ -396,12 +410,23 @@ class Future(concurrent.futures.Future[R]):
 
     # -- what the library sets ------------------------------------------------------
     def set_running(self) -> bool:
-        """Move from pending to running; False if the future already left pending."""
+        """Move from pending (or retrying) to running; False if the future is elsewhere."""
         with self._condition:
-            if self._status != PENDING or self._finishing:
+            if self._status not in (PENDING, RETRYING) or self._finishing:
                 return False
             self._status, self._state = RUNNING, _cf.RUNNING
         self._tell_listener(RUNNING, None)
+        return True
+
+    def set_retrying(self, error: BaseException) -> bool:
+        """An attempt failed with ``error`` and the instance will run again: move to
+        retrying and count the next attempt; False if the future is already final."""
+        with self._condition:
+            if self._status in FINAL_STATES or self._finishing:
+                return False
+            self._status, self._state = RETRYING, _cf.RUNNING
+            self._attempt += 1
+        self._tell_listener(RETRYING, error)
         return True
 
     def set_running_or_notify_cancel(self) -> bool:

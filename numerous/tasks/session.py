@@ -7,7 +7,8 @@ itself there when entered, and ``task.instance()`` finds it there.
 
 Scheduling: per task definition, at most ``max_parallel`` instances of a session run at
 once; instances started beyond that wait first-in first-out as ``"pending"`` and are
-launched as slots free up.
+launched as slots free up. An instance whose attempt failed and is retried (``@task(retries=...)``)
+keeps its slot while it waits ``retry_delay`` and runs again (see :mod:`numerous.tasks._retry_wait`).
 
 Leaving the ``with`` block normally waits for every started instance. Leaving it by an
 exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
@@ -38,7 +39,9 @@ from . import _current
 from ._callbacks import refuse_to_block
 from ._current import Activity
 from ._ids import random_hex
+from ._lifecycle.retrying import RetryPolicy
 from ._options import check_timeout
+from ._retry_wait import RetryWait
 from ._session_book import SessionBook
 from .backends.base import Backend, Job
 from .control import get_task_control_handler
@@ -129,6 +132,7 @@ class Session(SessionBook):
         self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
         self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
         self._unfinished: Dict[Job, TaskInstance[..., Any]] = {}  # started, not finished
+        self._retrying: Dict[Job, RetryWait] = {}  # waiting for their next attempt
         self._activities: Set[Activity] = set()
         self._token: Optional[contextvars.Token[Any]] = None
 
@@ -395,6 +399,7 @@ class Session(SessionBook):
             stop_grace=self.stop_grace,
             task=task,
             call=(args, kwargs) if raw_call else None,
+            **self._retry_options(task),
         )
         job_ref = weakref.ref(job)
         job.times.started_ns = started_ns
@@ -449,9 +454,12 @@ class Session(SessionBook):
         self._stop_job(job, timeout)
 
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
-        """Cancel a pending job (True) or request a running one to stop (False)."""
+        """Cancel a pending job, or one waiting to be retried (True), or request a
+        running one to stop (False)."""
         if not job.future.done:
             job.times.mark_stop_requested()
+        if self._cancel_retry(job):
+            return True
         with self._lock:
             queue = self._pending.get(job.task) if job.task is not None else None
             was_pending = queue is not None and job in queue
@@ -468,6 +476,54 @@ class Session(SessionBook):
             job.stop_requested = True
             backend.request_stop(job, self.stop_grace if grace is None else grace)
         return False
+
+    # -- retries ------------------------------------------------------------------------------
+    def _retry_options(self, task: Task[..., Any]) -> Dict[str, Any]:
+        """The Job fields of ``task``'s retries (none when it has none)."""
+        options = task.options
+        if not options.retries:
+            return {}
+        return {"retry": RetryPolicy(options.retries, options.retry_on, options.retry_delay), "on_retry": self._retry}
+
+    def _retry(self, job: Job, error: BaseException) -> None:
+        """An attempt of ``job`` failed with ``error`` and is retried: launch it again
+        after its delay (it keeps its slot meanwhile)."""
+        assert job.retry is not None
+        wait = RetryWait(job, job.retry.delay, self._relaunch)
+        with self._lock:
+            self._retrying[job] = wait
+        if job.stop_requested:  # asked to stop while it was being retried
+            self._cancel_retry(job)
+            return
+        wait.begin()
+
+    def _relaunch(self, job: Job) -> None:
+        """The next attempt of a retried job: prepare and launch it (or, if it was asked
+        to stop meanwhile, end it cancelled)."""
+        with self._lock:
+            self._retrying.pop(job, None)
+        backend = self._backend
+        assert backend is not None
+        if job.stop_requested:
+            job.finish(None)
+            return
+        try:
+            backend.prepare(job)
+            backend.launch(job)
+        except Exception as error:  # no worker for it, or the dispatcher died
+            job.fail(error)
+
+    def _cancel_retry(self, job: Job) -> bool:
+        """End a job waiting for its next attempt as cancelled; False if none waits."""
+        with self._lock:
+            wait = self._retrying.pop(job, None)
+        if wait is None:
+            return False
+        job.stop_requested = True  # no attempt after this one, whatever happens next
+        if not wait.cancel():  # being launched: stopped as any running instance is
+            return False
+        job.finish(None)
+        return True
 
     def _on_finished(self, job: Job) -> None:
         """A launched job ended: free its slot and launch the next pending one."""

@@ -10,7 +10,7 @@ parameter is found anywhere by its annotation. A function without annotations is
 ``tc`` naming convention.
 
 The options (``max_parallel``, ``size``, ``name``, ``timeout``, ``fresh_process``,
-``capture_output``) are one frozen :class:`TaskOptions` (``task.options``), checked when
+``capture_output``, ``retries``, ``retry_on``, ``retry_delay``) are one frozen :class:`TaskOptions` (``task.options``), checked when
 the task is made; see :mod:`numerous.tasks._options`.
 
 numerous-sdk's spellings work too: ``Task(func, TaskConfig(...), expects_task_control)``,
@@ -685,6 +685,11 @@ def task(function: Optional[Callable[..., Any]] = None, **options: Unpack[TaskOp
             ``sys.stderr`` (at warning), line by line, like ``tc.log`` records with a
             ``stream`` extra, instead of letting it reach the terminal (default False;
             output written to the file descriptors themselves is not captured).
+        retries: how many times a failed instance runs again, each time in a new
+            process (default 0), when its error is one of ``retry_on``.
+        retry_on: the exception classes retried (default ``(WorkerDiedError,)``: a
+            worker that died); a stopped or timed-out instance is never retried.
+        retry_delay: seconds between a failed attempt and the next (default 0).
 
     Raises:
         TypeError, ValueError: a parameter has the wrong type or value (checked here, at

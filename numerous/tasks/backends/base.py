@@ -4,7 +4,11 @@ A backend gets a :class:`Job` per started instance. When a ``max_parallel`` slot
 free for it, ``prepare`` and then ``launch`` run: in ``start()`` itself when the slot is
 free at once (so what can fail early fails there), else when its turn comes. When
 the instance ends the backend calls :meth:`Job.finish` with how it ended (see
-:mod:`numerous.tasks._lifecycle`): that settles the future and frees the slot, once.
+:mod:`numerous.tasks._lifecycle`): that settles the future and frees the slot, once —
+unless the attempt failed in a way the task retries (see
+:mod:`numerous.tasks._lifecycle.retrying`): then the job keeps its slot, its future says
+``"retrying"``, and whoever made it (``on_retry``) prepares and launches it again, as a
+new attempt in a new process; the backend sees a job launched once more.
 
 ``NUMEROUS_TASK_BACKEND`` (or ``Session(backend=...)``) picks the backend by name,
 through :mod:`.registry` (which imports this module, never the other way round);
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
 
 from .._lifecycle.ending import settle
 from .._lifecycle.outcomes import Ending, failed
+from .._lifecycle.retrying import RetryPolicy, retry_error
 from ..timing import InstanceTimes
 
 if TYPE_CHECKING:
@@ -64,7 +69,16 @@ class Job:
     #: is False (``payload`` is then empty); None otherwise.
     call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = field(default=None, repr=False)
     finished: bool = field(default=False, repr=False)  # finish() ran: settled, slot freed
+    #: The task's retries (None: none); ``on_retry(job, error)`` runs it again after a
+    #: failed attempt (the session's), on the thread that called :meth:`finish`.
+    retry: Optional[RetryPolicy] = field(default=None, repr=False)
+    on_retry: Optional[Callable[[Job, BaseException], None]] = field(default=None, repr=False)
+    attempt: int = 1  # 1 for the first run, 2 for the first retry, ...
     _finish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.retry is not None:  # handlers read the allowance on the instance's control
+            self.control._retries = self.retry.retries
 
     @property
     def description(self) -> str:
@@ -76,13 +90,32 @@ class Job:
         none) and what its stop ladder says, then free its slot: exactly once, whoever
         calls first (False for every later call).
 
+        If the task retries this failure instead, the attempt ends here: the future
+        moves to ``"retrying"``, the next attempt will run in a new process, and
+        ``on_retry`` takes it from there (True; the job is not finished).
+
         The job lets go of its backend state here, so that nothing refers back to it
         once it is over (no reference cycle to wait for the garbage collector).
         """
         with self._finish_lock:
             if self.finished:
                 return False
-            self.finished = True
+            retry = retry_error(
+                self.retry,
+                self.attempt,
+                ending,
+                timed_out=timed_out,
+                terminated=terminated,
+                stop_requested=self.stop_requested,
+            )
+            if retry is None:
+                self.finished = True
+            else:
+                self.backend_state = None  # this attempt's: the next one gets its own
+                self.attempt += 1
+        if retry is not None:
+            self._retry(retry)
+            return True
         try:
             settle(
                 self.future,
@@ -96,6 +129,14 @@ class Job:
             self.backend_state = None
             self.on_finished(self)
         return True
+
+    def _retry(self, error: BaseException) -> None:
+        assert self.on_retry is not None  # whoever gave it a retry policy
+        self.times.end_attempt(error)
+        self.fresh_process = True  # never on the worker that failed, nor one reused after
+        self.control._attempt = self.attempt
+        self.future.set_retrying(error)
+        self.on_retry(self, error)
 
     def fail(self, error: BaseException) -> bool:
         """It cannot run or go on (no worker could be started, a dispatcher died):

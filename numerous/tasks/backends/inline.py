@@ -5,6 +5,9 @@ no process is spawned, so a test starts in microseconds and a debugger or covera
 the task's code. Futures, handler calls, ``max_parallel`` queueing, timeouts and stop
 requests behave as on the local backend, with one difference that threads impose:
 
+**A retry** (``@task(retries=...)``) runs in a new thread, like any attempt: there is no
+process to replace, so what the failed attempt left in this process stays.
+
 **Stopping is cooperative only.** A thread cannot be killed. A task that ignores
 ``tc.should_stop`` past the grace period has its future end as on the local backend
 (``cancelled``, or :class:`~numerous.tasks.TaskTimeoutError` after a timeout), its slot
@@ -153,8 +156,9 @@ class InlineExecution:
 
     @property
     def finished(self) -> bool:
-        """Its future is final (its outcome, if it comes later, goes nowhere)."""
-        return self.job.finished
+        """Its future is final, or its attempt is over and retried (by another execution):
+        its outcome, if it comes later, goes nowhere."""
+        return self.job.finished or self.job.backend_state is not self
 
     # -- stopping (any thread) -----------------------------------------------------------
     def request_stop(self, grace: float) -> None:
@@ -207,7 +211,9 @@ class InlineExecution:
         def run(call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]]) -> Any:
             task, args, kwargs = call
             job.times.running_ns = time.monotonic_ns()
-            return task.call_with_control(TaskControl(job.instance_id, task.name, sink=self.sink), args, kwargs)
+            control = TaskControl(job.instance_id, task.name, sink=self.sink)
+            control._attempt, control._retries = job.attempt, job.control.retries
+            return task.call_with_control(control, args, kwargs)
 
         if self.pickle:
             return decode(capture(lambda: pickle.loads(job.payload), run), job.description)

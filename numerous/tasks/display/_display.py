@@ -23,7 +23,7 @@ from ._format import error_summary
 from ._outputs import LogOutput, Output, frame_size, open_output
 from ._refresh import RefreshThread
 from ._render import final_summary, frame, interrupt_line, log_line, progress_summary, state_line, traceback_block
-from ._rows import FINAL_STATES, Board, Row
+from ._rows import FINAL_STATES, Board, Row, Speed
 from ._sampler import Sampler
 
 if TYPE_CHECKING:
@@ -316,13 +316,18 @@ class TaskDisplay(TaskControlHandler):
         summary = error_summary(error) if error is not None else ""
         stop_requested = final and _should_stop(row.control)
         pid = row.control.process_id if state == "running" else None
+        attempt = getattr(row.control, "attempt", 1), getattr(row.control, "retries", 0)
         with self._lock:
             if not self._board.set_state(row, state, now, summary):
                 return
             if pid is not None:
                 row.pid = pid
+            row.attempt, row.retries = attempt
+            if state == "retrying":  # the next attempt starts from nothing, at its own pace
+                row.retried_error, row.status, row.speed = summary, "", Speed()
+                self._board.set_progress(row, 0.0, now)
             row.stop_requested = row.stop_requested or stop_requested
-            if self._output.plain and final:
+            if self._output.plain and (final or state == "retrying"):
                 self._enqueue(state_line(row, now), now)
             if state == "failed" and error is not None:
                 self._enqueue(traceback_block(row.task_name, row.instance_id, error, self._output.plain), None)

@@ -62,6 +62,7 @@ STOP_HINT = "Ctrl-C stops all, twice kills"
 
 STATE_STYLES = {
     "running": "cyan",
+    "retrying": "yellow",
     "stopping": "yellow",
     "pending": "dim",
     "completed": "green",
@@ -93,7 +94,7 @@ def plan(board: Board, room: int) -> Layout:
     """
     rows = list(board.unfinished.values())
     pending = [r for r in rows if r.state == "pending"]
-    active = [r for r in rows if r.state == "running"]
+    active = [r for r in rows if r.state in ("running", "retrying")]
     finished = list(board.finish_order)
     room -= 1 if pending else 0
     hidden_active = 0
@@ -187,10 +188,18 @@ def row_cells(row: Row, now: float, bar_width: int, resources: bool) -> List[Ren
     if resources:
         cells.append(Text(_resources(row), style="dim"))
     if row.error:
-        cells.append(Text(row.error, style="red"))
+        cells.append(Text(_with_retry(row, row.error), style="red"))
+    elif row.state == "retrying":
+        cells.append(Text(f"{row.retry} after {row.retried_error}", style="yellow"))
     else:
-        cells.append(Text(map_status(row, now) if row.map is not None else row.status))
+        cells.append(Text(map_status(row, now) if row.map is not None else _with_retry(row, row.status)))
     return cells
+
+
+def _with_retry(row: Row, text: str) -> str:
+    """``retry 1/3 · text`` once an instance is retried; ``text`` before."""
+    retry = row.retry
+    return text if not retry else f"{retry} · {text}" if text else retry
 
 
 def map_status(row: Row, now: float) -> str:
@@ -364,16 +373,20 @@ def state_line(row: Row, now: float) -> Text:
     line.append(f" {label}", style=STATE_STYLES.get(label, ""))
     if row.state == "running" and row.pid is not None and not row.stop_requested:
         line.append(f" (pid {row.pid})", style="dim")
-    if row.done:
+    if row.state == "retrying":
+        line.append(f" ({row.retry})", style="dim")
+        line.append(f" after {row.retried_error}", style="yellow")
+    elif row.done:
         elapsed = row.elapsed(now)
         if elapsed is not None:
             line.append(f" {'in' if label == 'completed' else 'after'} {format_seconds(elapsed)}")
         if row.error:
-            line.append(f": {row.error}", style="red")
+            line.append(f": {_with_retry(row, row.error)}", style="red")
         elif row.map is not None:
             line.append(f" ({map_status(row, now)})", style="dim")
         else:
-            parts = [] if label == "completed" or row.started is None else [f"{row.progress:.0f}%"]
+            parts = [row.retry] if row.retry else []
+            parts += [] if label == "completed" or row.started is None else [f"{row.progress:.0f}%"]
             parts += [row.status] if row.status else []
             if parts:
                 line.append(f" ({', '.join(parts)})", style="dim")
@@ -390,7 +403,11 @@ def progress_summary(board: Board, now: float) -> Text:
     """
     counts = board.counts()
     parts = [f"{board.finished}/{board.total} done"]
-    parts += [f"{counts[label]} {label}" for label in ("failed", "running", "stopping", "pending") if counts[label]]
+    parts += [
+        f"{counts[label]} {label}"
+        for label in ("failed", "running", "retrying", "stopping", "pending")
+        if counts[label]
+    ]
     rate = board.rate(now)
     if rate is not None:
         parts.append(format_rate(rate))

@@ -22,7 +22,7 @@ __all__ = ["FINAL_STATES", "LABELS", "Board", "MapItems", "Row", "Speed"]
 
 FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
 #: Every label a row can show, in the order counts list them.
-LABELS = ("running", "stopping", "pending", "completed", "stopped", "failed", "cancelled")
+LABELS = ("running", "retrying", "stopping", "pending", "completed", "stopped", "failed", "cancelled")
 #: Seconds of history a speed is measured over: long enough to smooth a task's uneven
 #: steps, short enough to follow a change of pace (rich's ``speed_estimate_period`` too).
 SPEED_WINDOW = 30.0
@@ -113,6 +113,14 @@ class Row:
     announced: bool = False  # its "running" line was printed (log output)
     speed: Speed = field(default_factory=Speed, repr=False)
     map: Optional[MapItems] = None  # set for a map's row
+    attempt: int = 1  # which run (a task with retries): 2 for the first retry, ...
+    retries: int = 0  # the task's allowance
+    retried_error: str = ""  # "Type: message" of the attempt that failed last and was retried
+
+    @property
+    def retry(self) -> str:
+        """``retry 1/3`` from the first retry on ("" before)."""
+        return f"retry {self.attempt - 1}/{self.retries}" if self.attempt > 1 else ""
 
     def take_figures(self, cpu: Optional[float], rss: Optional[int]) -> None:
         """Record a reading of its process's CPU % and RSS (None: not read this time)."""

@@ -239,7 +239,9 @@ class DaskDispatcher:
 
     def _resolve(self, remote: DaskExecution) -> None:
         assert remote.outcome is not None
-        kind, body, _ = remote.outcome
+        kind, body, _, stopped = remote.outcome
+        if stopped:  # its timeout asked it to stop, on the worker: that is no failure to retry
+            remote.job.stop_requested = True
         if remote.received < (remote.expected or 0):
             logger.warning(
                 "numerous.tasks: %d of %d messages of %s did not arrive",

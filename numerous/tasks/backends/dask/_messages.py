@@ -56,6 +56,8 @@ class InstanceSpec(NamedTuple):
     #: Seconds between readings of the body's process's CPU and memory; None (a
     #: handler in the parent wants none): none are read or sent.
     resource_interval: Optional[float] = None
+    #: Which run of the instance this is (``@task(retries=...)``): 1, 2, ...
+    attempt: int = 1
 
 
 class Running(NamedTuple):
@@ -96,6 +98,8 @@ class Envelope(NamedTuple):
     kind: str  # "result", "error" or "cancelled"
     body: Any  # the value, the encoded error, or None
     messages_sent: int
+    #: It was asked to stop where it ran (its timeout, or the stop Event): never retried.
+    stop_requested: bool = False
 
 
 #: The scheduler's own topic on which it announces ``remove-worker``.

@@ -338,6 +338,7 @@ def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
         timeout=spec.timeout,
         fresh_process=spec.fresh_process,
         stop_grace=spec.stop_grace,
+        attempt=spec.attempt,
     )
 
     interval = spec.resource_interval
@@ -374,13 +375,14 @@ def run_instance(spec: InstanceSpec, payload: bytes) -> Envelope:
         del router.outboxes[id(control)]
         outbox.flush()
         _leave_session(session, close=_unwanted(worker, key))
+    stopped = job.stop_requested
     if future.status == "completed":
-        return Envelope("result", future.result(), outbox.sent)
+        return Envelope("result", future.result(), outbox.sent, stopped)
     if future.status == "cancelled":
-        return Envelope("cancelled", None, outbox.sent)
+        return Envelope("cancelled", None, outbox.sent, stopped)
     error = future.error
     assert error is not None
-    return Envelope("error", encode_error(error, "in the task"), outbox.sent)
+    return Envelope("error", encode_error(error, "in the task"), outbox.sent, stopped)
 
 
 async def close_session(session_id: str) -> None:

@@ -57,6 +57,7 @@ class DaskBackend(DirectExecution):
             job.stop_grace,
             # Read on the worker's host only if a handler here wants the figures.
             wanted_resource_interval(get_task_control_handler()),
+            job.attempt,
         )
         remote = DaskExecution(job)
         if len(job.payload) > SCATTER_THRESHOLD:
@@ -72,7 +73,8 @@ class DaskBackend(DirectExecution):
             run_instance,
             spec,
             remote.scattered if remote.scattered is not None else job.payload,
-            key=f"numerous-{job.task_name}-{job.instance_id}",
+            # A retry is a new Dask task: a key of its own (the failed one's is still held).
+            key=f"numerous-{job.task_name}-{job.instance_id}" + (f"-{job.attempt}" if job.attempt > 1 else ""),
             pure=False,
             retries=0,
         )

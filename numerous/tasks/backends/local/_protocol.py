@@ -65,6 +65,7 @@ class JobMessage(NamedTuple):
     cwd: str  # the parent's working directory and import path, as it was at launch
     sys_path: List[str]
     reusable: bool  # the worker may run another job after this one
+    attempt: int = 1  # which run of the instance (retries), for its TaskControl
 
     def encode(self) -> bytes:
         """The JOB frame's body."""
@@ -77,9 +78,9 @@ class JobMessage(NamedTuple):
         return cls(*fields)
 
 
-def job_message(instance_id: str, slot: int, payload: bytes, reusable: bool) -> JobMessage:
+def job_message(instance_id: str, slot: int, payload: bytes, reusable: bool, attempt: int = 1) -> JobMessage:
     """A job as the parent sends it now (with its current directory and import path)."""
-    return JobMessage(instance_id, slot, payload, os.getcwd(), list(sys.path), reusable)
+    return JobMessage(instance_id, slot, payload, os.getcwd(), list(sys.path), reusable, attempt)
 
 
 _HEADER = struct.Struct("<Qc")

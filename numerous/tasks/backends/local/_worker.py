@@ -273,6 +273,7 @@ def run_job(job: JobMessage, arena: Arena, channel: _Channel) -> Tuple[Outcome, 
     def run(call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]]) -> Any:
         task, args, kwargs = call
         control = WorkerTaskControl(job.instance_id, task.name, sink=sink)
+        control._attempt, control._retries = job.attempt, task.options.retries
         block.mark_running()  # the parent reads it from the block: no message, no wake-up
         # stdlib logging (and print() with capture_output) into the task's log, body only
         output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
