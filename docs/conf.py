@@ -46,7 +46,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(rich|pytest|_pytest|distributed|dask)(\..*)?"),
     # Type variables, and the private classes some signatures name.
     (r"py:class", r"(numerous\.tasks\.\w+\.)?(P|R|T)(\.args|\.kwargs)?"),
-    (r"py:class", r"numerous\.tasks\.(\w+\.)*_\w+"),
+    (r"py:class", r"numerous\.tasks\.(\w+\.)*_\w+(\.\w+)*"),
+    # Small protocols of private modules that public signatures name (what a map's
+    # chunks need of their task).
+    (r"py:class", r"MappedTask"),
     (r"py:class", r"numerous\.tasks\.control\.ControlSink"),
     (
         r"py:class",

@@ -54,9 +54,9 @@ class TaskOptions(NamedTuple):
 
     #: How many instances may run at once in one session (an int >= 1).
     max_parallel: int = 1
-    #: A resource hint: one of :data:`SIZES`.
+    #: A resource hint, one of ``"small"``, ``"medium"`` and ``"large"``.
     size: str = "small"
-    #: The task's name; None: the function's.
+    #: The task's name, or None for the function's.
     name: Optional[str] = None
     #: Seconds an instance may run before it is stopped and fails with
     #: :class:`~numerous.tasks.TaskTimeoutError`; None: no limit.

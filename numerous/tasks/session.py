@@ -144,7 +144,7 @@ class Session(SessionBook):
     @classmethod
     def current(cls) -> Optional[Session]:
         """The session new instances join now, or None outside every session
-        (numerous-sdk's name; :func:`current_session` raises instead)."""
+        (numerous-sdk's name; :func:`numerous.tasks.session.current_session` raises instead)."""
         session = _current.find()
         assert session is None or isinstance(session, Session)
         return session

@@ -236,7 +236,7 @@ class Task(Generic[P, R]):
         unchecked = _given_options(config, options)
         if expects_task_control is not None and not isinstance(expects_task_control, bool):
             raise TypeError(f"expects_task_control must be True, False or None, not {expects_task_control!r}")
-        #: The task's options, checked (:class:`TaskOptions`; ``name`` None: the function's).
+        #: The task's options, checked (:class:`~numerous.tasks.task.TaskOptions`; ``name`` None: the function's).
         self.options = unchecked.checked()
         self._name = self.options.name or getattr(function, "__name__", None) or type(function).__name__
         self._expects_task_control = expects_task_control
@@ -254,7 +254,7 @@ class Task(Generic[P, R]):
     # -- the options ------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        """The task's name: ``@task(name=...)``, or the function's."""
+        """The task's name, from ``@task(name=...)``, else the function's."""
         return self._name
 
     @property
@@ -264,12 +264,12 @@ class Task(Generic[P, R]):
 
     @property
     def size(self) -> str:
-        """The resource hint: ``"small"``, ``"medium"`` or ``"large"``."""
+        """The resource hint, one of ``"small"``, ``"medium"`` and ``"large"``."""
         return self.options.size
 
     @property
     def timeout(self) -> Optional[float]:
-        """Seconds an instance may run (None: no limit)."""
+        """How many seconds an instance may run, or None for no limit."""
         return self.options.timeout
 
     @property
@@ -673,7 +673,9 @@ def task(function: Optional[Callable[..., Any]] = None, **options: Unpack[TaskOp
     Type checkers see ``Task[P, R]``: the function's parameters less a first TaskControl
     one, and its return type (see the module docstring).
 
-    Args (the fields of :class:`TaskOptions`):
+    The options are the fields of :class:`~numerous.tasks.task.TaskOptions`.
+
+    Args:
         max_parallel: how many instances may run at once in one session (an int ≥ 1).
         size: a resource hint, one of ``"small"``, ``"medium"``, ``"large"``.
         name: the task's name (default: the function's name).
