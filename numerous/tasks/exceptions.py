@@ -32,15 +32,28 @@ class TaskError(Exception):
 
 
 class MaxInstancesReachedError(TaskError):
-    """A task already runs ``max_parallel`` instances and the caller asked not to wait.
+    """An instance cannot run at once and the caller asked not to wait: its task already
+    runs ``max_parallel`` instances, or the session runs its ``max_workers``.
 
     ``MaxInstancesReachedError(message)`` (one argument, as numerous-sdk code raises it)
-    is accepted too; ``task_name`` and ``max_parallel`` are then None.
+    is accepted too; ``task_name``, ``max_parallel`` and ``max_workers`` are then None.
+    When the session's cap refused it, ``max_workers`` is set and ``max_parallel`` is None.
     """
 
-    def __init__(self, task_name: str, max_parallel: Optional[int] = None) -> None:
-        self.task_name: Optional[str] = None if max_parallel is None else task_name
+    def __init__(
+        self, task_name: str, max_parallel: Optional[int] = None, *, max_workers: Optional[int] = None
+    ) -> None:
+        self.task_name: Optional[str] = None if max_parallel is None and max_workers is None else task_name
         self.max_parallel = max_parallel
+        self.max_workers = max_workers
+        if max_workers is not None and max_parallel is None:
+            super().__init__(
+                f"task {task_name!r} cannot start at once: the session already runs its limit of "
+                f"max_workers={max_workers} workers (or instances started earlier wait for them); make "
+                "the instance with task.instance() (queue=True, the default) to have it wait its turn, "
+                "or raise Session(max_workers=...)"
+            )
+            return
         if max_parallel is None:  # a message of its own
             super().__init__(task_name)
             return

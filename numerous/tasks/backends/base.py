@@ -107,7 +107,9 @@ class Backend(Protocol):
     """What a session needs from a backend.
 
     A backend may also have a ``pickles_calls`` attribute: when it is False, ``start()``
-    does not pickle the call and hands the arguments over in ``job.call`` instead.
+    does not pickle the call and hands the arguments over in ``job.call`` instead. And a
+    ``default_max_workers`` attribute: the session cap that ``Session(max_workers="auto")``
+    means with it (an int, or None for no cap); without one, the usable CPUs.
     """
 
     def prepare(self, job: Job) -> None:
