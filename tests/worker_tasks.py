@@ -77,3 +77,16 @@ def recorded_item(log_file: str, label: str) -> str:
     time.sleep(0.02)
     append_line(log_file, f"end {label} {time.monotonic_ns()}")
     return label
+
+
+@task(max_parallel=2)
+def hog(tc: TaskControl, step_mb: int, most_mb: int) -> str:
+    """Hold ever more memory (touched, so resident), ``step_mb`` at a time up to ``most_mb``."""
+    held = []
+    while sum(map(len, held)) < most_mb * 2**20:
+        if tc.should_stop:
+            return "stopped"
+        held.append(b"\x01" * (step_mb * 2**20))
+        tc.update_status(f"holding {len(held) * step_mb} MB")
+        time.sleep(0.02)
+    return f"held {most_mb} MB"

@@ -14,6 +14,7 @@ from typing import Optional
 __all__ = [
     "BackendError",
     "MaxInstancesReachedError",
+    "MemoryLimitError",
     "ResultTimeoutError",
     "SessionError",
     "SessionNotFoundError",
@@ -140,6 +141,34 @@ class TaskTimeoutError(TaskError):
         self.terminated = terminated
         how = "it ignored the stop request and was terminated" if terminated else "it stopped when asked"
         super().__init__(f"{description} timed out after {timeout:g} s; {how}")
+
+
+class MemoryLimitError(TaskError):
+    """The instance's processes used more memory than its task's size allows; it was
+    killed (see :mod:`numerous.tasks.sizes`).
+
+    Attributes:
+        size: the task's size (``"small"``, ``"medium"``, ``"large"``).
+        limit: the size's memory limit, in bytes.
+        peak: the most memory (RSS of the worker and its descendants) seen, in bytes.
+    """
+
+    def __init__(self, description: str, size: str, limit: int, peak: int) -> None:
+        self.description = description
+        self.size = size
+        self.limit = limit
+        self.peak = peak
+        super().__init__(description, size, limit, peak)
+
+    def __str__(self) -> str:
+        from .sizes import describe_bytes
+
+        return (
+            f"{self.description} used {describe_bytes(self.peak)} of memory ({self.peak} bytes, its processes' "
+            f"RSS), over the {describe_bytes(self.limit)} ({self.limit} bytes) that size {self.size!r} allows; "
+            f"it was killed. Give the task a larger size (@task(size=...)) or raise the limit: "
+            f"Session(sizes={{{self.size!r}: Size(memory=...)}})"
+        )
 
 
 class UnknownBackendError(BackendError, ValueError):

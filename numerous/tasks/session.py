@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple, Type, Union
 
 from . import _current
 from ._callbacks import refuse_to_block
@@ -48,6 +48,9 @@ from .exceptions import MaxInstancesReachedError, SessionError
 from .exceptions import SessionNotFoundError as SessionNotFoundError  # numerous-sdk imported it from here
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance
+
+if TYPE_CHECKING:
+    from .sizes import Size
 
 __all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session", "usable_cpus"]
 
@@ -109,10 +112,14 @@ class Session(SessionBook):
             use (:func:`~numerous.tasks.session.usable_cpus`) on the local and inline backends, no cap on a Dask
             cluster (its scheduler places the work). None: no cap, only ``max_parallel``
             holds — for tasks that wait for each other, or mostly wait on I/O.
+        sizes: what ``@task(size=...)`` means in this session, ``{size name:``
+            :class:`~numerous.tasks.Size` ``}``: each size's memory limit (enforced on the
+            local backend) and how many of ``max_workers`` one instance takes; sizes not
+            named keep :data:`~numerous.tasks.sizes.DEFAULT_SIZES`.
 
     Raises:
         TypeError: an argument has the wrong type.
-        ValueError: ``stop_grace`` below 0, ``max_workers`` below 1.
+        ValueError: ``stop_grace`` below 0, ``max_workers`` below 1, a bad ``sizes`` entry.
     """
 
     def __init__(
@@ -125,8 +132,15 @@ class Session(SessionBook):
         display: Optional[bool] = None,
         timeline: Union[str, os.PathLike[str], None] = None,
         max_workers: MaxWorkers = AUTO,
+        sizes: Optional[Mapping[str, Size]] = None,
     ) -> None:
         self.max_workers: MaxWorkers = check_max_workers(max_workers)
+        if sizes is not None:
+            from .sizes import resolve_sizes
+
+            resolve_sizes(sizes)  # a bad entry fails here
+        self._sizes_given = sizes
+        self._sizes: Dict[str, Any] = {}  # size name -> (weight, memory limit), once resolved
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         _check_grace(stop_grace, "stop_grace")
@@ -372,6 +386,7 @@ class Session(SessionBook):
 
                 self._backend = create_backend(backend_name(self._requested_backend))
                 self._slots.max_workers = self._worker_cap(self._backend)
+                self._sizes = _resolved_sizes(self._sizes_given)
         self.add_task_instance(instance)
 
     def start_instance(
@@ -411,6 +426,8 @@ class Session(SessionBook):
             stop_grace=self.stop_grace,
             task=task,
             call=(args, kwargs) if raw_call else None,
+            size=task.size,
+            memory_limit=self._sizes[task.size][1],
         )
         job_ref = weakref.ref(job)
         job.times.started_ns = started_ns
@@ -460,7 +477,7 @@ class Session(SessionBook):
 
     def _weight(self, task: Task[..., Any]) -> int:
         """How many of the session's ``max_workers`` one instance of ``task`` takes."""
-        return 1
+        return int(self._sizes[task.size][0])
 
     def _refusal(self, job: Job) -> MaxInstancesReachedError:
         """The error of a ``queue=False`` instance that cannot run at once."""
@@ -559,6 +576,13 @@ class Session(SessionBook):
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"
+
+
+def _resolved_sizes(given: Optional[Mapping[str, Size]]) -> Dict[str, Tuple[int, Optional[int]]]:
+    """``{size name: (workers, memory limit in bytes or None)}`` for a session."""
+    from .sizes import resolve_sizes
+
+    return {name: (size.workers, size.memory_bytes()) for name, size in resolve_sizes(given).items()}
 
 
 def _check_grace(grace: float, parameter: str) -> None:

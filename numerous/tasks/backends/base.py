@@ -64,6 +64,10 @@ class Job:
     #: is False (``payload`` is then empty); None otherwise.
     call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = field(default=None, repr=False)
     finished: bool = field(default=False, repr=False)  # finish() ran: settled, slot freed
+    #: The task's size and the memory its processes may use, in bytes (None: no limit),
+    #: from the session's sizes (see :mod:`numerous.tasks.sizes`).
+    size: str = "small"
+    memory_limit: Optional[int] = None
     _finish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
