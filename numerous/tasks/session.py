@@ -41,7 +41,7 @@ from ._current import Activity
 from ._ids import random_hex
 from ._options import check_timeout
 from ._session_book import SessionBook
-from ._slots import AUTO, MaxWorkers, Slots, check_max_workers, usable_cpus
+from ._slots import AUTO, Slots, check_max_workers, usable_cpus
 from .backends.base import Backend, Job
 from .control import get_task_control_handler
 from .exceptions import MaxInstancesReachedError, SessionError
@@ -131,10 +131,10 @@ class Session(SessionBook):
         stop_grace: float = DEFAULT_STOP_GRACE,
         display: Optional[bool] = None,
         timeline: Union[str, os.PathLike[str], None] = None,
-        max_workers: MaxWorkers = AUTO,
+        max_workers: Union[int, str, None] = AUTO,
         sizes: Optional[Mapping[str, Size]] = None,
     ) -> None:
-        self.max_workers: MaxWorkers = check_max_workers(max_workers)
+        self.max_workers: Union[int, str, None] = check_max_workers(max_workers)
         if sizes is not None:
             from .sizes import resolve_sizes
 
