@@ -47,7 +47,7 @@ class PrintingHandler(TaskControlHandler):
 
 set_task_control_handler(PrintingHandler())
 
-with Session(name="quickstart"):
+with Session(name="quickstart", max_workers=4):  # all four at once, even on a 2-CPU machine
     alpha = crunch.instance().start("alpha", 5)
     beta = crunch.instance().start("beta", 8)
     stoppable = crunch.instance()

@@ -46,6 +46,8 @@ SDK_NAMES = SPEC_NAMES | {
 
 #: Everything ``numerous.tasks`` exports, pinned: a name added or removed is a decision.
 ALL_NAMES = SDK_NAMES | {
+    "MemoryLimitError",
+    "Size",
     "TaskControlHandler",
     "get_task_control_handler",
     "InstanceTimes",

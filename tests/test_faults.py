@@ -187,7 +187,7 @@ def stubborn(tc: TaskControl, name: str) -> None:
 
 futures = []
 try:
-    with Session(stop_grace=float(sys.argv[1])):
+    with Session(stop_grace=float(sys.argv[1]), max_workers=None):  # three run at once, whatever the CPUs
         futures.append(cooperative.instance().start("ready-1"))
         futures.append(cooperative.instance().start("ready-2"))
         futures.append(cooperative.instance().start("never"))  # pending: max_parallel=2
@@ -262,7 +262,7 @@ def test_a_queued_instance_that_cannot_get_a_worker_when_its_turn_comes_fails_al
     handler = RecordingHandler()
     set_task_control_handler(handler)
     go = tmp_path / "go"
-    with Session():
+    with Session(max_workers=None):  # eight run at once, whatever the CPUs
         running = [wait_for_go.instance().start(str(go)) for _ in range(8)]  # max_parallel=8
         handler.wait_for(lambda e: e.kind == "status" and e.payload == "ready", count=8)
         queued = wait_for_go.instance(fresh_process=True).start(str(go), "late")  # a new worker

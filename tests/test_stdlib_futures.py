@@ -52,7 +52,7 @@ async def _ready(handler: RecordingHandler, count: int = 1) -> None:
 # -- the base class -----------------------------------------------------------------------------
 @pytest.mark.usefixtures("task_backend")
 def test_a_future_is_a_concurrent_futures_future_with_its_methods(tmp_path: Path) -> None:
-    with Session():
+    with Session(max_workers=None):  # cancelled_future() needs one running beside the other two
         succeeded, failed = echo.instance().start(1), fail.instance().start("bad")
         cancelled = cancelled_future(str(tmp_path / "go"))
         finished([succeeded, failed])

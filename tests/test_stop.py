@@ -183,7 +183,7 @@ def test_a_task_that_exits_on_sigterm_ends_cancelled_once_terminated() -> None:
     whatever the worker reports (here: SystemExit(0) from the task's own handler)."""
     recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
-    with Session():
+    with Session(max_workers=None):  # four run at once, whatever the CPUs
         instances = [
             exits_on_sigterm.instance() for _ in range(4)
         ]  # a race: several tries (4: what the test cluster runs at once)
@@ -237,7 +237,7 @@ def test_stopping_a_finished_or_never_started_instance_does_nothing() -> None:
 def test_stopping_ten_at_once_from_ten_threads() -> None:
     recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
-    with Session():
+    with Session(max_workers=None):  # ten run at once, whatever the CPUs
         instances = [ignores_stop.instance() for _ in range(10)]
         futures = [instance.start() for instance in instances]
         for future in futures:

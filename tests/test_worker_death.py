@@ -75,7 +75,7 @@ def test_a_dying_worker_fails_only_its_own_instance(
     recorder = RecordingTaskControlHandler()
     set_task_control_handler(recorder)
     go, pid_file = str(tmp_path / "go"), str(tmp_path / "pids")
-    with Session():
+    with Session(max_workers=None):  # three run at once, whatever the CPUs
         siblings = [wait_for_go.instance().start(go, n) for n in range(2)]
         for sibling in siblings:  # both run alongside the victim
             recorder.wait_for_status(sibling, "ready")

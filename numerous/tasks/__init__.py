@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for
     from .control import set_task_control_handler as set_task_control_handler
     from .exceptions import BackendError as BackendError
     from .exceptions import MaxInstancesReachedError as MaxInstancesReachedError
+    from .exceptions import MemoryLimitError as MemoryLimitError
     from .exceptions import ResultTimeoutError as ResultTimeoutError
     from .exceptions import SessionError as SessionError
     from .exceptions import SessionNotFoundError as SessionNotFoundError
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for
     from .maps import MapProgress as MapProgress
     from .maps import TaskMap as TaskMap
     from .session import Session as Session
+    from .sizes import Size as Size
     from .timing import InstanceTimes as InstanceTimes
     from .waiting import ALL_COMPLETED as ALL_COMPLETED
     from .waiting import FIRST_COMPLETED as FIRST_COMPLETED
@@ -81,6 +83,8 @@ _EXPORTS: Dict[str, str] = {
     "MapProgress": "maps",
     "TaskError": "exceptions",
     "MaxInstancesReachedError": "exceptions",
+    "MemoryLimitError": "exceptions",
+    "Size": "sizes",
     "SessionNotFoundError": "exceptions",
     "TaskCancelledError": "exceptions",
     "TaskFailedError": "exceptions",

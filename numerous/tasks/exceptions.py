@@ -14,6 +14,7 @@ from typing import Optional
 __all__ = [
     "BackendError",
     "MaxInstancesReachedError",
+    "MemoryLimitError",
     "ResultTimeoutError",
     "SessionError",
     "SessionNotFoundError",
@@ -32,15 +33,28 @@ class TaskError(Exception):
 
 
 class MaxInstancesReachedError(TaskError):
-    """A task already runs ``max_parallel`` instances and the caller asked not to wait.
+    """An instance cannot run at once and the caller asked not to wait: its task already
+    runs ``max_parallel`` instances, or the session runs its ``max_workers``.
 
     ``MaxInstancesReachedError(message)`` (one argument, as numerous-sdk code raises it)
-    is accepted too; ``task_name`` and ``max_parallel`` are then None.
+    is accepted too; ``task_name``, ``max_parallel`` and ``max_workers`` are then None.
+    When the session's cap refused it, ``max_workers`` is set and ``max_parallel`` is None.
     """
 
-    def __init__(self, task_name: str, max_parallel: Optional[int] = None) -> None:
-        self.task_name: Optional[str] = None if max_parallel is None else task_name
+    def __init__(
+        self, task_name: str, max_parallel: Optional[int] = None, *, max_workers: Optional[int] = None
+    ) -> None:
+        self.task_name: Optional[str] = None if max_parallel is None and max_workers is None else task_name
         self.max_parallel = max_parallel
+        self.max_workers = max_workers
+        if max_workers is not None and max_parallel is None:
+            super().__init__(
+                f"task {task_name!r} cannot start at once: the session already runs its limit of "
+                f"max_workers={max_workers} workers (or instances started earlier wait for them); make "
+                "the instance with task.instance() (queue=True, the default) to have it wait its turn, "
+                "or raise Session(max_workers=...)"
+            )
+            return
         if max_parallel is None:  # a message of its own
             super().__init__(task_name)
             return
@@ -127,6 +141,34 @@ class TaskTimeoutError(TaskError):
         self.terminated = terminated
         how = "it ignored the stop request and was terminated" if terminated else "it stopped when asked"
         super().__init__(f"{description} timed out after {timeout:g} s; {how}")
+
+
+class MemoryLimitError(TaskError):
+    """The instance's processes used more memory than its task's size allows; it was
+    killed (see :mod:`numerous.tasks.sizes`).
+
+    Attributes:
+        size: the task's size (``"small"``, ``"medium"``, ``"large"``).
+        limit: the size's memory limit, in bytes.
+        peak: the most memory (RSS of the worker and its descendants) seen, in bytes.
+    """
+
+    def __init__(self, description: str, size: str, limit: int, peak: int) -> None:
+        self.description = description
+        self.size = size
+        self.limit = limit
+        self.peak = peak
+        super().__init__(description, size, limit, peak)
+
+    def __str__(self) -> str:
+        from .sizes import describe_bytes
+
+        return (
+            f"{self.description} used {describe_bytes(self.peak)} of memory ({self.peak} bytes, its processes' "
+            f"RSS), over the {describe_bytes(self.limit)} ({self.limit} bytes) that size {self.size!r} allows; "
+            f"it was killed. Give the task a larger size (@task(size=...)) or raise the limit: "
+            f"Session(sizes={{{self.size!r}: Size(memory=...)}})"
+        )
 
 
 class UnknownBackendError(BackendError, ValueError):

@@ -5,10 +5,13 @@ innermost session open in the process as the fallback for threads whose context 
 none, so threads started inside ``with Session():`` just work): a session registers
 itself there when entered, and ``task.instance()`` finds it there.
 
-Scheduling: per task definition, at most ``max_parallel`` instances of a session run at
-once; instances started beyond that wait first-in first-out as ``"pending"`` and are
-launched as slots free up. An instance whose attempt failed and is retried (``@task(retries=...)``)
-keeps its slot while it waits ``retry_delay`` and runs again (see :mod:`numerous.tasks._retry_wait`).
+Scheduling (see :mod:`numerous.tasks._slots`): per task definition, at most
+``max_parallel`` instances of a session run at once, and at most ``max_workers`` across
+all its tasks (default: the usable CPUs). Instances started beyond that wait as
+``"pending"``, first come first served across the session, and are launched as slots
+free up.
+An instance whose attempt failed and is retried (``@task(retries=...)``) keeps its
+slots while it waits ``retry_delay`` and runs again (see :mod:`numerous.tasks._retry_wait`).
 
 Leaving the ``with`` block normally waits for every started instance. Leaving it by an
 exception (Ctrl-C included) cancels what is pending and stops what runs: each task gets
@@ -25,7 +28,6 @@ numerous-sdk's names (``Session(name, session_id)``, ``id``, ``tasks``,
 
 from __future__ import annotations
 
-import collections
 import contextvars
 import os
 import sys
@@ -33,7 +35,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple, Type, Union
 
 from . import _current
 from ._callbacks import refuse_to_block
@@ -43,6 +45,7 @@ from ._lifecycle.retrying import RetryPolicy
 from ._options import check_timeout
 from ._retry_wait import RetryWait
 from ._session_book import SessionBook
+from ._slots import AUTO, Slots, check_max_workers, usable_cpus
 from .backends.base import Backend, Job
 from .control import get_task_control_handler
 from .exceptions import MaxInstancesReachedError, SessionError
@@ -50,7 +53,10 @@ from .exceptions import SessionNotFoundError as SessionNotFoundError  # numerous
 from .future import FINAL_STATES, Future
 from .task import Task, TaskInstance
 
-__all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session"]
+if TYPE_CHECKING:
+    from .sizes import Size
+
+__all__ = ["DEFAULT_STOP_GRACE", "Activity", "Session", "current_session", "usable_cpus"]
 
 #: Seconds a task gets to return after a stop request before it is terminated. Long
 #: enough for a loop that checks ``tc.should_stop`` every second or so to notice.
@@ -81,7 +87,7 @@ class _SessionCanceller:
 
 
 class Session(SessionBook):
-    """A group of task instances with shared ``max_parallel`` accounting.
+    """A group of task instances with shared ``max_parallel`` and ``max_workers`` accounting.
 
     Open it with ``with Session():``, or ``async with Session():`` in a coroutine (see
     :meth:`__aexit__`).
@@ -102,6 +108,22 @@ class Session(SessionBook):
             saved there: an ``.svg`` image, or else a self-contained HTML page (see
             ``numerous.tasks.display.timeline``). None (the default): none, unless
             ``numerous-tasks run --timeline`` asked for one.
+        max_workers: how many instances run at once across all tasks of the session
+            (an int >= 1), on top of each task's ``max_parallel``; the others wait as
+            ``"pending"``, first come first served (an instance held back by its own
+            task's ``max_parallel`` lets a later instance of another task go ahead).
+            ``"auto"`` (the default) is the backend's default: the CPUs this process may
+            use (:func:`~numerous.tasks.session.usable_cpus`) on the local and inline backends, no cap on a Dask
+            cluster (its scheduler places the work). None: no cap, only ``max_parallel``
+            holds — for tasks that wait for each other, or mostly wait on I/O.
+        sizes: what ``@task(size=...)`` means in this session, ``{size name:``
+            :class:`~numerous.tasks.Size` ``}``: each size's memory limit (enforced on the
+            local backend) and how many of ``max_workers`` one instance takes; sizes not
+            named keep :data:`~numerous.tasks.sizes.DEFAULT_SIZES`.
+
+    Raises:
+        TypeError: an argument has the wrong type.
+        ValueError: ``stop_grace`` below 0, ``max_workers`` below 1, a bad ``sizes`` entry.
     """
 
     def __init__(
@@ -113,7 +135,16 @@ class Session(SessionBook):
         stop_grace: float = DEFAULT_STOP_GRACE,
         display: Optional[bool] = None,
         timeline: Union[str, os.PathLike[str], None] = None,
+        max_workers: Union[int, str, None] = AUTO,
+        sizes: Optional[Mapping[str, Size]] = None,
     ) -> None:
+        self.max_workers: Union[int, str, None] = check_max_workers(max_workers)
+        if sizes is not None:
+            from .sizes import resolve_sizes
+
+            resolve_sizes(sizes)  # a bad entry fails here
+        self._sizes_given = sizes
+        self._sizes: Dict[str, Any] = {}  # size name -> (weight, memory limit), once resolved
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         _check_grace(stop_grace, "stop_grace")
@@ -129,8 +160,7 @@ class Session(SessionBook):
         self._backend: Optional[Backend] = None
         self._state = "new"  # new -> open -> closing -> closed
         self._lock = threading.RLock()
-        self._running: Dict[Task[..., Any], int] = collections.defaultdict(int)
-        self._pending: Dict[Task[..., Any], Deque[Job]] = collections.defaultdict(collections.deque)
+        self._slots = Slots()  # its max_workers is known once the backend is (adopt())
         self._unfinished: Dict[Job, TaskInstance[..., Any]] = {}  # started, not finished
         self._retrying: Dict[Job, RetryWait] = {}  # waiting for their next attempt
         self._activities: Set[Activity] = set()
@@ -360,6 +390,8 @@ class Session(SessionBook):
                 from .backends.registry import backend_name, create_backend
 
                 self._backend = create_backend(backend_name(self._requested_backend))
+                self._slots.max_workers = self._worker_cap(self._backend)
+                self._sizes = _resolved_sizes(self._sizes_given)
         self.add_task_instance(instance)
 
     def start_instance(
@@ -400,6 +432,8 @@ class Session(SessionBook):
             task=task,
             call=(args, kwargs) if raw_call else None,
             **self._retry_options(task),
+            size=task.size,
+            memory_limit=self._sizes[task.size][1],
         )
         job_ref = weakref.ref(job)
         job.times.started_ns = started_ns
@@ -414,18 +448,17 @@ class Session(SessionBook):
         instance.job = job
         backend = self._backend
         assert backend is not None
-        launch = False
         with self._lock:
             if self._state != "open":
                 raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
-            if self._running[task] < task.max_parallel:
-                self._running[task] += 1
-                launch = True
-            elif not instance.queue:
-                raise MaxInstancesReachedError(task.name, task.max_parallel)
-            else:
-                self._pending[task].append(job)
+            self._slots.add(job, self._weight(task))
+            ready = self._slots.take_all()  # this job, if it may run at once (FIFO: others wait)
+            launch = job in ready
+            if not launch and not instance.queue:
+                self._slots.remove(job)
+                raise self._refusal(job)
             self._unfinished[job] = instance
+        others = [other for other in ready if other is not job]  # none: each change pumps
         if launch:
             # Prepared only when it can run: an instance that waits holds no
             # resources (its control block is made when its turn comes).
@@ -434,16 +467,40 @@ class Session(SessionBook):
             except BaseException:
                 with self._lock:
                     self._unfinished.pop(job, None)
-                self._free_slot(task)
+                    self._slots.release(job)
+                self._launch_taken(others)
+                self._pump()  # its slots are free again
                 raise
         if self._timeline is not None:
             self._timeline.add(self.name, task.name, instance.id, job.times, future)
         try:
             future.report_pending()
         finally:  # even when Ctrl-C lands in the handler: it is in the session, so it is stopped
-            if launch and not self._launch(job):
-                self._free_slot(task)
+            launched = not launch or self._launch(job)
+            if not (self._launch_taken(others) and launched):
+                self._pump()  # what failed gave its slots back
         return future
+
+    def _weight(self, task: Task[..., Any]) -> int:
+        """How many of the session's ``max_workers`` one instance of ``task`` takes."""
+        return int(self._sizes[task.size][0])
+
+    def _refusal(self, job: Job) -> MaxInstancesReachedError:
+        """The error of a ``queue=False`` instance that cannot run at once."""
+        task = job.task
+        assert task is not None
+        if self._slots.is_full(job):
+            return MaxInstancesReachedError(task.name, task.max_parallel)
+        assert self._slots.max_workers is not None
+        return MaxInstancesReachedError(task.name, max_workers=self._slots.max_workers)
+
+    def _worker_cap(self, backend: Backend) -> Optional[int]:
+        """The cap in force: ``max_workers`` as given, or for ``"auto"`` the backend's
+        ``default_max_workers`` if it has one (None: no cap), else the usable CPUs."""
+        if not isinstance(self.max_workers, str):
+            return self.max_workers
+        default: Optional[int] = getattr(backend, "default_max_workers", usable_cpus())
+        return default
 
     def stop_instance(self, instance: TaskInstance[..., Any], timeout: Optional[float]) -> None:
         """Cancel ``instance`` if pending, else ask it to stop (see ``TaskInstance.stop``)."""
@@ -461,16 +518,14 @@ class Session(SessionBook):
         if self._cancel_retry(job):
             return True
         with self._lock:
-            queue = self._pending.get(job.task) if job.task is not None else None
-            was_pending = queue is not None and job in queue
+            was_pending = self._slots.remove(job)
             if was_pending:
-                assert queue is not None
-                queue.remove(job)
                 self._unfinished.pop(job, None)
         backend = self._backend
         assert backend is not None
         if was_pending:
             job.future.set_cancelled()
+            self._pump()  # it may have held back those behind it (waiting for room)
             return True
         if not job.future.done:
             job.stop_requested = True
@@ -526,41 +581,41 @@ class Session(SessionBook):
         return True
 
     def _on_finished(self, job: Job) -> None:
-        """A launched job ended: free its slot and launch the next pending one."""
+        """A launched job ended: free its slots and launch what may run now."""
         with self._lock:
             self._unfinished.pop(job, None)
-        assert job.task is not None  # the session's jobs have it
-        self._free_slot(job.task)
+            self._slots.release(job)
+        self._pump()
 
-    def _free_slot(self, task: Task[..., Any]) -> None:
-        """Give a freed slot of ``task`` to the first pending instance that can use it."""
-        backend = self._backend
-        assert backend is not None
+    def _pump(self) -> None:
+        """Launch every pending instance that may run now, in turn (a loop, not a
+        recursion, however many wait or fail to launch)."""
         while True:
             with self._lock:
-                self._running[task] -= 1
-                queue = self._pending.get(task)
-                launch = queue.popleft() if queue else None
-                if launch is not None:
-                    self._running[task] += 1
-                if not self._running[task]:
-                    del self._running[task]
-                if queue is not None and not queue:
-                    del self._pending[task]
-            if launch is None:
+                job = self._slots.take()
+            if job is None:
                 return
+            self._launch_taken([job])
+
+    def _launch_taken(self, jobs: List[Job]) -> bool:
+        """Prepare and launch jobs taken from the queue; False if one failed to (it
+        gave its slots back: the caller pumps again)."""
+        backend = self._backend
+        assert backend is not None
+        launched = True
+        for job in jobs:
             try:
-                backend.prepare(launch)
+                backend.prepare(job)
             except Exception as error:  # e.g. no memory for its control block: the next tries
-                self._failed_to_launch(launch, error)
+                self._failed_to_launch(job, error)
+                launched = False
                 continue
-            if self._launch(launch):
-                return
+            launched = self._launch(job) and launched
+        return launched
 
     def _launch(self, job: Job) -> bool:
         """Launch a prepared job; if the backend cannot (its dispatcher died), fail the
-        job and return False: the caller gives its slot to the next one (a loop, not a
-        recursion, however many wait)."""
+        job, give its slots back and return False."""
         backend = self._backend
         assert backend is not None
         try:
@@ -573,10 +628,18 @@ class Session(SessionBook):
     def _failed_to_launch(self, job: Job, error: BaseException) -> None:
         with self._lock:
             self._unfinished.pop(job, None)
+            self._slots.release(job)
         job.future.set_error(error)
 
     def __repr__(self) -> str:
         return f"<Session {self.name!r} {self._state}>"
+
+
+def _resolved_sizes(given: Optional[Mapping[str, Size]]) -> Dict[str, Tuple[int, Optional[int]]]:
+    """``{size name: (workers, memory limit in bytes or None)}`` for a session."""
+    from .sizes import resolve_sizes
+
+    return {name: (size.workers, size.memory_bytes()) for name, size in resolve_sizes(given).items()}
 
 
 def _check_grace(grace: float, parameter: str) -> None:

@@ -74,6 +74,10 @@ class Job:
     retry: Optional[RetryPolicy] = field(default=None, repr=False)
     on_retry: Optional[Callable[[Job, BaseException], None]] = field(default=None, repr=False)
     attempt: int = 1  # 1 for the first run, 2 for the first retry, ...
+    #: The task's size and the memory its processes may use, in bytes (None: no limit),
+    #: from the session's sizes (see :mod:`numerous.tasks.sizes`).
+    size: str = "small"
+    memory_limit: Optional[int] = None
     _finish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -148,7 +152,9 @@ class Backend(Protocol):
     """What a session needs from a backend.
 
     A backend may also have a ``pickles_calls`` attribute: when it is False, ``start()``
-    does not pickle the call and hands the arguments over in ``job.call`` instead.
+    does not pickle the call and hands the arguments over in ``job.call`` instead. And a
+    ``default_max_workers`` attribute: the session cap that ``Session(max_workers="auto")``
+    means with it (an int, or None for no cap); without one, the usable CPUs.
     """
 
     def prepare(self, job: Job) -> None:

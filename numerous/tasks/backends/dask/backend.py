@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Optional
 
 from ...control import get_task_control_handler, wanted_resource_interval
 from ..base import Job
@@ -32,6 +33,11 @@ class DaskBackend(DirectExecution):
     Raises:
         DaskUnavailableError: see :func:`~._connect.connect`.
     """
+
+    #: ``Session(max_workers="auto")`` sets no session cap here: the cluster's scheduler
+    #: places the work on as many worker threads as it has (the client's CPUs say nothing
+    #: about the cluster's).
+    default_max_workers: Optional[int] = None
 
     def __init__(self) -> None:
         self._client = connect()

@@ -33,6 +33,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, run_dispatcher
 from ...exceptions import BackendError, TaskError
+from ...sizes import MEMORY_POLL_INTERVAL
 from . import _protocol
 from ._execution import LocalExecution
 from ._platform import group_has_members, reap_orphans, signal_process_tree, snapshot_tree
@@ -82,6 +83,7 @@ class LocalDispatcher:
         self._orphan_groups: Dict[int, Tuple[float, float]] = {}
         self._killed: Dict[int, Any] = {}  # psutil handles of terminated trees
         self._reap_until = 0.0
+        self._memory_due = 0.0  # when running instances' memory is next read
         self._closing = False
         # When the loop's current wait ends (monotonic; inf: it waits for an event alone,
         # -inf: it is not waiting). Written with the idle lock held, together with the
@@ -399,11 +401,16 @@ class LocalDispatcher:
             now = time.monotonic()
             if self._orphan_groups or self._killed:
                 self._guarded(functools.partial(self._reap, now))
+            read_memory = now >= self._memory_due
+            if read_memory:
+                self._memory_due = now + MEMORY_POLL_INTERVAL
             for worker in list(self._workers.values()):
                 execution = worker.execution
                 if execution is not None:
                     execution.deliver_progress()
                     execution.escalate(now)
+                    if read_memory:
+                        self._guarded(execution.check_memory)
                 if worker.exit_handle is None and worker.popen.poll() is not None:
                     self._guarded(functools.partial(self._on_exit, worker))  # no pidfd: polled
 

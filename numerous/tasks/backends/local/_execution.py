@@ -20,10 +20,10 @@ from ..._lifecycle.deadlines import Step, StopLadder
 from ..._lifecycle.messages import Outcome
 from ..._lifecycle.outcomes import decode, failed
 from ...control import deliver_progress, deliver_status, get_task_control_handler
-from ...exceptions import WorkerDiedError
+from ...exceptions import MemoryLimitError, WorkerDiedError
 from ..base import Job
 from . import _protocol
-from ._platform import signal_process_tree, snapshot_tree
+from ._platform import signal_process_tree, snapshot_tree, tree_memory
 from ._shm import ControlBlock
 from ._spawn import WorkerProcess
 
@@ -52,6 +52,8 @@ class LocalExecution:
         self.descendants: List[Any] = []  # the tree as it was when we terminated it
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
+        self.peak_memory = 0  # bytes: the most its worker's tree held at a reading
+        self.memory_error: Optional[MemoryLimitError] = None  # set when it was killed for it
         if job.stop_requested:  # asked to stop between leaving the queue and now
             self.request_stop(job.stop_grace)
 
@@ -93,6 +95,20 @@ class LocalExecution:
             signal_process_tree(worker.pid, signal.SIGTERM, self.descendants)
         elif step is Step.KILL:
             signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
+
+    def check_memory(self) -> None:
+        """Read its worker tree's memory; over the size's limit, kill the tree at once
+        (it may be growing fast) and remember why: :meth:`finish` fails the future with it."""
+        limit, worker = self.job.memory_limit, self.worker
+        if limit is None or worker is None or self.memory_error is not None or self.outcome is not None:
+            return
+        used = tree_memory(worker.pid)
+        self.peak_memory = max(self.peak_memory, used)
+        if used <= limit:
+            return
+        self.memory_error = MemoryLimitError(self.job.description, self.job.size, limit, self.peak_memory)
+        self.descendants = snapshot_tree(worker.pid)
+        signal_process_tree(worker.pid, signal.SIGKILL, self.descendants)
 
     def next_deadline(self) -> float:
         """When :meth:`escalate` next has something to do (``inf``: nothing planned)."""
@@ -160,7 +176,9 @@ class LocalExecution:
         self.deliver_progress()
         self.release()
         job = self.job
-        if self.outcome is not None:
+        if self.memory_error is not None:
+            ending = failed(self.memory_error)
+        elif self.outcome is not None:
             ending = decode(self.outcome, job.description)
         else:
             assert self.worker is not None

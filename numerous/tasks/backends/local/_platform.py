@@ -30,6 +30,7 @@ __all__ = [
     "set_parent_death_signal",
     "signal_process_tree",
     "snapshot_tree",
+    "tree_memory",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -87,6 +88,34 @@ def snapshot_tree(pid: int) -> List[psutil.Process]:  # type: ignore[name-define
         return list(psutil.Process(pid).children(recursive=True))
     except psutil.Error:
         return []
+
+
+def tree_memory(pid: int) -> int:
+    """The resident memory (RSS) of ``pid`` and all its descendants, added up, in bytes
+    (pages they share count once per process: an over- rather than an under-estimate);
+    0 if ``pid`` is gone. A process that ends while being read counts 0.
+
+    Where ``/proc`` has them (Linux), the tree is walked through ``/proc/<pid>/task/*/children``
+    and RSS read from ``statm``: the cost grows with the tree (~0.05 ms for a worker alone),
+    not with the machine's process count, as psutil's ``children()`` does (a scan of
+    all of ``/proc``: 1.7 ms with 74 processes here).
+    """
+    if os.path.exists(f"/proc/{pid}/statm"):
+        return sum(_rss_of(process) for process in [pid, *_descendants_of(pid)])
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
 
 
 def signal_process_tree(pid: int, signum: int, descendants: List[psutil.Process]) -> None:  # type: ignore[name-defined]  # noqa: F821
@@ -170,6 +199,18 @@ def reap_orphans(groups: Dict[int, float], killed: Dict[int, psutil.Process]) ->
         except (ProcessLookupError, ChildProcessError):
             pass
     return found
+
+
+def _rss_of(pid: int) -> int:
+    """Resident bytes of ``pid`` from ``/proc/<pid>/statm`` (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _children_of(pid: int) -> List[int]:
