@@ -145,7 +145,7 @@ class TaskTimeoutError(TaskError):
 
 class MemoryLimitError(TaskError):
     """The instance's processes used more memory than its task's size allows; it was
-    killed (see :mod:`numerous.tasks.sizes`).
+    killed (see :class:`~numerous.tasks.Size`).
 
     Attributes:
         size: the task's size (``"small"``, ``"medium"``, ``"large"``).

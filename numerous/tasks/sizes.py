@@ -71,7 +71,7 @@ class Size:
             raise ValueError(f"Size.workers must be at least 1, not {self.workers}")
 
     def memory_bytes(self) -> Optional[int]:
-        """The memory limit in bytes (a share resolved against :func:`total_memory`), or None."""
+        """The memory limit in bytes (a share resolved against ``total_memory()``), or None."""
         return None if self.memory is None else parse_memory(self.memory)
 
 
@@ -92,7 +92,7 @@ _FIGURE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*|%)\s*$")
 
 def parse_memory(memory: Union[int, str]) -> int:
     """Bytes from an int, ``"512MB"``/``"8GiB"``-style text, or a share ``"25%"`` of
-    :func:`total_memory`.
+    ``total_memory()``.
 
     Raises:
         TypeError: neither an int nor a str.
