@@ -82,9 +82,17 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> N
         time.sleep(0.02)
 
 
-def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2, python_path: Sequence[str] = ()) -> DaskCluster:
+def start_cluster(
+    directory: Path,
+    workers: int = 2,
+    nthreads: int = 2,
+    python_path: Sequence[str] = (),
+    worker_resources: Sequence[Optional[str]] = (),
+) -> DaskCluster:
     """Start a scheduler and ``workers`` workers; return once all have registered.
-    ``python_path``: directories the workers import from, besides ``tests/``."""
+    ``python_path``: directories the workers import from, besides ``tests/``;
+    ``worker_resources``: the ``--resources`` of each worker by number (e.g.
+    ``"MEMORY=1e9"``; None or missing: none)."""
     from distributed import Client
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -140,6 +148,7 @@ def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2, python_p
                     "127.0.0.1",
                     "--local-directory",
                     str(directory / f"w{number}"),
+                    *_resources_arguments(worker_resources, number),
                 ],
                 directory / f"w{number}.log",
                 env,
@@ -154,12 +163,21 @@ def start_cluster(directory: Path, workers: int = 2, nthreads: int = 2, python_p
     return cluster
 
 
+def _resources_arguments(worker_resources: Sequence[Optional[str]], number: int) -> List[str]:
+    resources = worker_resources[number] if number < len(worker_resources) else None
+    return [] if resources is None else ["--resources", resources]
+
+
 @contextlib.contextmanager
 def running_cluster(
-    directory: Path, workers: int = 2, nthreads: int = 2, python_path: Sequence[str] = ()
+    directory: Path,
+    workers: int = 2,
+    nthreads: int = 2,
+    python_path: Sequence[str] = (),
+    worker_resources: Sequence[Optional[str]] = (),
 ) -> Iterator[DaskCluster]:
     """A started cluster that is torn down however the block ends."""
-    cluster = start_cluster(directory, workers, nthreads, python_path)
+    cluster = start_cluster(directory, workers, nthreads, python_path, worker_resources)
     try:
         yield cluster
     finally:

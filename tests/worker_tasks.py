@@ -90,3 +90,9 @@ def hog(tc: TaskControl, step_mb: int, most_mb: int) -> str:
         tc.update_status(f"holding {len(held) * step_mb} MB")
         time.sleep(0.02)
     return f"held {most_mb} MB"
+
+
+@task(max_parallel=8, size="medium")
+def parent_pid() -> int:
+    """The pid of the process that started this instance's worker (on Dask: the Dask worker)."""
+    return os.getppid()

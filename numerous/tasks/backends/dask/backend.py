@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 from ...control import get_task_control_handler, wanted_resource_interval
+from ...exceptions import BackendError
 from ..base import Job
 from ..execution import DirectExecution
 from ._connect import connect
@@ -14,7 +15,7 @@ from ._dispatcher import DaskDispatcher, DaskExecution
 from ._messages import WORKER_EVENTS_TOPIC, InstanceSpec, topic_name
 from ._runner import close_session, run_instance
 
-__all__ = ["SCATTER_THRESHOLD", "DaskBackend"]
+__all__ = ["MEMORY_RESOURCE", "SCATTER_THRESHOLD", "DaskBackend"]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -22,6 +23,13 @@ logger = logging.getLogger("numerous.tasks")
 #: scattered to the cluster first instead of riding in the task graph, which Dask
 #: warns about past a few MB and which would pass through the scheduler.
 SCATTER_THRESHOLD = 1 << 20
+#: The Dask worker resource a task's size asks memory of, in bytes
+#: (``dask worker --resources MEMORY=8e9``). When some worker of the cluster declares
+#: it, every instance with a memory limit is submitted with
+#: ``resources={"MEMORY": limit}``, so it runs only on a worker with that much room
+#: left by what runs there; on a cluster where no worker declares it, sizes do not
+#: place work (they still count against ``max_workers``).
+MEMORY_RESOURCE = "MEMORY"
 
 
 class DaskBackend(DirectExecution):
@@ -43,6 +51,8 @@ class DaskBackend(DirectExecution):
         self._client = connect()
         self._session_id = os.urandom(8).hex()
         self._launched = False
+        self._declared_memory: Optional[float] = None  # read on the first sized job
+        self._declared_memory_read = False
         try:
             self._dispatcher = DaskDispatcher(self._client, self._session_id, owner=self)
             self._client.subscribe_topic(topic_name(self._session_id), self._dispatcher.on_topic)
@@ -53,7 +63,12 @@ class DaskBackend(DirectExecution):
 
     def prepare(self, job: Job) -> None:
         """Describe the job for the worker (with the resource figures the handler wants);
-        scatter a large payload ahead of it."""
+        scatter a large payload ahead of it.
+
+        Raises:
+            BackendError: the job's size asks more memory than any worker declares.
+        """
+        resources = self._resources_for(job)
         spec = InstanceSpec(
             self._session_id,
             job.instance_id,
@@ -68,11 +83,38 @@ class DaskBackend(DirectExecution):
         remote = DaskExecution(job)
         if len(job.payload) > SCATTER_THRESHOLD:
             remote.scattered = self._client.scatter(job.payload, hash=False)
-        job.backend_state = (spec, remote)
+        job.backend_state = (spec, remote, resources)
+
+    def _resources_for(self, job: Job) -> Optional[Dict[str, float]]:
+        """The Dask resources to submit ``job`` with (see :data:`MEMORY_RESOURCE`)."""
+        if job.memory_limit is None:
+            return None
+        room = self._most_memory_declared()
+        if room is None:
+            return None
+        if job.memory_limit > room:  # it would wait for good in Dask's "no-worker" state
+            raise BackendError(
+                f"{job.description} cannot run on this Dask cluster: its size {job.size!r} asks "
+                f"{job.memory_limit} bytes of memory and the most any worker declares is "
+                f"{MEMORY_RESOURCE}={room:.0f}; start workers with --resources {MEMORY_RESOURCE}=<bytes> "
+                f"large enough, or give the size less: Session(sizes={{{job.size!r}: Size(memory=...)}})"
+            )
+        return {MEMORY_RESOURCE: float(job.memory_limit)}
+
+    def _most_memory_declared(self) -> Optional[float]:
+        """The largest MEMORY resource a worker of the cluster declares (None: none
+        does), read from the scheduler once per session."""
+        if not self._declared_memory_read:
+            workers = self._client.scheduler_info(n_workers=-1)["workers"].values()
+            declared = [info.get("resources", {}).get(MEMORY_RESOURCE) for info in workers]
+            amounts = [float(amount) for amount in declared if amount is not None]
+            self._declared_memory = max(amounts) if amounts else None
+            self._declared_memory_read = True
+        return self._declared_memory
 
     def launch(self, job: Job) -> None:
         """Submit the job's Dask task; returns at once."""
-        spec, remote = job.backend_state
+        spec, remote, resources = job.backend_state
         self._dispatcher.add(remote)
         self._launched = True
         remote.dask_future = self._client.submit(
@@ -83,6 +125,7 @@ class DaskBackend(DirectExecution):
             key=f"numerous-{job.task_name}-{job.instance_id}" + (f"-{job.attempt}" if job.attempt > 1 else ""),
             pure=False,
             retries=0,
+            resources=resources,
         )
         remote.dask_future.add_done_callback(lambda _future: self._dispatcher.on_done(remote))
         if job.stop_requested:  # asked to stop between leaving the queue and now
