@@ -161,7 +161,7 @@ class MemoryLimitError(TaskError):
         super().__init__(description, size, limit, peak)
 
     def __str__(self) -> str:
-        from .sizes import describe_bytes
+        from ._bytes import describe_bytes
 
         return (
             f"{self.description} used {describe_bytes(self.peak)} of memory ({self.peak} bytes, its processes' "

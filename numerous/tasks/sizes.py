@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 from ._options import SIZES
 
@@ -159,16 +159,6 @@ def resolve_sizes(overrides: Optional[Mapping[str, Size]]) -> Dict[str, Size]:
             raise TypeError(f"sizes[{name!r}] must be a numerous.tasks.Size, not {type(size).__name__}")
         sizes[name] = size
     return sizes
-
-
-def describe_bytes(count: Any) -> str:
-    """``1.5 GiB``, ``512.0 MiB``: a byte count for people."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 #: The sizes a session has unless ``Session(sizes=...)`` overrides them.
