@@ -5,6 +5,7 @@ script's functions and classes, modules registered with cloudpickle.register_pic
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -65,3 +66,37 @@ def test_a_call_of_importable_things_does_not_need_cloudpickle(monkeypatch: pyte
     monkeypatch.setattr(_pickling._Pickler, "dump", refuse)
     with Session():
         assert apply.instance().start(abs, -3).result(timeout=RESULT_WAIT) == 3
+
+
+SCRIPT_WITH_ITS_OWN_TYPES = """
+import dataclasses, enum, sys
+sys.path.insert(0, {tests!r})
+from backend_tasks import apply
+from numerous.tasks import Session
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+class Colour(enum.Enum):
+    RED = 1
+
+def norm(point):
+    return abs(point.x) + abs(point.y)
+
+with Session():
+    print(apply.instance().start(norm, Point(3, -4)).result(timeout=30))
+    print(apply.instance().start(lambda colour: colour.name, Colour.RED).result(timeout=30))
+    print(apply.instance().start(type, Point(1, 2)).result(timeout=30).__name__)
+"""
+
+
+def test_a_scripts_own_functions_classes_and_enums_travel_by_value_as_arguments(tmp_path: Path) -> None:
+    """A script is not re-imported in the worker: what it defines must travel by value,
+    even where the standard pickler would write a reference to ``__main__``."""
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT_WITH_ITS_OWN_TYPES.format(tests=str(Path(__file__).parent)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "RED", "Point"]
