@@ -192,6 +192,36 @@ def test_cancelling_during_the_retry_delay_cancels_for_good(tmp_path: Path, how:
     assert not [t for t in threading.enumerate() if t.name.startswith("numerous-retry-")]
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("task_backend")
+def test_whoever_sees_retrying_can_cancel_it_for_good(tmp_path: Path) -> None:
+    """The moment "retrying" is told (here: to the handler, which cancels at once, on the
+    thread that tells it), the wait for the next attempt exists: cancel() is True."""
+    recorder = RecordingTaskControlHandler()
+    answers: List[bool] = []
+    futures: List[Any] = []
+    started = threading.Event()  # the first attempt may fail before start() returns (inline)
+
+    class CancelOnRetrying(TaskControlHandler):
+        def instance_state_changed(self, task_control: TaskControl, state: str, error: Any) -> None:
+            recorder.instance_state_changed(task_control, state, error)
+            if state == "retrying" and started.wait(10):
+                answers.append(futures[0].cancel())
+
+    set_task_control_handler(CancelOnRetrying())
+    counter = tmp_path / "runs"
+    with Session():
+        future = fails_then_waits.instance().start(str(counter))
+        futures.append(future)
+        started.set()
+        with pytest.raises(TaskCancelledError):
+            future.result(timeout=30)
+    assert answers == [True]
+    assert attempts(counter) == 1
+    assert recorder.states_for(future)[-1] == "cancelled"
+    assert not [t for t in threading.enumerate() if t.name.startswith("numerous-retry-")]
+
+
 class _nothing:
     def __enter__(self) -> None:
         return None

@@ -547,6 +547,8 @@ class Session(SessionBook):
         wait = RetryWait(job, job.retry.delay, self._relaunch)
         with self._lock:
             self._retrying[job] = wait
+        # Said only now: whoever sees "retrying" and cancels finds the wait (cancel() True).
+        job.future.set_retrying(error)
         if job.stop_requested:  # asked to stop while it was being retried
             self._cancel_retry(job)
             return

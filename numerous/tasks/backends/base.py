@@ -70,7 +70,9 @@ class Job:
     call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = field(default=None, repr=False)
     finished: bool = field(default=False, repr=False)  # finish() ran: settled, slot freed
     #: The task's retries (None: none); ``on_retry(job, error)`` runs it again after a
-    #: failed attempt (the session's), on the thread that called :meth:`finish`.
+    #: failed attempt (the session's), on the thread that called :meth:`finish`: it
+    #: moves the future to ``"retrying"`` once a cancel can find the wait for the next
+    #: attempt (see ``Session._retry``).
     retry: Optional[RetryPolicy] = field(default=None, repr=False)
     on_retry: Optional[Callable[[Job, BaseException], None]] = field(default=None, repr=False)
     attempt: int = 1  # 1 for the first run, 2 for the first retry, ...
@@ -94,9 +96,9 @@ class Job:
         none) and what its stop ladder says, then free its slot: exactly once, whoever
         calls first (False for every later call).
 
-        If the task retries this failure instead, the attempt ends here: the future
-        moves to ``"retrying"``, the next attempt will run in a new process, and
-        ``on_retry`` takes it from there (True; the job is not finished).
+        If the task retries this failure instead, the attempt ends here: the next
+        attempt will run in a new process, and ``on_retry`` takes it from there,
+        moving the future to ``"retrying"`` (True; the job is not finished).
 
         The job lets go of its backend state here, so that nothing refers back to it
         once it is over (no reference cycle to wait for the garbage collector).
@@ -139,7 +141,6 @@ class Job:
         self.times.end_attempt(error)
         self.fresh_process = True  # never on the worker that failed, nor one reused after
         self.control._attempt = self.attempt
-        self.future.set_retrying(error)
         self.on_retry(self, error)
 
     def fail(self, error: BaseException) -> bool:
