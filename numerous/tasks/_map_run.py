@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Optional, Pr
 
 from ._callbacks import call_user_code, refuse_to_block
 from ._ids import random_hex
+from ._interruptible import MAIN_THREAD_SLICE, wait_event
 from ._map_chunk import MapChunk, decode_item_error, item_note
 from ._map_progress import MapProgress
 from .control import get_task_control_handler
@@ -484,7 +485,7 @@ class MapRun:
     def wait_done(self, timeout: Optional[float] = None) -> bool:
         """Wait until every chunk has finished and handlers heard the end; then the
         map's thread is joined and the session lets go of the map."""
-        if not self._ended.wait(timeout):
+        if not wait_event(self._ended, timeout):
             return False
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -542,7 +543,7 @@ class MapRun:
                     return None
                 if self._owner is not None:
                     refuse_to_block(self._owner, f"iterating {self.task.name}.map()")
-                self._values.wait()
+                self._values.wait(MAIN_THREAD_SLICE)  # see _interruptible: Ctrl-C ends it at once
         if isinstance(failure, Future):
             failure.result(timeout=0)  # raises the task's exception with the worker's frames
             raise AssertionError("a failed chunk's future returned")  # pragma: no cover

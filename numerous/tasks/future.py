@@ -58,6 +58,7 @@ from typing import (
 )
 
 from ._callbacks import call_user_code, refuse_to_block
+from ._interruptible import wait_for
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
 __all__ = [
@@ -289,7 +290,7 @@ class Future(concurrent.futures.Future[R]):
         if self._status not in FINAL_STATES and timeout != 0:
             refuse_to_block(self.owner, "Future.wait_done()")
         with self._condition:
-            return self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout)
+            return wait_for(self._condition, lambda: self._status in FINAL_STATES, timeout)
 
     def cancel(self) -> bool:
         """Cancel a pending instance (it never runs) and return True.
@@ -399,7 +400,7 @@ class Future(concurrent.futures.Future[R]):
         if self._status not in FINAL_STATES and timeout != 0:
             refuse_to_block(self.owner, what)
         with self._condition:
-            if not self._condition.wait_for(lambda: self._status in FINAL_STATES, timeout):
+            if not wait_for(self._condition, lambda: self._status in FINAL_STATES, timeout):
                 raise ResultTimeoutError(
                     f"{self._description} did not finish within {timeout} s; it keeps running "
                     "(call result() again, or stop() the instance)"

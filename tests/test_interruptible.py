@@ -1,0 +1,51 @@
+"""Ctrl-C ends a wait of the main thread at once, even when the kernel hands the SIGINT
+to another thread of the process (Linux may): result() and iterating a map."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = """
+import signal, sys, threading, time
+from numerous.tasks import Session, TaskControl, task
+
+@task(max_parallel=2)
+def slow(tc: TaskControl, n: int) -> int:
+    for _ in range(2000):  # 20 s unless stopped
+        if tc.should_stop:
+            return -n
+        time.sleep(0.01)
+    return n
+
+def interrupt_from_another_thread():
+    time.sleep(1.0)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # received here, not in main
+
+threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
+started = time.monotonic()
+try:
+    with Session(stop_grace=5):
+        if sys.argv[1] == "result":
+            slow.instance().start(1).result()
+        else:
+            for value in slow.map(range(4)):
+                pass
+except KeyboardInterrupt:
+    print("interrupted after", round(time.monotonic() - started, 1), flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("sigint_reaches_children")
+@pytest.mark.parametrize("waiting_in", ["result", "map"])
+def test_a_sigint_another_thread_received_interrupts_the_main_threads_wait(tmp_path: Path, waiting_in: str) -> None:
+    (tmp_path / "script.py").write_text(SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "script.py", waiting_in], cwd=tmp_path, capture_output=True, text=True, timeout=50
+    )
+    assert done.stdout.startswith("interrupted after"), done.stdout + done.stderr
+    assert float(done.stdout.split()[-1]) < 5, done.stdout  # not the task's 20 s
