@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pytest
@@ -77,3 +78,21 @@ def sigint_reaches_children() -> Iterator[None]:
     finally:
         if ignored:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture
+def handler() -> Any:
+    """A RecordingHandler (tests/api_tasks.py) installed as the task control handler."""
+    from api_tasks import RecordingHandler
+
+    recording = RecordingHandler()
+    set_task_control_handler(recording)
+    return recording
+
+
+@pytest.fixture
+def go(tmp_path: Path) -> Iterator[Path]:
+    """A gate file; opened (created) at the end whatever happened, so no task waits on."""
+    path = tmp_path / "go"
+    yield path
+    path.touch()

@@ -12,34 +12,19 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from api_tasks import RecordingHandler
 from backend_tasks import ignores_stop
 from waiting_tasks import echo, gate, single, slow_to_stop
 
-from numerous.tasks import Future, Session, SessionNotFoundError, TaskInstance, set_task_control_handler
+from numerous.tasks import Future, Session, SessionNotFoundError, TaskInstance
 from numerous.tasks.session import current_session
 
 pytestmark = pytest.mark.timeout(90)
 
 RESULT_WAIT = 30.0
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    recording = RecordingHandler()
-    set_task_control_handler(recording)
-    return recording
-
-
-@pytest.fixture
-def go(tmp_path: Path) -> Iterator[Path]:
-    """A gate file; opened (created) at the end whatever happened, so no task waits on."""
-    path = tmp_path / "go"
-    yield path
-    path.touch()
 
 
 async def _ready(handler: RecordingHandler, count: int = 1) -> None:

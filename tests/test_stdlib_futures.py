@@ -15,33 +15,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from api_tasks import RecordingHandler
 from waiting_tasks import cancelled_future, echo, fail, finished, gate, single
 
-from numerous.tasks import Future, Session, TaskCancelledError, set_task_control_handler
+from numerous.tasks import Future, Session, TaskCancelledError
 
 pytestmark = pytest.mark.timeout(90)
 
 RESULT_WAIT = 30.0
 SHORT = 0.05  # a timeout that must run out: the futures waited for cannot finish in it
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    recording = RecordingHandler()
-    set_task_control_handler(recording)
-    return recording
-
-
-@pytest.fixture
-def go(tmp_path: Path) -> Iterator[Path]:
-    """A gate file; opened (created) at the end whatever happened, so no task waits on."""
-    path = tmp_path / "go"
-    yield path
-    path.touch()
 
 
 async def _ready(handler: RecordingHandler, count: int = 1) -> None:

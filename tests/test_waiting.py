@@ -26,7 +26,6 @@ from numerous.tasks import (
     ResultTimeoutError,
     Session,
     as_completed,
-    set_task_control_handler,
     wait,
 )
 
@@ -34,13 +33,6 @@ pytestmark = pytest.mark.timeout(60)
 
 RESULT_WAIT = 30.0
 SHORT = 0.05  # a timeout that must run out: the futures waited for cannot finish in it
-
-
-@pytest.fixture
-def handler() -> RecordingHandler:
-    recording = RecordingHandler()
-    set_task_control_handler(recording)
-    return recording
 
 
 class Gates:
