@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import itertools
 import multiprocessing
 import os
 import platform
@@ -215,12 +216,14 @@ def in_worker_costs(report: Report, reps: int) -> None:
     n = 200_000
     rows: Dict[str, List[float]] = {k: [] for k in ("should_stop", "event", "progress", "queue")}
     for _ in range(reps):
+        # Loops as timeit runs them (itertools.repeat: no int object per pass), the same
+        # for ours and the peer, so the figure is the read and not the loop around it.
         t0 = time.perf_counter_ns()
-        for _ in range(n):
+        for _ in itertools.repeat(None, n):
             tc.should_stop
         rows["should_stop"].append((time.perf_counter_ns() - t0) / n)
         t0 = time.perf_counter_ns()
-        for _ in range(n):
+        for _ in itertools.repeat(None, n):
             event.is_set()
         rows["event"].append((time.perf_counter_ns() - t0) / n)
         t0 = time.perf_counter_ns()
@@ -243,7 +246,7 @@ def in_worker_costs(report: Report, reps: int) -> None:
         "one tc.should_stop read in the worker",
         "ns",
         [("numerous.tasks", rows["should_stop"]), ("multiprocessing.Event.is_set()", rows["event"])],
-        note="Target ≤ 100 ns. Measured in this process on a real control block.",
+        note="Target ≤ 60 ns. Measured in this process on a real control block.",
     )
     report.figure(
         "one tc.update_progress(pct, status) in the worker",
@@ -291,7 +294,7 @@ def log_throughput(report: Report, reps: int, lines: int) -> None:
         "tc.log lines per second delivered to a parent-side handler",
         "lines/s",
         [("numerous.tasks", ours), ("logging + QueueHandler + multiprocessing.Queue", stdlib)],
-        note="Target ≥ 1 M/s. From the body starting to the last record handed to the handler.",
+        note="Target ≥ 1.5 M/s. From the body starting to the last record handed to the handler.",
         higher_is_better=True,
     )
 

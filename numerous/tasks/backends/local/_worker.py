@@ -210,7 +210,7 @@ class WorkerSink:
 
     def should_stop(self) -> bool:
         """Read the stop flag from shared memory."""
-        return self.stop_view[0] != 0
+        return self.stop_view[0]
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Queue a record for the next batch."""
@@ -243,7 +243,7 @@ class WorkerTaskControl(TaskControl):
     @property
     def should_stop(self) -> bool:
         """True once a stop was requested (``instance.stop()``, ``future.cancel()``)."""
-        return self._stop_view[0] != 0
+        return self._stop_view[0]
 
     def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
         """Send a log record to the handler (see :meth:`TaskControl.log`)."""
