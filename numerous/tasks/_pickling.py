@@ -241,6 +241,9 @@ class CalledTask(Protocol):
     def function(self) -> Callable[..., Any]:
         """The task's function, for the error."""
 
+    def pickled_reference(self) -> Optional[bytes]:
+        """The task pickled by reference once, or None if it travels by value."""
+
 
 def _dumps_with_plain_pickle(obj: Any) -> Optional[bytes]:
     """``obj`` pickled by the standard pickler, or None where cloudpickle must do it.
@@ -289,14 +292,28 @@ class _ByReferencePickler(pickle.Pickler):
 _BY_VALUE_MODULES: Optional[Any] = getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", None)
 
 
+#: Types the standard pickler writes as themselves, with no reducer: a call whose arguments
+#: are only these holds no function or class that would have to travel by value.
+_ATOMS = frozenset((int, float, str, bytes, bool, type(None)))
+
+
 def dumps_call(task: CalledTask, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bytes:
-    """Pickle what a worker needs to run ``task(*args, **kwargs)``.
+    """Pickle what a worker needs to run ``task(*args, **kwargs)``
+    (``numerous.tasks._lifecycle.running.load_call`` reads it back).
+
+    An importable task travels as its pickled reference, made once
+    (``task.pickled_reference()``), so a call pays only for its arguments; arguments that
+    are all numbers, strings, bytes, bools or None go through the standard pickler as they
+    are.
 
     Raises:
         TypeError: something cannot be pickled; the message names the argument, or the
             global the task's function uses, that fails, and why.
     """
-    call = (task, args, kwargs)
+    reference = task.pickled_reference() if _BY_VALUE_MODULES is not None and not _BY_VALUE_MODULES else None
+    call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]] = (task if reference is None else reference, args, kwargs)
+    if reference is not None and _ATOMS.issuperset(map(type, args)) and _ATOMS.issuperset(map(type, kwargs.values())):
+        return pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)  # nothing in it can travel by value
     fast = _dumps_with_plain_pickle(call)
     if fast is not None:
         return fast

@@ -447,6 +447,17 @@ class Task(Generic[P, R]):
                 return _import_task, (module.__name__, self.function.__qualname__)
         return Task, (self.function, self.options, self._expects_task_control)
 
+    def pickled_reference(self) -> Optional[bytes]:
+        """This task pickled by reference (its module and name, which a worker imports),
+        or None when it travels by value (see ``__reduce__``). Made once: a session pickles
+        only the arguments of each call of an importable task."""
+        cached: Optional[bytes] = self.__dict__.get("_pickled_reference")
+        if cached is None and self.__reduce__()[0] is _import_task:
+            import pickle
+
+            cached = self.__dict__["_pickled_reference"] = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return cached
+
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
 

@@ -10,16 +10,43 @@ to have its traceback set).
 from __future__ import annotations
 
 import pickle
-from typing import Any, Callable, Tuple, TypeVar
+from typing import Any, Callable, Dict, Tuple, TypeVar
 
 from .frames import is_library_file
 from .messages import ERROR, IN_THE_TASK, LOADING, PICKLING_THE_RESULT, RESULT, ErrorInfo, Outcome
 
-__all__ = ["capture", "dumps_result", "encode_error", "safe_str", "trim_traceback"]
+__all__ = ["capture", "dumps_result", "encode_error", "load_call", "safe_str", "trim_traceback"]
 
 L = TypeVar("L")
 
 _TRACEBACK_KEEP = 60  # frames kept at each end of a very deep traceback (a RecursionError's)
+
+#: Tasks this process has loaded from a pickled reference (see :func:`load_call`), by
+#: those bytes: a reused worker imports a task's module and finds the task once.
+_loaded_tasks: Dict[bytes, Any] = {}
+_MAX_LOADED_TASKS = 256
+
+#: A loaded call: the task, its positional and its keyword arguments.
+Call = Tuple[Any, Tuple[Any, ...], Dict[str, Any]]
+
+
+def load_call(payload: bytes) -> Call:
+    """Unpickle a call that ``numerous.tasks._pickling.dumps_call`` pickled.
+
+    The task comes either as itself or, for an importable task, as the bytes of its
+    pickled reference (``Task.pickled_reference()``), loaded once per process. Plain
+    pickle: cloudpickle is imported only if the payload needs it (a function sent by
+    value), which keeps a fresh worker's start short.
+    """
+    task, args, kwargs = pickle.loads(payload)
+    if type(task) is bytes:
+        reference = task
+        task = _loaded_tasks.get(reference)
+        if task is None:
+            if len(_loaded_tasks) >= _MAX_LOADED_TASKS:
+                _loaded_tasks.clear()
+            task = _loaded_tasks[reference] = pickle.loads(reference)
+    return task, args, kwargs
 
 
 def capture(load: Callable[[], L], run: Callable[[L], Any]) -> Outcome:

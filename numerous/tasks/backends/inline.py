@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .._callbacks import call_user_code, serve_from_this_thread
 from .._lifecycle.deadlines import Step, StopLadder
 from .._lifecycle.outcomes import Ending, capture_by_reference, decode
-from .._lifecycle.running import capture
+from .._lifecycle.running import capture, load_call
 from ..control import TaskControl, TaskControlHandler, deliver_progress, deliver_status, get_task_control_handler
 from .base import Job
 from .execution import DirectExecution
@@ -216,7 +216,7 @@ class InlineExecution:
             return task.call_with_control(control, args, kwargs)
 
         if self.pickle:
-            return decode(capture(lambda: pickle.loads(job.payload), run), job.description)
+            return decode(capture(lambda: load_call(job.payload), run), job.description)
         assert job.call is not None and job.task is not None
         call = (job.task, *job.call)
         return capture_by_reference(lambda: call, run, job.description)

@@ -39,7 +39,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..._lifecycle.messages import Outcome
-from ..._lifecycle.running import capture
+from ..._lifecycle.running import Call, capture, load_call
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
 from ._platform import (
@@ -264,13 +264,10 @@ def run_job(job: JobMessage, arena: Arena, channel: _Channel) -> Tuple[Outcome, 
     sys.path[:] = job.sys_path
     sink = WorkerSink(block, channel)
 
-    def load() -> Tuple[Any, Tuple[Any, ...], Dict[str, Any]]:
-        # Plain pickle: cloudpickle is imported only if the payload needs it (a
-        # function sent by value), which keeps a fresh worker's start short.
-        loaded: Tuple[Any, Tuple[Any, ...], Dict[str, Any]] = pickle.loads(job.payload)
-        return loaded
+    def load() -> Call:
+        return load_call(job.payload)
 
-    def run(call: Tuple[Any, Tuple[Any, ...], Dict[str, Any]]) -> Any:
+    def run(call: Call) -> Any:
         task, args, kwargs = call
         control = WorkerTaskControl(job.instance_id, task.name, sink=sink)
         control._attempt, control._retries = job.attempt, task.options.retries
