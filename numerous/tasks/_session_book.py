@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 if TYPE_CHECKING:
     from .task import TaskInstance
@@ -29,9 +29,12 @@ class SessionBook:
     ``__init__``. The book lists an instance from ``task.instance()`` on. A finished one
     stays listed while something else still refers to it (you, usually), or until
     :meth:`cleanup_completed_tasks`: a long session does not keep every result alive.
-    Instances refer to their session, so the book holds them weakly once finished (at the
-    latest on the next read, or when adding has doubled the book) and all of them once
-    the session ended: reference counting frees both, never only a full collection.
+
+    Every listed instance is held weakly; one not started yet is also held strongly
+    (numerous-sdk listed it until it was removed), until ``start()`` hands it to the
+    session, which holds it while it runs (:meth:`_started`). Instances refer to their
+    session: reference counting frees both, never only a full collection. Adding,
+    starting and ending the session cost the same however many instances it made.
     """
 
     id: str
@@ -45,9 +48,12 @@ class SessionBook:
             raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
         self.id = session_id
         self._book_lock = threading.Lock()
-        # instance id -> the instance (unfinished), or a weak reference to it (finished)
-        self._book: Dict[str, Union[TaskInstance[..., Any], weakref.ReferenceType[TaskInstance[..., Any]]]] = {}
+        self._book: Dict[str, weakref.ReferenceType[TaskInstance[..., Any]]] = {}  # every listed one
         self._book_prune_at = _FIRST_PRUNE
+        # Listed instances not finished that nothing else may hold (not started, or
+        # started in another session): held here, by instance id.
+        self._held: Dict[str, TaskInstance[..., Any]] = {}
+        self._held_prune_at = _FIRST_PRUNE
 
     @property
     def tasks(self) -> Dict[str, Dict[str, TaskInstance[..., Any]]]:
@@ -60,14 +66,24 @@ class SessionBook:
     def add_task_instance(self, instance: TaskInstance[..., Any]) -> None:
         """List ``instance`` under its task's name (``task.instance()`` does this)."""
         with self._book_lock:
-            self._book[instance.id] = instance
+            self._book[instance.id] = weakref.ref(instance)
             if len(self._book) >= self._book_prune_at:
-                self._prune()
+                self._prune_book()
+            if _unfinished(instance):
+                self._held[instance.id] = instance
+                if len(self._held) >= self._held_prune_at:
+                    self._prune_held()
+
+    def _started(self, instance: TaskInstance[..., Any]) -> None:
+        """``instance`` was started in this session, which holds it until it ends."""
+        with self._book_lock:
+            self._held.pop(instance.id, None)
 
     def remove_task_instance(self, instance: TaskInstance[..., Any]) -> None:
         """Stop listing ``instance`` (it runs on if it runs: this is bookkeeping only)."""
         with self._book_lock:
             self._book.pop(instance.id, None)
+            self._held.pop(instance.id, None)
 
     def get_running_instances_count(self, task_definition_name: str) -> int:
         """How many listed instances of that task are started and not finished."""
@@ -76,48 +92,40 @@ class SessionBook:
     def cleanup_completed_tasks(self) -> None:
         """Stop listing every finished instance."""
         with self._book_lock:
-            self._book = {key: entry for key, entry in self._book.items() if _unfinished(entry)}
+            self._book = {key: ref for key, ref in self._book.items() if _unfinished(ref())}
             self._book_prune_at = max(_FIRST_PRUNE, 2 * len(self._book))
+            self._prune_held()
 
     def _close_book(self) -> None:
-        """The session ended: hold every instance weakly (an instance refers to its
-        session, so holding it strongly would keep both alive until a full collection)."""
+        """The session ended: hold no instance strongly (an instance refers to its
+        session, so holding it would keep both alive until a full collection)."""
         with self._book_lock:
-            self._book = {
-                key: weakref.ref(e) if not isinstance(e, weakref.ReferenceType) else e for key, e in self._book.items()
-            }
+            self._held = {}
 
     def _listed(self) -> Iterator[TaskInstance[..., Any]]:
         with self._book_lock:
-            self._prune()  # reading is O(n) anyway: let go of what only the book holds
-            entries = list(self._book.values())
-        for entry in entries:
-            instance = entry() if isinstance(entry, weakref.ReferenceType) else entry
+            self._prune_held()  # reading is O(n) anyway: let go of what only the book holds
+            refs = list(self._book.values())
+        for ref in refs:
+            instance = ref()
             if instance is not None:
                 yield instance
 
-    def _prune(self) -> None:
-        """Hold finished instances weakly, forget collected ones (call with the lock held).
+    def _prune_book(self) -> None:
+        """Forget collected instances (call with the lock held): when adding finds the
+        book doubled since the last time, so adding stays O(1) on average."""
+        self._book = {key: ref for key, ref in self._book.items() if ref() is not None}
+        self._book_prune_at = max(_FIRST_PRUNE, 2 * len(self._book))
 
-        Runs on every read, and when adding finds the book doubled since the last time,
-        so adding stays O(1) on average however many instances a session makes.
-        """
-        book: Dict[str, Any] = {}
-        for key, entry in self._book.items():
-            if isinstance(entry, weakref.ReferenceType):
-                if entry() is not None:
-                    book[key] = entry
-            elif _unfinished(entry):
-                book[key] = entry
-            else:
-                book[key] = weakref.ref(entry)
-        self._book = book
-        self._book_prune_at = max(_FIRST_PRUNE, 2 * sum(1 for e in book.values() if not isinstance(e, weakref.ref)))
+    def _prune_held(self) -> None:
+        """Let go of held instances that have finished (call with the lock held)."""
+        self._held = {key: instance for key, instance in self._held.items() if _unfinished(instance)}
+        self._held_prune_at = max(_FIRST_PRUNE, 2 * len(self._held))
 
 
-def _unfinished(entry: Any) -> bool:
-    """Whether a book entry is an instance not finished yet (not started counts)."""
-    if isinstance(entry, weakref.ReferenceType):
+def _unfinished(instance: Optional[TaskInstance[..., Any]]) -> bool:
+    """Whether an instance is alive and not finished yet (not started counts)."""
+    if instance is None:
         return False
-    future = entry.future
+    future = instance.future
     return future is None or not future.done

@@ -457,7 +457,8 @@ class Session(SessionBook):
             if not launch and not instance.queue:
                 self._slots.remove(job)
                 raise self._refusal(job)
-            self._unfinished[job] = instance
+            self._unfinished[job] = instance  # held here while it runs, no longer by the book
+            self._started(instance)
         others = [other for other in ready if other is not job]  # none: each change pumps
         if launch:
             # Prepared only when it can run: an instance that waits holds no
