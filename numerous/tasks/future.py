@@ -25,8 +25,11 @@ the awaiting asyncio task cancels a pending instance or asks a running one to st
 * ``set_result`` / ``set_exception`` return False on a finished future instead of raising.
 
 How the standard library's waits see it: ``_state``, ``_condition`` and ``_waiters`` are
-the base class's, kept in step with :attr:`Future.status` under its lock, and waiters are
-told of the final state in the same step as everyone else. Done-callbacks run on the
+the base class's, ``_state`` kept in step with :attr:`Future.status`, and waiters are told
+of the final state in the same step as everyone else. A future makes its condition and
+its list of waiters only when something waits on it (most futures of many short tasks
+are read once they are final): state changes are made under one lock that all futures
+share, held for a few instructions, and a condition made later sees the final state. Done-callbacks run on the
 thread that finishes the future, except asyncio's own (``asyncio.wait`` adds one), which
 are called in the event loop that added them, as an ``asyncio.Future`` would call them.
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import sys
+import threading
 import weakref
 from concurrent.futures import _base as _cf  # the states the stdlib's waits read (loky imports them too)
 from types import TracebackType
@@ -150,6 +154,11 @@ class DoneFlag(int):
 _DONE = DoneFlag(1)
 _NOT_DONE = DoneFlag(0)
 
+#: Guards every future's state changes, and the making of a future's condition and list
+#: of waiters (so a change sees whether anyone can be waiting). Held only for a few
+#: assignments, never while user code runs or anyone waits.
+_STATE_LOCK = threading.RLock()
+
 
 def check_wait_timeout(timeout: Optional[float], parameter: str = "timeout") -> Optional[float]:
     """Return how long a wait may take: None (no limit) or a number of seconds >= 0.
@@ -178,16 +187,22 @@ class Future(concurrent.futures.Future[R]):
     def __init__(
         self, canceller: Optional[Canceller] = None, description: str = "a future", instance_id: str = ""
     ) -> None:
-        super().__init__()  # _condition, _state, _result, _exception: read by the stdlib's waits
-        self._waiters = _Waiters(self)
+        # The base class's fields that the stdlib's waits read (its __init__ would also make
+        # a condition and lists that most futures never need: see _condition, _waiters).
+        self._state = _cf.PENDING
+        self._result: Any = None
+        self._exception: Optional[BaseException] = None
+        self._cond: Optional[threading.Condition] = None
+        self._waiter_list: Optional[_Waiters] = None
         self._canceller: Optional[Canceller] = canceller
         self._description = description
         self._instance_id = instance_id
         self._status = PENDING
         self._attempt = 1
         self._error_traceback: Optional[TracebackType] = None
-        #: Each callback with the event loop it is to be called in (None: any thread).
-        self._callbacks: List[Tuple[_Callback, Optional[asyncio.AbstractEventLoop]]] = []
+        #: Each callback with the event loop it is to be called in (None: any thread);
+        #: None until the first is added.
+        self._callbacks: Optional[List[Tuple[_Callback, Optional[asyncio.AbstractEventLoop]]]] = None
         self._finishing = False
         #: The backend whose dispatcher thread finishes this future (set when the
         #: session makes it): waiting for it on that very thread is refused.
@@ -287,10 +302,13 @@ class Future(concurrent.futures.Future[R]):
             RuntimeError: as :meth:`result`, on the dispatcher thread that would finish it.
         """
         timeout = check_wait_timeout(timeout)
-        if self._status not in FINAL_STATES and timeout != 0:
+        if self._status in FINAL_STATES:
+            return True
+        if timeout != 0:
             refuse_to_block(self.owner, "Future.wait_done()")
-        with self._condition:
-            return wait_for(self._condition, lambda: self._status in FINAL_STATES, timeout)
+        condition = self._condition
+        with condition:
+            return wait_for(condition, lambda: self._status in FINAL_STATES, timeout)
 
     def cancel(self) -> bool:
         """Cancel a pending instance (it never runs) and return True.
@@ -321,21 +339,17 @@ class Future(concurrent.futures.Future[R]):
         an ``asyncio.Future``'s rule, so one added inside a running event loop is called in
         that loop (on the finishing thread if the loop has been closed by then).
         """
-        loop = _loop_of_asyncio_code(fn)
-        with self._condition:
-            if self._status not in FINAL_STATES:
-                self._callbacks.append((cast(_Callback, fn), loop))
-                return
-        self._run_callback(cast(_Callback, fn))
+        if not self._add_callback_unless_done(fn, _loop_of_asyncio_code(fn)):
+            self._run_callback(cast(_Callback, fn))
 
     def remove_done_callback(self, fn: Callable[[Future[R]], object]) -> int:
         """Forget ``fn`` if it has not been called yet; return how many times it had been
         added (``asyncio.Future``'s method, which ``asyncio.wait`` calls)."""
-        with self._condition:
-            kept = [entry for entry in self._callbacks if entry[0] != fn]
-            removed = len(self._callbacks) - len(kept)
+        with _STATE_LOCK:
+            callbacks = self._callbacks or []
+            kept = [entry for entry in callbacks if entry[0] != fn]
             self._callbacks = kept
-        return removed
+        return len(callbacks) - len(kept)
 
     def __await__(self) -> Generator[Any, None, R]:
         """``await future``: the instance's value, without blocking the event loop.
@@ -386,21 +400,60 @@ class Future(concurrent.futures.Future[R]):
         return f"<Future {self._description} status={self._status}>"
 
     # -- for waiters ----------------------------------------------------------------------
-    def _add_callback_unless_done(self, fn: Callable[[Future[R]], object]) -> bool:
-        """Register ``fn`` to be called on the finishing thread and return True, or
-        return False without calling it if the future has already finished."""
-        with self._condition:
+    @property
+    def _condition(self) -> threading.Condition:
+        """The base class's condition (what ``concurrent.futures.wait()`` locks, and what
+        :meth:`result` waits on), made on first use."""
+        condition = self._cond
+        if condition is None:
+            with _STATE_LOCK:
+                condition = self._cond
+                if condition is None:
+                    condition = self._cond = threading.Condition()
+        return condition
+
+    @_condition.setter
+    def _condition(self, condition: threading.Condition) -> None:
+        self._cond = condition
+
+    @property
+    def _waiters(self) -> List[Any]:
+        """The base class's list of ``concurrent.futures`` waiters, made on first use."""
+        waiters = self._waiter_list
+        if waiters is None:
+            with _STATE_LOCK:
+                waiters = self._waiter_list
+                if waiters is None:
+                    waiters = self._waiter_list = _Waiters(self)
+        return waiters
+
+    @_waiters.setter
+    def _waiters(self, waiters: List[Any]) -> None:
+        self._waiter_list = _Waiters(self)
+        self._waiter_list.extend(waiters)
+
+    def _add_callback_unless_done(
+        self, fn: Callable[[Future[R]], object], loop: Optional[asyncio.AbstractEventLoop] = None
+    ) -> bool:
+        """Register ``fn`` to be called on the finishing thread (or in ``loop``) and
+        return True, or return False without calling it if the future has finished."""
+        with _STATE_LOCK:
             if self._status in FINAL_STATES:
                 return False
-            self._callbacks.append((cast(_Callback, fn), None))
+            if self._callbacks is None:
+                self._callbacks = []
+            self._callbacks.append((cast(_Callback, fn), loop))
             return True
 
     def _wait_until_final(self, timeout: Optional[float], what: str) -> None:
         timeout = check_wait_timeout(timeout)
-        if self._status not in FINAL_STATES and timeout != 0:
+        if self._status in FINAL_STATES:
+            return
+        if timeout != 0:
             refuse_to_block(self.owner, what)
-        with self._condition:
-            if not wait_for(self._condition, lambda: self._status in FINAL_STATES, timeout):
+        condition = self._condition
+        with condition:
+            if not wait_for(condition, lambda: self._status in FINAL_STATES, timeout):
                 raise ResultTimeoutError(
                     f"{self._description} did not finish within {timeout} s; it keeps running "
                     "(call result() again, or stop() the instance)"
@@ -412,7 +465,7 @@ class Future(concurrent.futures.Future[R]):
     # -- what the library sets ------------------------------------------------------
     def set_running(self) -> bool:
         """Move from pending (or retrying) to running; False if the future is elsewhere."""
-        with self._condition:
+        with _STATE_LOCK:
             if self._status not in (PENDING, RETRYING) or self._finishing:
                 return False
             self._status, self._state = RUNNING, _cf.RUNNING
@@ -422,7 +475,7 @@ class Future(concurrent.futures.Future[R]):
     def set_retrying(self, error: BaseException) -> bool:
         """An attempt failed with ``error`` and the instance will run again: move to
         retrying and count the next attempt; False if the future is already final."""
-        with self._condition:
+        with _STATE_LOCK:
             if self._status in FINAL_STATES or self._finishing:
                 return False
             self._status, self._state = RETRYING, _cf.RUNNING
@@ -474,7 +527,7 @@ class Future(concurrent.futures.Future[R]):
         return self._finish(CANCELLED, None, None)
 
     def _finish(self, status: str, value: Any, error: Optional[BaseException]) -> bool:
-        with self._condition:
+        with _STATE_LOCK:
             if self._status in FINAL_STATES or self._finishing:
                 return False
             self._finishing = True  # from here on, this call alone decides the outcome
@@ -483,15 +536,20 @@ class Future(concurrent.futures.Future[R]):
         # to this future: dropped once final, the cycle goes with the last reference
         # instead of waiting for a full garbage collection.
         self.listener = self._canceller = None
-        with self._condition:
+        with _STATE_LOCK:
             self._status, self._state = status, _BASE_STATE[status]
             self._result, self._exception = value, error
             self._error_traceback = None if error is None else error.__traceback__
-            for waiter in self._waiters:  # concurrent.futures.wait() and as_completed()
-                _tell_waiter(waiter, status, self)
-            callbacks, self._callbacks = self._callbacks, []
-            self._condition.notify_all()
-        for fn, loop in callbacks:
+            callbacks, self._callbacks = self._callbacks, None
+            # Whoever waits made the condition first; one made from here on sees the
+            # final state before it waits.
+            condition = self._cond
+        if condition is not None:
+            with condition:
+                for waiter in self._waiter_list or ():  # concurrent.futures.wait(), as_completed()
+                    _tell_waiter(waiter, status, self)
+                condition.notify_all()
+        for fn, loop in callbacks or ():
             self._deliver(fn, loop)
         return True
 
