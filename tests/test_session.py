@@ -260,6 +260,41 @@ def test_second_start_of_an_instance_raises_task_error() -> None:
         assert instance.future is future
 
 
+@pytest.mark.timeout(60)
+def test_an_instance_whose_start_raised_may_be_started_again() -> None:
+    with Session():
+        instance = api_tasks.double.instance()
+        with pytest.raises(TypeError, match="cannot be started with these arguments"):
+            instance.start(1, 2)
+        assert instance.future is None and instance.status == "pending"
+        assert instance.start(3).result(timeout=RESULT_WAIT) == 6
+
+
+@pytest.mark.timeout(60)
+def test_threads_starting_one_instance_at_once_start_it_once() -> None:
+    with Session():
+        instance = api_tasks.double.instance()
+        barrier = threading.Barrier(8)
+        outcomes: List[Any] = []
+
+        def start(value: int) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(instance.start(value))
+            except TaskError as error:
+                outcomes.append(error)
+
+        threads = [threading.Thread(target=start, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        futures = [o for o in outcomes if not isinstance(o, TaskError)]
+        assert len(futures) == 1 and len(outcomes) == 8
+        assert all("already started" in str(o) for o in outcomes if isinstance(o, TaskError))
+        assert instance.future is futures[0] and futures[0].result(timeout=RESULT_WAIT) in range(0, 16, 2)
+
+
 def test_start_after_the_session_exited_raises_task_error() -> None:
     with Session():
         instance = api_tasks.double.instance()

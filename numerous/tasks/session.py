@@ -74,16 +74,41 @@ def current_session() -> Session:
     return session
 
 
-class _SessionCanceller:
-    """What a Future calls on ``cancel()``; bound to its job once the job exists."""
+class _InstanceLink:
+    """What a started instance's future and TaskControl call back into its session
+    through: the future's canceller and state listener, the control's stop flag and
+    stopper — one object, holding its session and job weakly (the job holds the control,
+    the session the job: strong references back would be cycles, freed only by a full
+    garbage collection)."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.job: Optional[Job] = None
+    __slots__ = ("_job", "_session")
+
+    def __init__(self, session: Session, job: Job) -> None:
+        self._session = weakref.ref(session)
+        self._job = weakref.ref(job)
 
     def request_cancel(self) -> bool:
-        assert self.job is not None
-        return self.session._stop_job(self.job, None)
+        """``future.cancel()``: cancel the instance if pending (True), else stop it."""
+        session, job = self._session(), self._job()
+        return session is not None and job is not None and session._stop_job(job, None)
+
+    def stop(self) -> None:
+        """``instance.task_control.request_stop()``: what ``instance.stop()`` does."""
+        self.request_cancel()
+
+    def stop_requested(self) -> bool:
+        """Whether the job (if it still exists) was asked to stop."""
+        job = self._job()
+        return job is not None and job.stop_requested
+
+    def __call__(self, state: str, error: Optional[BaseException]) -> None:
+        """The future's state listener: tell the task control handler."""
+        job = self._job()
+        if job is None:
+            return
+        if state in FINAL_STATES:
+            job.times.finished_ns = time.monotonic_ns()
+        get_task_control_handler().instance_state_changed(job.control, state, error)
 
 
 class Session(SessionBook):
@@ -409,15 +434,9 @@ class Session(SessionBook):
             from ._pickling import dumps_call  # cloudpickle: only once a session pickles
 
             payload = dumps_call(task, args, kwargs)
-        canceller = _SessionCanceller(self)
-        future: Future[Any] = Future(canceller, f"instance {instance.id} of task {task.name!r}", instance.id)
+        future: Future[Any] = Future(None, f"instance {instance.id} of task {task.name!r}", instance.id)
         future.owner = self._backend
-        job_ref: weakref.ReferenceType[Job]  # made below; the stop flag reads it only once it exists
-        # Weak references: the job holds the control, whose flag must not hold the job.
         control, sink = instance.task_control, instance._control_sink
-        sink.stop_flag = lambda: _stop_requested(job_ref)
-        session_ref = weakref.ref(self)  # the instance holds the control: no cycle back
-        sink.stopper = lambda: _stop_if_alive(session_ref, job_ref)
         job = Job(
             instance.id,
             task.name,
@@ -435,16 +454,11 @@ class Session(SessionBook):
             size=task.size,
             memory_limit=self._sizes[task.size][1],
         )
-        job_ref = weakref.ref(job)
         job.times.started_ns = started_ns
-        canceller.job = job
-
-        def on_state(state: str, error: Optional[BaseException]) -> None:
-            if state in FINAL_STATES:
-                job.times.finished_ns = time.monotonic_ns()
-            get_task_control_handler().instance_state_changed(control, state, error)
-
-        future.listener = on_state
+        link = _InstanceLink(self, job)
+        sink.stop_flag, sink.stopper = link.stop_requested, link.stop
+        future.attach(link, instance.id)
+        future.listener = link
         instance.job = job
         backend = self._backend
         assert backend is not None
@@ -677,16 +691,3 @@ def _timeline(requested: Union[str, os.PathLike[str], None]) -> Any:
     from .display.timeline import Timeline
 
     return Timeline(requested)
-
-
-def _stop_requested(job_ref: weakref.ReferenceType[Job]) -> bool:
-    """Whether the job (if it still exists) was asked to stop."""
-    job = job_ref()
-    return job is not None and job.stop_requested
-
-
-def _stop_if_alive(session_ref: weakref.ReferenceType[Session], job_ref: weakref.ReferenceType[Job]) -> None:
-    """``instance.task_control.request_stop()``: what ``instance.stop()`` does."""
-    session, job = session_ref(), job_ref()
-    if session is not None and job is not None:
-        session._stop_job(job, None)

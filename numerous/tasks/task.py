@@ -84,6 +84,9 @@ __all__ = ["SIZES", "Task", "TaskConfig", "TaskInstance", "TaskOptions", "task"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Makes "is this instance started already?" and "it is now" one step (held for that only:
+#: start() itself runs outside it, so a handler may start other instances).
+_START_LOCK = threading.Lock()
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -535,7 +538,7 @@ class TaskInstance(Generic[P, R]):
         self.id = random_hex(6)  # unique enough within a process, and short to show
         self._future: Optional[Future[R]] = None
         self.job: Optional[InstanceRecord] = None  # the session's record, once started
-        self._start_lock = threading.Lock()
+        self._starting = False  # start() is under way or done (see _START_LOCK)
         self._control_sink: HandlerSink  # the session binds its stop flag in start()
         #: The TaskControl handlers are given for this instance; its ``progress`` and
         #: ``status`` are the latest the task reported, ``request_stop()`` stops it.
@@ -570,15 +573,20 @@ class TaskInstance(Generic[P, R]):
             MaxInstancesReachedError: no free slot and the instance was made with
                 ``queue=False``.
         """
-        with self._start_lock:
-            if self._future is not None:
+        with _START_LOCK:
+            if self._starting:
                 raise TaskError(
                     f"instance {self.id} of task {self.task.name!r} was already started; "
                     "make another with task.instance()"
                 )
+            self._starting = True
+        try:
             self.task.check_arguments(args, kwargs)
             future: Future[R] = self.session.start_instance(self, args, kwargs)
-            self._future = future
+        except BaseException:
+            self._starting = False  # it did not start: it may be started again
+            raise
+        self._future = future
         if self._control_sink.stop_requested_here:  # task_control.request_stop() came first
             self.stop()
         return future

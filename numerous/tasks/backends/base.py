@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job"]
 
 BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
+#: Makes each job's "finished or retried?" decision once (held for that decision only).
+_FINISH_LOCK = threading.Lock()
 #: The built-in backend names and the module that provides each (``module:factory``);
 #: :mod:`.registry` starts from these.
 BACKENDS: Dict[str, str] = {
@@ -80,7 +82,6 @@ class Job:
     #: from the session's sizes (see :mod:`numerous.tasks.sizes`).
     size: str = "small"
     memory_limit: Optional[int] = None
-    _finish_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.retry is not None:  # handlers read the allowance on the instance's control
@@ -103,7 +104,7 @@ class Job:
         The job lets go of its backend state here, so that nothing refers back to it
         once it is over (no reference cycle to wait for the garbage collector).
         """
-        with self._finish_lock:
+        with _FINISH_LOCK:
             if self.finished:
                 return False
             retry = retry_error(
