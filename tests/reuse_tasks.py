@@ -44,6 +44,21 @@ def reports_cwd() -> tuple:
 
 
 @task
+def changes_sys_path(entry: str) -> tuple:
+    import sys
+
+    sys.path.insert(0, entry)
+    return os.getpid(), list(sys.path)
+
+
+@task
+def reports_sys_path() -> tuple:
+    import sys
+
+    return os.getpid(), list(sys.path)
+
+
+@task
 def fails_plainly() -> None:
     raise ValueError("plain failure")
 

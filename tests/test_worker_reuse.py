@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 from reuse_tasks import (
     changes_cwd,
+    changes_sys_path,
     exits_via_systemexit,
     fails_plainly,
     leaves_a_child,
@@ -18,6 +20,7 @@ from reuse_tasks import (
     pid_of_worker,
     reports_cwd,
     reports_progress_then_waits,
+    reports_sys_path,
 )
 
 from numerous.tasks import Session, TaskFailedError, TaskTimeoutError, set_task_control_handler
@@ -66,6 +69,13 @@ def test_each_instance_starts_in_the_parents_cwd_whatever_the_last_one_did(tmp_p
         pid, cwd = changes_cwd.instance().start(str(tmp_path)).result()
         assert cwd == str(tmp_path)
         assert reports_cwd.instance().start().result() == (pid, os.getcwd())  # same worker
+
+
+def test_each_instance_starts_with_the_parents_sys_path_whatever_the_last_one_did(tmp_path: Path) -> None:
+    with Session():
+        pid, changed = changes_sys_path.instance().start(str(tmp_path)).result(timeout=30)
+        assert changed[0] == str(tmp_path)
+        assert reports_sys_path.instance().start().result(timeout=30) == (pid, sys.path)  # same worker
 
 
 def test_sessions_do_not_share_workers() -> None:

@@ -251,7 +251,9 @@ class LocalDispatcher:
     @staticmethod
     def _write_job(worker: Worker, execution: LocalExecution, slot: int) -> None:
         job = execution.job
-        message = _protocol.job_message(job.instance_id, slot, job.payload, worker.reusable, job.attempt)
+        message = _protocol.job_message(
+            job.instance_id, slot, job.payload, worker.reusable, job.attempt, worker.sent_environment
+        )
         worker.send(_protocol.JOB, message.encode())  # if it has died, its exit handler reruns or fails the job
 
     # -- on the dispatcher thread: what workers do -----------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "BlockingFrameReader",
     "FrameReader",
     "JobMessage",
+    "SentEnvironment",
     "job_message",
     "write_frame",
     "write_frames",
@@ -62,8 +63,10 @@ class JobMessage(NamedTuple):
     instance_id: str
     slot: int  # its control block: the slot of the worker's arena
     payload: bytes  # the pickled (task, args, kwargs)
-    cwd: str  # the parent's working directory and import path, as it was at launch
-    sys_path: List[str]
+    # The parent's working directory and import path as they were at launch; None: as
+    # for the worker's previous job (they are sent when they changed).
+    cwd: Optional[str]
+    sys_path: Optional[List[str]]
     reusable: bool  # the worker may run another job after this one
     attempt: int = 1  # which run of the instance (retries), for its TaskControl
 
@@ -78,9 +81,38 @@ class JobMessage(NamedTuple):
         return cls(*fields)
 
 
-def job_message(instance_id: str, slot: int, payload: bytes, reusable: bool, attempt: int = 1) -> JobMessage:
-    """A job as the parent sends it now (with its current directory and import path)."""
-    return JobMessage(instance_id, slot, payload, os.getcwd(), list(sys.path), reusable, attempt)
+class SentEnvironment:
+    """The working directory and import path a worker was last sent (the parent's side)."""
+
+    __slots__ = ("cwd", "sys_path")
+
+    def __init__(self) -> None:
+        self.cwd: Optional[str] = None
+        self.sys_path: Optional[List[str]] = None
+
+
+def job_message(
+    instance_id: str,
+    slot: int,
+    payload: bytes,
+    reusable: bool,
+    attempt: int = 1,
+    sent: Optional[SentEnvironment] = None,
+) -> JobMessage:
+    """A job as the parent sends it now: with its current directory and import path, or
+    None for each that is what ``sent`` says the worker was last sent (then updated)."""
+    cwd: Optional[str] = os.getcwd()
+    sys_path: Optional[List[str]] = sys.path
+    if sent is not None:
+        if cwd == sent.cwd:
+            cwd = None
+        else:
+            sent.cwd = cwd
+        if sys_path == sent.sys_path:
+            sys_path = None
+        else:
+            sent.sys_path = list(sys.path)
+    return JobMessage(instance_id, slot, payload, cwd, sys_path, reusable, attempt)
 
 
 _HEADER = struct.Struct("<Qc")

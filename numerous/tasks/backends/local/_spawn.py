@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ._platform import become_child_subreaper, open_exit_handle
-from ._protocol import FrameReader, write_frame
+from ._protocol import FrameReader, SentEnvironment, write_frame
 from ._shm import Arena
 
 __all__ = ["DESCRIPTORS_PER_WORKER", "WorkerProcess", "run_on_spawner_thread", "start_worker_process"]
@@ -65,6 +65,8 @@ class WorkerProcess(Generic[E]):
     reader: FrameReader = field(init=False)
     execution: Optional[E] = None  # what it runs; None while idle
     jobs_run: int = 0
+    #: The working directory and import path it was last sent (see ``job_message``).
+    sent_environment: SentEnvironment = field(init=False, default_factory=SentEnvironment)
     # A caller's thread writes a job to a warm worker while the dispatcher may be
     # closing that worker's descriptors because it just died: the lock orders the two,
     # so a write never reaches a closed (or since reused) descriptor number.

@@ -254,14 +254,34 @@ class WorkerTaskControl(TaskControl):
         self._sink.log(message if type(message) is str else str(message), level, extra_data)
 
 
+class _Environment:
+    """The parent's working directory and import path as last sent, put back before each
+    job (a task may have changed either; a job that sends None keeps the last ones)."""
+
+    def __init__(self) -> None:
+        self.cwd: Optional[str] = None
+        self.sys_path: List[str] = []
+
+    def apply(self, job: JobMessage) -> None:
+        if job.cwd is not None:
+            self.cwd = job.cwd
+        if job.sys_path is not None:
+            self.sys_path = job.sys_path
+        if self.cwd is not None and os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        if sys.path != self.sys_path:
+            sys.path[:] = self.sys_path
+
+
+_environment = _Environment()
+
+
 def run_job(job: JobMessage, arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
     """Run one instance; return its outcome (not yet sent) and what releases its control
     block, to call once the outcome is sent."""
     block = arena.block(job.slot)
     block.mark_taken()  # from here on a death is this job's failure, not a reason to rerun it
-    if os.getcwd() != job.cwd:
-        os.chdir(job.cwd)
-    sys.path[:] = job.sys_path
+    _environment.apply(job)
     sink = WorkerSink(block, channel)
 
     def load() -> Call:
