@@ -348,7 +348,11 @@ class LocalDispatcher:
         if self._orphan_groups or self._killed:
             return _ORPHAN_POLL_INTERVAL
         if not busy:
-            return None
+            # With warm workers waiting, a start() may hand one a job at any moment,
+            # from its own thread: polling as if one ran spares that start() waking this
+            # thread (a thread switch it would wait for). With none, nothing can start
+            # without a message here: wait for it.
+            return PROGRESS_POLL_INTERVAL if self._idle else None
         now = time.monotonic()
         deadline = min(execution.next_deadline() for execution in busy)
         return max(0.0, min(PROGRESS_POLL_INTERVAL, deadline - now))
