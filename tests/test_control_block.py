@@ -190,7 +190,9 @@ def test_progress_without_status_keeps_the_last_status(block: ControlBlock) -> N
 
 
 def _shm_names() -> Set[str]:
-    return set(os.listdir("/dev/shm"))
+    """The names in /dev/shm a control block could have (the fallback's ``nt_``,
+    ``shared_memory``'s ``psm_``): other processes on the machine make names of their own."""
+    return {name for name in os.listdir("/dev/shm") if name.startswith(("nt_", "psm_"))}
 
 
 def test_an_arena_has_no_name_and_its_memory_is_this_users_alone() -> None:
