@@ -128,7 +128,8 @@ class LocalExecution:
 
     def _deliver_logs(self, body: Union[bytes, bytearray]) -> None:
         log, control = get_task_control_handler().log, self.control
-        for message, level, extra, _created in pickle.loads(body):
+        records = iter(pickle.loads(body))  # flat: message, level, extras or None, ...
+        for message, level, extra in zip(records, records, records):
             if extra:
                 call_user_code(log, control, message, level, description=_HANDLER_LOG, **extra)
             else:
