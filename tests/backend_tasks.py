@@ -387,6 +387,21 @@ def forks_and_terminates_its_child(how: str) -> Any:
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+@task
+def logs_around_a_fork(tc: TaskControl, child_lines: int) -> int:
+    """Logs before and after forking a child that logs ``child_lines`` records of its
+    own (in a tight loop, as a batch would carry them), then returns the child's exit code."""
+    tc.log("before the fork")
+    child = os.fork()
+    if child == 0:
+        for i in range(child_lines):
+            tc.log(f"from the child {i}")
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    tc.log("after the fork")
+    return os.waitstatus_to_exitcode(status)
+
+
 _DAEMON = """
 import os, signal, sys, time
 if os.fork():

@@ -357,3 +357,27 @@ def test_a_raising_handler_is_logged_and_does_not_break_the_instance(caplog: pyt
         assert future.result(timeout=RESULT_WAIT) == 3
     assert future.status == "completed"
     assert "handler broke" in caplog.text and "progress handler broke" in caplog.text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("task_backend")  # the same body on every backend
+def test_records_after_one_the_handler_raised_on_still_arrive_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    class BreaksOnSome(TaskControlHandler):
+        def __init__(self) -> None:
+            self.indexes: List[int] = []
+
+        def log(self, task_control: TaskControl, message: str, level: str, **extra: Any) -> None:
+            self.indexes.append(extra["index"])
+            if extra["index"] % 7 == 3:
+                raise RuntimeError(f"handler broke on {extra['index']}")
+            if extra["index"] % 7 == 5:
+                raise SystemExit(5)
+
+    handler = BreaksOnSome()
+    set_task_control_handler(handler)
+    caplog.set_level(logging.ERROR, logger="numerous.tasks")
+    count = 300  # logged in a tight loop: many records share a batch with a raising one
+    with Session():
+        assert api_tasks.chatty.instance().start(count).result(timeout=RESULT_WAIT) == count
+    assert handler.indexes == list(range(count))
+    assert "handler broke on 297" in caplog.text and "SystemExit" in caplog.text

@@ -45,6 +45,7 @@ from backend_tasks import (
     forks_and_terminates_its_child,
     ignores_stop,
     is_dead,
+    logs_around_a_fork,
     nested_session,
     sigint_survivor,
     starts_a_daemon,
@@ -167,6 +168,18 @@ def test_a_task_may_fork_and_terminate_its_own_children() -> None:
         futures = [forks_and_terminates_its_child.instance().start(how) for how in hows]
         results = [f.result(timeout=30) for f in futures]
     assert results == [55, 55, signal.SIGTERM, signal.SIGTERM, 0]
+
+
+@pytest.mark.timeout(30)
+def test_what_a_child_forked_by_a_task_logs_is_dropped_and_the_task_s_own_records_arrive() -> None:
+    # The child shares the worker's pipe: a frame of its own would interleave with the
+    # worker's and corrupt the stream, so its records go nowhere.
+    recorder = RecordingTaskControlHandler()
+    set_task_control_handler(recorder)
+    with Session():
+        future = logs_around_a_fork.instance().start(20_000)
+        assert future.result(timeout=20) == 0
+    assert recorder.logs_for(future) == ["before the fork", "after the fork"]
 
 
 # -- a task that leaves a daemon ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ import logging
 import threading
 from typing import Any, Callable, Optional
 
-__all__ = ["call_user_code", "refuse_to_block", "serve_from_this_thread", "served_owner"]
+__all__ = ["call_user_code", "refuse_to_block", "report_raised", "serve_from_this_thread", "served_owner"]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -85,9 +85,20 @@ def call_user_code(fn: Callable[..., Any], *args: Any, description: str, **kwarg
     """
     try:
         fn(*args, **kwargs)
-    except Exception:
-        logger.exception("%s raised", description)
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
-            raise
-        logger.error("%s raised %s; ignored", description, type(exc).__name__, exc_info=True)
+        report_raised(exc, description)
+
+
+def report_raised(exc: BaseException, description: str) -> None:
+    """Log ``exc``, just raised by user code described by ``description``, as
+    :func:`call_user_code` does; call it in the ``except`` block that caught ``exc``.
+
+    Raises:
+        KeyboardInterrupt: ``exc`` itself, when it is one and this is the main thread.
+    """
+    if isinstance(exc, Exception):
+        logger.error("%s raised", description, exc_info=exc)
+        return
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        raise exc
+    logger.error("%s raised %s; ignored", description, type(exc).__name__, exc_info=exc)

@@ -15,7 +15,7 @@ import signal
 import time
 from typing import Any, List, Optional, Tuple, Union
 
-from ..._callbacks import call_user_code
+from ..._callbacks import call_user_code, report_raised
 from ..._lifecycle.deadlines import Step, StopLadder
 from ..._lifecycle.messages import Outcome
 from ..._lifecycle.outcomes import decode, failed
@@ -143,11 +143,20 @@ class LocalExecution:
 
     def _deliver_logs(self, body: Union[bytes, bytearray]) -> None:
         log, control = get_task_control_handler().log, self.control
-        for message, level, extra, _created in pickle.loads(body):
-            if extra:
-                call_user_code(log, control, message, level, description=_HANDLER_LOG, **extra)
-            else:
-                call_user_code(log, control, message, level, description=_HANDLER_LOG)
+        records = iter(pickle.loads(body))  # flat: message, level, extras or None, ...
+        triples = zip(records, records, records)
+        # One try around the loop, not a call_user_code per record: after a raise,
+        # the loop resumes with the next record of the same iterator.
+        while True:
+            try:
+                for message, level, extra in triples:
+                    if extra is None:
+                        log(control, message, level)
+                    else:
+                        log(control, message, level, **extra)
+                return
+            except BaseException as exc:
+                report_raised(exc, _HANDLER_LOG)
 
     def deliver_progress(self) -> None:
         """Hand the handler what changed in the control block since the last call."""

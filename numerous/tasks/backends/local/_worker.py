@@ -34,9 +34,8 @@ import select
 import signal
 import sys
 import threading
-import time
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..._lifecycle.messages import Outcome
 from ..._lifecycle.running import Call, capture, load_call
@@ -116,56 +115,84 @@ def _watch_parent(parent_pid: int, job_fd: int) -> None:
             return  # another thread (or the SIGHUP handler) is already at it
 
 
+class _Discard(List[Any]):
+    """The record list of a process forked from the worker: appending keeps nothing."""
+
+    def __iadd__(self, other: Iterable[Any]) -> _Discard:  # type: ignore[misc]
+        return self
+
+
 class _Channel:
-    """The worker's half of the pipe: log batching and the final message."""
+    """The worker's half of the pipe: log batching and the final message.
+
+    A record is three items appended to :attr:`records` (message, level, extras or
+    None) in one ``+=``, which the GIL makes atomic: a logging thread takes no lock and
+    makes no call. The batcher thread sleeps until a record arrives (whoever appends
+    while :attr:`batcher_asleep` wakes it), then sends what is there as one ``LOGS``
+    frame and looks again; it takes records by copying the list and deleting as many
+    items from its front, so records appended in between stay for the next batch.
+    """
+
+    __slots__ = ("_fd", "_send_lock", "_wake", "batcher_asleep", "records")
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._send_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: List[Tuple[str, str, Optional[Dict[str, Any]], float]] = []
+        self._send_lock = threading.Lock()  # one batch taken and written at a time, in order
+        self.records: List[Any] = []
+        self.batcher_asleep = False
         self._wake = threading.Event()
         threading.Thread(target=self._flush_loop, name="numerous-log-batcher", daemon=True).start()
 
     def disown(self) -> None:
         """In a process forked from the worker: close our end of the pipe and drop what
-        is sent from here on (no frame of the child may interleave with the worker's)."""
+        is logged from here on (no frame of the child may interleave with the worker's)."""
         fd, self._fd = self._fd, -1
-        self._pending = []
+        self.records = _Discard()
         try:
             os.close(fd)
         except OSError:
             pass
 
     def log(self, message: str, level: str, extra: Optional[Dict[str, Any]]) -> None:
-        if self._fd < 0:  # a forked child's records have no pipe to travel on
-            return
-        record = (message, level, extra or None, time.time())
-        with self._pending_lock:
-            self._pending.append(record)
-            first = len(self._pending) == 1
-        if first:  # the batcher sleeps until a record arrives; later ones ride along
-            self._wake.set()
+        """Queue a record for the next batch (``WorkerTaskControl.log`` does the same inline)."""
+        records = self.records
+        records += (message, level, extra or None)
+        if self.batcher_asleep:
+            self.wake_batcher()
+
+    def wake_batcher(self) -> None:
+        """A record arrived while the batcher slept."""
+        self.batcher_asleep = False
+        self._wake.set()
 
     def _flush_loop(self) -> None:
         while True:
-            self._wake.wait()
+            # Asleep is announced before looking: a record appended after the look
+            # finds the flag up and wakes us; one appended before it is seen.
+            self.batcher_asleep = True
+            if not self.records:
+                self._wake.wait()
             self._wake.clear()
+            self.batcher_asleep = False
             self.flush()
+
+    def _take(self) -> List[Any]:
+        records = self.records
+        batch = records[:]
+        del records[: len(batch)]
+        return batch
 
     def flush(self) -> None:
         """Send every pending log record now, in order."""
         with self._send_lock:
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
+            batch = self._take()
             if batch:
                 self._write(_protocol.LOGS, _pickle_logs(batch))
 
     def send(self, *frames: Tuple[bytes, bytes]) -> None:
         """Flush the logs, then send these frames, all in one write when they are small."""
         with self._send_lock:
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
+            batch = self._take()
             if batch:
                 frames = ((_protocol.LOGS, _pickle_logs(batch)),) + frames
             if self._fd < 0:
@@ -184,23 +211,27 @@ class _Channel:
             pass
 
 
-def _pickle_logs(batch: List[Tuple[str, str, Optional[Dict[str, Any]], float]]) -> bytes:
+def _pickle_logs(batch: List[Any]) -> bytes:
+    """A ``LOGS`` body: the flat list of records (message, level, extras or None, ...)."""
     try:
         return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # an unpicklable extra: keep the record, describe the values
-        safe = [(m, lvl, {k: repr(v) for k, v in (extra or {}).items()}, t) for m, lvl, extra, t in batch]
+        safe = list(batch)
+        for i in range(2, len(safe), 3):
+            if safe[i]:
+                safe[i] = {k: repr(v) for k, v in safe[i].items()}
         return pickle.dumps(safe, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "_channel", "process_id", "stop_view")
+    __slots__ = ("_block", "channel", "process_id", "stop_view")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
         self.stop_view = block.stop_flag_view()
-        self._channel = channel
+        self.channel = channel
         self.process_id = _worker_pid
 
     def release(self) -> None:
@@ -214,7 +245,7 @@ class WorkerSink:
 
     def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
         """Queue a record for the next batch."""
-        self._channel.log(message, level, extra)
+        self.channel.log(message, level, extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
         """Write progress (and status) into the control block."""
@@ -234,11 +265,12 @@ class WorkerTaskControl(TaskControl):
     """The TaskControl a task gets in a worker: ``should_stop`` is one shared-memory
     read, with no call in between (tasks poll it in their innermost loops)."""
 
-    __slots__ = ("_stop_view",)
+    __slots__ = ("_channel", "_stop_view")
 
     def __init__(self, instance_id: str, task_definition_name: str, *, sink: WorkerSink) -> None:
         super().__init__(instance_id, task_definition_name, sink=sink)
         self._stop_view = sink.stop_view
+        self._channel = sink.channel
 
     @property
     def should_stop(self) -> bool:
@@ -251,7 +283,12 @@ class WorkerTaskControl(TaskControl):
             check_level(level)
         if extra_data:
             check_extras(extra_data)
-        self._sink.log(message if type(message) is str else str(message), level, extra_data)
+        # _Channel.log inline: a call less per record (tasks log in their inner loops)
+        channel = self._channel
+        records = channel.records
+        records += (message if type(message) is str else str(message), level, extra_data or None)
+        if channel.batcher_asleep:
+            channel.wake_batcher()
 
 
 class _Environment:
