@@ -354,8 +354,6 @@ class LocalDispatcher:
             # without a message here: wait for it.
             return PROGRESS_POLL_INTERVAL if self._idle else None
         now = time.monotonic()
-        if any(execution.awaiting_stop(now) for execution in busy):
-            return 0.0  # the answer is due any moment: look without falling asleep
         deadline = min(execution.next_deadline() for execution in busy)
         return max(0.0, min(PROGRESS_POLL_INTERVAL, deadline - now))
 

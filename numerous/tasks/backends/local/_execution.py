@@ -33,11 +33,6 @@ TERMINATE_GRACE = 0.5
 #: (atexit handlers run there; one that hangs must not hold the future forever).
 EXIT_GRACE = 5.0
 
-#: Seconds after a stop request during which the dispatcher polls its workers' pipes
-#: without sleeping: a thread (or a virtual CPU) woken from sleep takes 50–300 µs to run
-#: again, several times what delivering the task's answer costs. At most this much CPU
-#: per stop.
-STOP_WATCH = 0.002
 _INF = float("inf")
 _HANDLER_LOG = "the task control handler's log()"
 
@@ -57,7 +52,6 @@ class LocalExecution:
         self.descendants: List[Any] = []  # the tree as it was when we terminated it
         self._delivered: Tuple[Optional[float], Optional[str]] = (None, None)
         self._seen_seq = 0
-        self.stop_asked_at: Optional[float] = None  # monotonic time of the first stop request
         self.peak_memory = 0  # bytes: the most its worker's tree held at a reading
         self.memory_error: Optional[MemoryLimitError] = None  # set when it was killed for it
         if job.stop_requested:  # asked to stop between leaving the queue and now
@@ -86,16 +80,7 @@ class LocalExecution:
         block = self.block
         if block is not None:  # else bind() raises the flag
             block.request_stop()
-        now = time.monotonic()
-        if self.stop_asked_at is None:
-            self.stop_asked_at = now
-        self.ladder.request_stop(now, grace)
-
-    def awaiting_stop(self, now: float) -> bool:
-        """Whether it was asked to stop less than :data:`STOP_WATCH` seconds ago and has
-        not answered yet: a task polling ``should_stop`` answers within microseconds."""
-        asked = self.stop_asked_at
-        return asked is not None and self.outcome is None and now - asked < STOP_WATCH
+        self.ladder.request_stop(time.monotonic(), grace)
 
     def escalate(self, now: float) -> None:
         """Take the step of the stop ladder whose deadline has passed, if any."""

@@ -34,7 +34,6 @@ kwargs)`` runs ``fn`` in a worker the same way (see ``..execution.DirectExecutio
 from __future__ import annotations
 
 import threading
-import time
 from typing import Optional
 
 from ...exceptions import TaskError
@@ -90,8 +89,8 @@ class LocalBackend(DirectExecution):
         if execution is None:  # not prepared yet: it sees job.stop_requested when it is
             return
         execution.request_stop(grace)
-        if self._dispatcher is not None:  # awake for the answer, which a polling task gives at once
-            self._dispatcher.wake_by(time.monotonic())
+        if self._dispatcher is not None:  # its stop ladder's next step (the task sees the flag at once)
+            self._dispatcher.wake_by(execution.next_deadline())
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the dispatcher thread once every launched job has finished (a session's
