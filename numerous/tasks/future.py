@@ -537,9 +537,11 @@ class Future(concurrent.futures.Future[R]):
         # instead of waiting for a full garbage collection.
         self.listener = self._canceller = None
         with _STATE_LOCK:
-            self._status, self._state = status, _BASE_STATE[status]
+            # The outcome before the status: result() reads a final status without a lock.
             self._result, self._exception = value, error
             self._error_traceback = None if error is None else error.__traceback__
+            self._state = _BASE_STATE[status]
+            self._status = status
             callbacks, self._callbacks = self._callbacks, None
             # Whoever waits made the condition first; one made from here on sees the
             # final state before it waits.
