@@ -100,3 +100,27 @@ def test_a_scripts_own_functions_classes_and_enums_travel_by_value_as_arguments(
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=50)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["7", "RED", "Point"]
+
+
+def test_a_task_started_again_after_its_module_was_reloaded_runs_the_code_it_was_made_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task that travels by reference is sent as its module and name only while its module
+    still holds it there: after a reload (a notebook's autoreload) the old task object runs
+    the old code (by value), the new one the new code."""
+    source = tmp_path / "reloaded_tasks.py"
+    source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'first'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("reloaded_tasks")
+    try:
+        first = module.version
+        with Session():
+            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"  # by reference
+            source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'second'\n")
+            importlib.invalidate_caches()
+            module = importlib.reload(module)
+            # New processes (a warm one keeps the module it imported: noticed, not changed here)
+            assert module.version.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "second"
+            assert first.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "first"
+    finally:
+        sys.modules.pop("reloaded_tasks", None)

@@ -452,14 +452,21 @@ class Task(Generic[P, R]):
 
     def pickled_reference(self) -> Optional[bytes]:
         """This task pickled by reference (its module and name, which a worker imports),
-        or None when it travels by value (see ``__reduce__``). Made once: a session pickles
-        only the arguments of each call of an importable task."""
-        cached: Optional[bytes] = self.__dict__.get("_pickled_reference")
-        if cached is None and self.__reduce__()[0] is _import_task:
-            import pickle
+        or None when it travels by value (see ``__reduce__``). Made once, and used while
+        its module still holds this very task under that name (a reloaded module holds a
+        new one): a session pickles only the arguments of each call of an importable task."""
+        cached: Optional[Tuple[str, str, bytes]] = self.__dict__.get("_pickled_reference")
+        if cached is not None and _found_at(cached[0], cached[1]) is self:
+            return cached[2]
+        reduced = self.__reduce__()
+        if reduced[0] is not _import_task:
+            return None
+        import pickle
 
-            cached = self.__dict__["_pickled_reference"] = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        return cached
+        module_name, qualname = reduced[1]
+        reference = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        self.__dict__["_pickled_reference"] = (module_name, qualname, reference)
+        return reference
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
@@ -482,6 +489,14 @@ class _NoSink:
 
     def request_stop(self) -> None:
         pass
+
+
+def _found_at(module_name: str, qualname: str) -> Any:
+    """What the imported module ``module_name`` holds under ``qualname`` (None if nothing)."""
+    target: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return target
 
 
 def _import_task(module_name: str, qualname: str) -> Task[..., Any]:
