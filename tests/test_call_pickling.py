@@ -124,3 +124,25 @@ def test_a_task_started_again_after_its_module_was_reloaded_runs_the_code_it_was
             assert first.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "first"
     finally:
         sys.modules.pop("reloaded_tasks", None)
+
+
+def test_inline_a_reloaded_tasks_new_and_old_objects_each_run_their_own_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline, the call is loaded in this process, where the reload happened: a task loaded
+    from its reference before must not stand in for the module's new one."""
+    source = tmp_path / "reloaded_inline_tasks.py"
+    source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'first'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("reloaded_inline_tasks")
+    try:
+        first = module.version
+        with Session(backend="inline"):
+            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
+            source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'second'\n")
+            importlib.invalidate_caches()
+            module = importlib.reload(module)
+            assert module.version.instance().start().result(timeout=RESULT_WAIT) == "second"
+            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
+    finally:
+        sys.modules.pop("reloaded_inline_tasks", None)
