@@ -9,7 +9,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cloudpickle
 import pytest
@@ -102,47 +102,52 @@ def test_a_scripts_own_functions_classes_and_enums_travel_by_value_as_arguments(
     assert done.stdout.split() == ["7", "RED", "Point"]
 
 
-def test_a_task_started_again_after_its_module_was_reloaded_runs_the_code_it_was_made_from(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A task that travels by reference is sent as its module and name only while its module
-    still holds it there: after a reload (a notebook's autoreload) the old task object runs
-    the old code (by value), the new one the new code."""
+_VERSION_TASK = "from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return {!r}\n"
+
+
+@pytest.fixture
+def reloadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], types.ModuleType]]:
+    """``reloadable(version)``: the module ``reloaded_tasks`` (from tmp_path, importable by
+    workers) with a task ``version()`` returning ``version``; called again, it rewrites the
+    file and reloads the module, as a notebook's autoreload does."""
     source = tmp_path / "reloaded_tasks.py"
-    source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'first'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("reloaded_tasks")
+
+    def write_and_load(version: str) -> types.ModuleType:
+        source.write_text(_VERSION_TASK.format(version))
+        importlib.invalidate_caches()
+        module = sys.modules.get("reloaded_tasks")
+        return importlib.import_module("reloaded_tasks") if module is None else importlib.reload(module)
+
     try:
-        first = module.version
-        with Session():
-            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"  # by reference
-            source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'second'\n")
-            importlib.invalidate_caches()
-            module = importlib.reload(module)
-            # New processes (a warm one keeps the module it imported: noticed, not changed here)
-            assert module.version.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "second"
-            assert first.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "first"
+        yield write_and_load
     finally:
         sys.modules.pop("reloaded_tasks", None)
 
 
+def test_a_task_started_again_after_its_module_was_reloaded_runs_the_code_it_was_made_from(
+    reloadable: Callable[[str], types.ModuleType],
+) -> None:
+    """A task that travels by reference is sent as its module and name only while its module
+    still holds it there: after a reload the old task object runs the old code (by value),
+    the new one the new code."""
+    first = reloadable("first").version
+    with Session():
+        assert first.instance().start().result(timeout=RESULT_WAIT) == "first"  # by reference
+        second = reloadable("second").version
+        # New processes (a warm one keeps the module it imported: noticed, not changed here)
+        assert second.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "second"
+        assert first.instance(fresh_process=True).start().result(timeout=RESULT_WAIT) == "first"
+
+
 def test_inline_a_reloaded_tasks_new_and_old_objects_each_run_their_own_code(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    reloadable: Callable[[str], types.ModuleType],
 ) -> None:
     """Inline, the call is loaded in this process, where the reload happened: a task loaded
     from its reference before must not stand in for the module's new one."""
-    source = tmp_path / "reloaded_inline_tasks.py"
-    source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'first'\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("reloaded_inline_tasks")
-    try:
-        first = module.version
-        with Session(backend="inline"):
-            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
-            source.write_text("from numerous.tasks import task\n\n@task\ndef version() -> str:\n    return 'second'\n")
-            importlib.invalidate_caches()
-            module = importlib.reload(module)
-            assert module.version.instance().start().result(timeout=RESULT_WAIT) == "second"
-            assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
-    finally:
-        sys.modules.pop("reloaded_inline_tasks", None)
+    first = reloadable("first").version
+    with Session(backend="inline"):
+        assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
+        second = reloadable("second").version
+        assert second.instance().start().result(timeout=RESULT_WAIT) == "second"
+        assert first.instance().start().result(timeout=RESULT_WAIT) == "first"
