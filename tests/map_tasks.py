@@ -17,6 +17,21 @@ from api_tasks import WAIT_LIMIT, Event, RecordingHandler, append_line, wait_for
 from numerous.tasks import TaskControl, task
 from numerous.tasks.maps import MapProgress
 
+#: The start of a script (a test runs it as ``__main__``) with ``slow``: two may run at
+#: once, each item takes 20 s unless its chunk is asked to stop, then returns ``-n``.
+SLOW_TASK_SCRIPT = """
+import signal, sys, threading, time
+from numerous.tasks import Session, TaskControl, task
+
+@task(max_parallel=2)
+def slow(tc: TaskControl, n: int) -> int:
+    for _ in range(2000):  # 20 s unless stopped
+        if tc.should_stop:
+            return -n
+        time.sleep(0.01)
+    return n
+"""
+
 
 @task(max_parallel=2)
 def square(n: int) -> int:

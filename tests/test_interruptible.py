@@ -8,19 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from map_tasks import SLOW_TASK_SCRIPT
 
-SCRIPT = """
-import signal, sys, threading, time
-from numerous.tasks import Session, TaskControl, task
-
-@task(max_parallel=2)
-def slow(tc: TaskControl, n: int) -> int:
-    for _ in range(2000):  # 20 s unless stopped
-        if tc.should_stop:
-            return -n
-        time.sleep(0.01)
-    return n
-
+SCRIPT = (
+    SLOW_TASK_SCRIPT
+    + """
 def interrupt_from_another_thread():
     time.sleep(1.0)
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # received here, not in main
@@ -37,6 +29,7 @@ try:
 except KeyboardInterrupt:
     print("interrupted after", round(time.monotonic() - started, 1), flush=True)
 """
+)
 
 
 @pytest.mark.timeout(60)

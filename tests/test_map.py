@@ -383,18 +383,9 @@ def test_leaving_the_session_by_an_exception_stops_the_map(tmp_path: Path) -> No
         list(values)
 
 
-CTRL_C_SCRIPT = """
-import itertools, sys, time
-from numerous.tasks import Session, TaskControl, task
-
-@task(max_parallel=2)
-def slow(tc: TaskControl, n: int) -> int:
-    for _ in range(2000):  # 20 s unless stopped
-        if tc.should_stop:
-            return -n
-        time.sleep(0.01)
-    return n
-
+CTRL_C_SCRIPT = (
+    map_tasks.SLOW_TASK_SCRIPT
+    + """
 try:
     with Session(stop_grace=float(sys.argv[1])):
         for value in slow.map(range(1000), chunksize=1):
@@ -402,6 +393,7 @@ try:
 except KeyboardInterrupt:
     print("interrupted", flush=True)
 """
+)
 
 
 @pytest.mark.timeout(60)
