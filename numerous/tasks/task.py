@@ -441,32 +441,34 @@ class Task(Generic[P, R]):
     def __reduce__(self) -> Any:
         # By reference when importable under its own name (the worker imports it),
         # otherwise by value: functions from __main__, notebooks and closures.
-        module = sys.modules.get(getattr(self.function, "__module__", "") or "")
-        if module is not None and module.__name__ != "__main__":
-            target: Any = module
-            for part in getattr(self.function, "__qualname__", "").split("."):
-                target = getattr(target, part, None)
-            if target is self:
-                return _import_task, (module.__name__, self.function.__qualname__)
+        if self.travels_by_reference():
+            return _import_task, (sys.modules[self.function.__module__].__name__, self.function.__qualname__)
         return Task, (self.function, self.options, self._expects_task_control)
+
+    def travels_by_reference(self) -> bool:
+        """Whether a worker finds this task by its module and name: the module named by
+        the function's ``__module__`` is imported, is not ``__main__``, and holds this very
+        task under the function's ``__qualname__`` (after a reload it holds a new one)."""
+        target: Any = sys.modules.get(getattr(self.function, "__module__", "") or "")
+        if target is None or target.__name__ == "__main__":
+            return False
+        for part in getattr(self.function, "__qualname__", "").split("."):
+            target = getattr(target, part, None)
+        return target is self
 
     def pickled_reference(self) -> Optional[bytes]:
         """This task pickled by reference (its module and name, which a worker imports),
-        or None when it travels by value (see ``__reduce__``). Made once, and used while
-        its module still holds this very task under that name (a reloaded module holds a
-        new one): a session pickles only the arguments of each call of an importable task."""
-        cached: Optional[Tuple[str, str, bytes]] = self.__dict__.get("_pickled_reference")
-        if cached is not None and _found_at(cached[0], cached[1]) is self:
-            return cached[2]
-        reduced = self.__reduce__()
-        if reduced[0] is not _import_task:
+        or None when it travels by value (see :meth:`travels_by_reference`). Made once,
+        and used while it still travels by reference: a session pickles only the
+        arguments of each call of an importable task."""
+        if not self.travels_by_reference():
             return None
-        import pickle
+        cached: Optional[bytes] = self.__dict__.get("_pickled_reference")
+        if cached is None:
+            import pickle
 
-        module_name, qualname = reduced[1]
-        reference = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        self.__dict__["_pickled_reference"] = (module_name, qualname, reference)
-        return reference
+            cached = self.__dict__["_pickled_reference"] = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return cached
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} max_parallel={self.max_parallel} size={self.size!r}>"
@@ -489,14 +491,6 @@ class _NoSink:
 
     def request_stop(self) -> None:
         pass
-
-
-def _found_at(module_name: str, qualname: str) -> Any:
-    """What the imported module ``module_name`` holds under ``qualname`` (None if nothing)."""
-    target: Any = sys.modules.get(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-    return target
 
 
 def _import_task(module_name: str, qualname: str) -> Task[..., Any]:

@@ -10,7 +10,6 @@ to have its traceback set).
 from __future__ import annotations
 
 import pickle
-import sys
 from typing import Any, Callable, Dict, Tuple, TypeVar
 
 from .frames import is_library_file
@@ -43,20 +42,11 @@ def load_call(payload: bytes) -> Call:
     if type(task) is bytes:
         reference = task
         task = _loaded_tasks.get(reference)
-        if task is None or not _still_imported(task):  # a reloaded module holds a new one
+        if task is None or not task.travels_by_reference():  # a reloaded module holds a new one
             if len(_loaded_tasks) >= _MAX_LOADED_TASKS:
                 _loaded_tasks.clear()
             task = _loaded_tasks[reference] = pickle.loads(reference)
     return task, args, kwargs
-
-
-def _still_imported(task: Any) -> bool:
-    """Whether ``task``'s module still holds it under its function's name."""
-    function = task.function
-    target: Any = sys.modules.get(function.__module__)
-    for part in function.__qualname__.split("."):
-        target = getattr(target, part, None)
-    return target is task
 
 
 def capture(load: Callable[[], L], run: Callable[[L], Any]) -> Outcome:
