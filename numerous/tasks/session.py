@@ -88,13 +88,10 @@ class _InstanceLink:
         self._job = weakref.ref(job)
 
     def request_cancel(self) -> bool:
-        """``future.cancel()``: cancel the instance if pending (True), else stop it."""
+        """``future.cancel()``, and ``instance.task_control.request_stop()``: cancel the
+        instance if pending (True), else stop it."""
         session, job = self._session(), self._job()
         return session is not None and job is not None and session._stop_job(job, None)
-
-    def stop(self) -> None:
-        """``instance.task_control.request_stop()``: what ``instance.stop()`` does."""
-        self.request_cancel()
 
     def stop_requested(self) -> bool:
         """Whether the job (if it still exists) was asked to stop."""
@@ -456,7 +453,7 @@ class Session(SessionBook):
         )
         job.times.started_ns = started_ns
         link = _InstanceLink(self, job)
-        sink.stop_flag, sink.stopper = link.stop_requested, link.stop
+        sink.stop_flag, sink.stopper = link.stop_requested, link.request_cancel
         future.attach(link, instance.id)
         future.listener = link
         instance.job = job
