@@ -90,28 +90,26 @@ class SentEnvironment:
         self.cwd: Optional[str] = None
         self.sys_path: Optional[List[str]] = None
 
-
-def job_message(
-    instance_id: str,
-    slot: int,
-    payload: bytes,
-    reusable: bool,
-    attempt: int = 1,
-    sent: Optional[SentEnvironment] = None,
-) -> JobMessage:
-    """A job as the parent sends it now: with its current directory and import path, or
-    None for each that is what ``sent`` says the worker was last sent (then updated)."""
-    cwd: Optional[str] = os.getcwd()
-    sys_path: Optional[List[str]] = sys.path
-    if sent is not None:
-        if cwd == sent.cwd:
+    def changes(self) -> Tuple[Optional[str], Optional[List[str]]]:
+        """This process's working directory and import path, each None if it is what the
+        worker was last sent; what is returned counts as sent from here on."""
+        cwd: Optional[str] = os.getcwd()
+        if cwd == self.cwd:
             cwd = None
         else:
-            sent.cwd = cwd
-        if sys_path == sent.sys_path:
-            sys_path = None
-        else:
-            sent.sys_path = list(sys.path)
+            self.cwd = cwd
+        if sys.path == self.sys_path:
+            return cwd, None
+        self.sys_path = list(sys.path)
+        return cwd, self.sys_path
+
+
+def job_message(
+    instance_id: str, slot: int, payload: bytes, reusable: bool, attempt: int, sent: SentEnvironment
+) -> JobMessage:
+    """A job as the parent sends it now, with the directory and import path that changed
+    since ``sent`` (the worker's last job)."""
+    cwd, sys_path = sent.changes()
     return JobMessage(instance_id, slot, payload, cwd, sys_path, reusable, attempt)
 
 
