@@ -15,6 +15,7 @@ import pytest
 
 from numerous.tasks.backends.local._shm import (
     ARENA_SLOTS,
+    PARENT_SLOTS,
     SLOT_SIZE,
     STATUS_CAPACITY,
     Arena,
@@ -228,10 +229,10 @@ def test_without_memfd_the_fallback_segment_loses_its_name_at_once(monkeypatch: 
 def test_each_slot_is_a_page_of_its_own_zeroed_for_its_instance() -> None:
     arena = Arena.create()
     try:
-        blocks = [arena.take() for _ in range(ARENA_SLOTS)]
+        blocks = [arena.take() for _ in range(PARENT_SLOTS)]
         assert all(b is not None for b in blocks)
-        assert arena.take() is None  # all in use: nothing is shared
-        assert sorted(b.slot for b in blocks if b is not None) == list(range(ARENA_SLOTS))
+        assert arena.take() is None  # all the parent's in use: nothing is shared
+        assert sorted(b.slot for b in blocks if b is not None) == list(range(PARENT_SLOTS))
         first = blocks[0]
         assert first is not None
         first.write_progress(80.0, "from the last instance")

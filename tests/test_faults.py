@@ -283,7 +283,7 @@ def test_a_queued_instance_that_cannot_get_a_worker_when_its_turn_comes_fails_al
 def test_a_worker_that_cannot_be_started_fails_only_its_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     from numerous.tasks.backends.local import _dispatcher
 
-    def cannot_spawn(reusable: bool) -> None:
+    def cannot_spawn(reusable: bool, lane_fd: int = -1) -> None:
         raise OSError(11, "Resource temporarily unavailable")
 
     with Session():

@@ -132,14 +132,14 @@ def test_a_warm_worker_dying_between_being_taken_and_given_its_job_reruns_the_jo
         original_close(worker)
         closed.set()
 
-    def write_job(worker: WorkerProcess, execution: Any, slot: int) -> None:
+    def write_job(dispatcher: LocalDispatcher, worker: WorkerProcess, execution: Any, slot: int) -> None:
         if threading.current_thread().name != "numerous-dispatcher":  # a warm start
             os.kill(worker.pid, signal.SIGKILL)
             assert closed.wait(10), "the dead worker was never reaped"
-        original_write_job(worker, execution, slot)
+        original_write_job(dispatcher, worker, execution, slot)
 
     monkeypatch.setattr(WorkerProcess, "close", close)
-    monkeypatch.setattr(LocalDispatcher, "_write_job", staticmethod(write_job))
+    monkeypatch.setattr(LocalDispatcher, "_write_job", write_job)
     with Session():
         first = whoami.instance().start().result(timeout=30)["pid"]  # its worker is kept warm
         future = double.instance().start(21)  # taken the warm worker, which then died

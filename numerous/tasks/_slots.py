@@ -28,6 +28,14 @@ means no session cap: only ``max_parallel`` holds.
 
 Waiting instances are kept per task, in start order, so choosing the next one costs a
 look at each task that has some waiting, not at each waiting instance.
+
+A backend may queue ahead the instances that will run when a running instance of the
+same task ends (the local backend's lane): :meth:`Slots.reserve` hands out the one that
+would be taken at that moment, only while nothing can run now. A reserved instance is
+neither waiting nor running: it either follows a running one of its task, taking over
+its slot as that one ends (:meth:`Slots.transfer`), or is given back to the front of
+the queue (:meth:`Slots.give_back`), which the session does whenever a slot comes free
+some other way, since the reserved instances are first in line for it.
 """
 
 from __future__ import annotations
@@ -98,6 +106,7 @@ class Slots:
         # task -> its waiting jobs in start order, as (order, job, weight)
         self._waiting: Dict[Hashable, Deque[Tuple[int, Job, int]]] = {}
         self._order = itertools.count()
+        self._reserved: Dict[Job, Tuple[int, Job, int]] = {}  # job -> its waiting entry
 
     def weight_of(self, weight: int) -> int:
         """``weight`` capped at ``max_workers`` (so it can run, alone if need be)."""
@@ -108,16 +117,13 @@ class Slots:
         self._waiting.setdefault(job.task, collections.deque()).append((next(self._order), job, self.weight_of(weight)))
 
     def take(self) -> Optional[Job]:
-        """The next waiting job that may run now (counted as running), or None."""
-        first: Optional[Tuple[int, Job, int]] = None
-        for task, queue in self._waiting.items():
-            if self._running.get(task, 0) < _max_parallel(task) and (first is None or queue[0][0] < first[0]):
-                first = queue[0]
+        """The next waiting job that may run now (counted as running), or None: the
+        first in start order whose task is below its ``max_parallel``, if its weight
+        fits (if not, it waits for room, and everything behind it waits too)."""
+        first = self._next()
         if first is None:
             return None
         _, job, weight = first
-        if self.max_workers is not None and self.used + weight > self.max_workers:
-            return None  # it waits for room, and everything behind it waits too
         queue = self._waiting[job.task]
         queue.popleft()
         if not queue:
@@ -127,20 +133,81 @@ class Slots:
         self.used += weight
         return job
 
+    def reserve(self, task: Hashable) -> Optional[Job]:
+        """The waiting job that will be taken when a running job of ``task`` ends,
+        if nothing may run now: reserved to follow that one (None if there is none)."""
+        if self._running.get(task, 0) == 0 or self._next() is not None:
+            return None
+        first: Optional[Tuple[int, Job, int]] = None
+        for other, queue in self._waiting.items():
+            eligible = other is task or self._running.get(other, 0) < _max_parallel(other)
+            if eligible and (first is None or queue[0][0] < first[0]):
+                first = queue[0]
+        if first is None or first[1].task is not task:
+            return None
+        job = first[1]
+        queue = self._waiting[task]
+        queue.popleft()
+        if not queue:
+            del self._waiting[task]
+        self._reserved[job] = first
+        return job
+
+    def transfer(self, ended: Job, successor: Job) -> None:
+        """The reserved ``successor`` took over the slot of ``ended`` (same task)."""
+        entry = self._reserved.pop(successor, None)
+        weight = self._weights.pop(ended, None)
+        if weight is None:  # not counted (never happens: it was running): count it now
+            weight = entry[2] if entry is not None else self.weight_of(1)
+            self._running[successor.task] += 1
+            self.used += weight
+        self._weights[successor] = weight
+
+    def give_back(self, jobs: List[Job]) -> None:
+        """Reserved jobs that will not follow after all: back to the queue, ahead of
+        every job of their task that waits (they were started before those)."""
+        for job in sorted(jobs, key=lambda j: -self._reserved[j][0] if j in self._reserved else 0):
+            entry = self._reserved.pop(job, None)
+            if entry is not None:
+                self._waiting.setdefault(job.task, collections.deque()).appendleft(entry)
+
+    def is_reserved(self, job: Job) -> bool:
+        """Whether ``job`` is reserved (see :meth:`reserve`)."""
+        return job in self._reserved
+
+    @property
+    def has_reserved(self) -> bool:
+        """Whether any job is reserved."""
+        return bool(self._reserved)
+
+    def _next(self) -> Optional[Tuple[int, Job, int]]:
+        """The waiting entry :meth:`take` would take now, or None."""
+        first: Optional[Tuple[int, Job, int]] = None
+        for task, queue in self._waiting.items():
+            if self._running.get(task, 0) < _max_parallel(task) and (first is None or queue[0][0] < first[0]):
+                first = queue[0]
+        if first is None:
+            return None
+        if self.max_workers is not None and self.used + first[2] > self.max_workers:
+            return None
+        return first
+
     def take_all(self) -> List[Job]:
         """Every job that may run now, in the order they were added (counted as running)."""
         return list(iter(self.take, None))
 
-    def release(self, job: Job) -> None:
-        """A job taken by :meth:`take` ended (or never launched): free what it held."""
+    def release(self, job: Job) -> bool:
+        """A job taken by :meth:`take` ended (or never launched): free what it held;
+        False if it held nothing (it handed its slot over, or was released already)."""
         weight = self._weights.pop(job, None)
         if weight is None:
-            return
+            return False
         self.used -= weight
         task = job.task
         self._running[task] -= 1
         if not self._running[task]:
             del self._running[task]
+        return True
 
     def remove(self, job: Job) -> bool:
         """Take ``job`` out of the queue; False if it was not waiting."""

@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Type, Union
 
 from . import _current
 from ._callbacks import refuse_to_block
@@ -413,6 +413,9 @@ class Session(SessionBook):
 
                 self._backend = create_backend(backend_name(self._requested_backend))
                 self._slots.max_workers = self._worker_cap(self._backend)
+                queue_ahead = getattr(self._backend, "queue_ahead_for", None)
+                if queue_ahead is not None:  # it may queue instances ahead (see Slots.reserve)
+                    queue_ahead(self)
                 self._sizes = _resolved_sizes(self._sizes_given)
         self.add_task_instance(instance)
 
@@ -479,7 +482,7 @@ class Session(SessionBook):
             except BaseException:
                 with self._lock:
                     self._unfinished.pop(job, None)
-                    self._slots.release(job)
+                    self._release(job)
                 self._launch_taken(others)
                 self._pump()  # its slots are free again
                 raise
@@ -530,6 +533,8 @@ class Session(SessionBook):
         if self._cancel_retry(job):
             return True
         with self._lock:
+            if self._slots.is_reserved(job):  # queued ahead: take it back unless it started
+                self._revoke_reserved()
             was_pending = self._slots.remove(job)
             if was_pending:
                 self._unfinished.pop(job, None)
@@ -598,7 +603,51 @@ class Session(SessionBook):
         """A launched job ended: free its slots and launch what may run now."""
         with self._lock:
             self._unfinished.pop(job, None)
-            self._slots.release(job)
+            self._release(job)
+        self._pump()
+
+    def _release(self, job: Job) -> None:
+        """Free ``job``'s slots (call with the lock held). If that frees anything while
+        instances are queued ahead, those are taken back: they are first in line."""
+        if self._slots.release(job) and self._slots.has_reserved:
+            self._revoke_reserved()
+
+    def _revoke_reserved(self) -> None:
+        """Take back every instance queued ahead that has not started (lock held)."""
+        revoke = getattr(self._backend, "revoke_queued", None)
+        if revoke is not None:
+            self._slots.give_back(revoke())
+
+    # -- queueing ahead (a backend with queue_ahead_for, see Slots.reserve) -------------------
+    def reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
+        """The instance that will run when ``running`` ends, prepared and given to
+        ``put`` to queue ahead (None if there is none now, or ``put`` refused it)."""
+        backend = self._backend
+        assert backend is not None
+        with self._lock:
+            job = self._slots.reserve(running.task)
+            if job is None:
+                return None
+            try:
+                backend.prepare(job)
+                queued = put(job)
+            except Exception:
+                queued = False
+            if not queued:
+                self._slots.give_back([job])
+                return None
+            return job
+
+    def hand_over(self, ended: Job, successor: Job) -> None:
+        """``successor``, queued ahead, started as ``ended`` ended: it takes over the slot."""
+        with self._lock:
+            self._slots.transfer(ended, successor)
+
+    def give_back_reserved(self, jobs: List[Job]) -> None:
+        """Instances queued ahead that never started (their worker died as it took
+        them): back to the front of the queue, and launched if they may run now."""
+        with self._lock:
+            self._slots.give_back(jobs)
         self._pump()
 
     def _pump(self) -> None:
@@ -642,7 +691,7 @@ class Session(SessionBook):
     def _failed_to_launch(self, job: Job, error: BaseException) -> None:
         with self._lock:
             self._unfinished.pop(job, None)
-            self._slots.release(job)
+            self._release(job)
         job.future.set_error(error)
 
     def __repr__(self) -> str:

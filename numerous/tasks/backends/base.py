@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .._lifecycle.ending import settle
 from .._lifecycle.outcomes import Ending, failed
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..future import Future
     from ..task import Task
 
-__all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job"]
+__all__ = ["BACKENDS", "BACKEND_ENV", "Backend", "Job", "Successors"]
 
 BACKEND_ENV = "NUMEROUS_TASK_BACKEND"
 #: Makes each job's "finished or retried?" decision once (held for that decision only).
@@ -170,3 +170,19 @@ class Backend(Protocol):
 
     def shutdown(self) -> None:
         """Release everything; called once, after every launched job has finished."""
+
+
+class Successors(Protocol):
+    """What a session offers a backend that queues instances ahead (one with a
+    ``queue_ahead_for(successors)`` method, and ``revoke_queued() -> List[Job]`` to take
+    back those not started): see ``numerous.tasks._slots.Slots.reserve``."""
+
+    def reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
+        """The instance that will run when ``running`` ends, prepared and given to
+        ``put`` to queue; None if there is none now or ``put`` refused it."""
+
+    def hand_over(self, ended: Job, successor: Job) -> None:
+        """``successor``, queued ahead, started as ``ended`` ended: it takes the slot."""
+
+    def give_back_reserved(self, jobs: List[Job]) -> None:
+        """Instances queued ahead that never started: back to the front of the queue."""

@@ -16,6 +16,10 @@ next one. Rules: every job gets a fresh control block; a worker that was killed,
 or left a thread or a process behind is never reused (it exits); a task asking for a
 ``fresh_process`` gets a new worker that is not reused after it; at most
 :data:`MAX_IDLE_WORKERS` wait; and they all end with the session.
+
+While a session's workers run instances of one task and more wait, the next ones are
+queued ahead in the lane (see ``_lane``): a worker that ends one takes the next at once,
+and its ``CLAIMED`` frame hands the slot of the one that ended to the one it took.
 """
 
 from __future__ import annotations
@@ -27,15 +31,19 @@ import logging
 import os
 import selectors
 import signal
+import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, run_dispatcher
 from ...exceptions import BackendError, TaskError
 from ...sizes import MEMORY_POLL_INTERVAL
+from ..base import Job, Successors
 from . import _protocol
 from ._execution import LocalExecution
+from ._lane import Lane, open_lane
 from ._platform import group_has_members, reap_orphans, signal_process_tree, snapshot_tree
 from ._shm import ControlBlock
 from ._spawn import DESCRIPTORS_PER_WORKER, WorkerProcess, run_on_spawner_thread, start_worker_process
@@ -55,6 +63,9 @@ _ORPHAN_POLL_INTERVAL = 0.01
 #: Idle workers a session keeps for reuse; more than the machine has cores would
 #: only hold memory.
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
+#: Jobs queued ahead in the lane per worker that may take from it: enough that a worker
+#: ending tiny tasks finds the next one while the dispatcher catches up.
+LANE_DEPTH_PER_WORKER = 4
 _INF = float("inf")
 
 
@@ -66,8 +77,14 @@ class LocalDispatcher:
             this thread: see ``numerous.tasks._callbacks``).
     """
 
-    def __init__(self, owner: object = None) -> None:
+    def __init__(self, owner: object = None, session: Optional[Successors] = None) -> None:
         self._owner = owner
+        # The lane (see _lane), with the session that picks what goes into it.
+        lane_ends = open_lane() if session is not None else None
+        self._lane: Optional[Lane[LocalExecution]] = None if lane_ends is None else Lane(*lane_ends)
+        self._session = weakref.ref(session) if session is not None else None
+        self._lane_lock = threading.Lock()  # which task's instances the lane is for
+        self._reconcile_due = False  # a worker died with the lane's jobs unaccounted for
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -140,6 +157,8 @@ class LocalDispatcher:
             run_on_spawner_thread(spawned.set)  # which runs in order: wait for it
             spawned.wait()
         self._thread.join()
+        if self._lane is not None:
+            self._lane.close()
         self._selector.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -192,9 +211,12 @@ class LocalDispatcher:
         self._spawning += 1
         reusable = not execution.job.fresh_process
 
+        lane_fd = self._lane.read_end if reusable and self._lane is not None else -1
+
         def spawn() -> None:  # on the spawner thread
             try:
-                worker = start_worker_process(reusable)
+                worker = start_worker_process(reusable, lane_fd)
+                worker.reads_lane = lane_fd >= 0
             except Exception as exc:
                 error = start_failure(exc, execution.job.description)
                 try:
@@ -239,8 +261,8 @@ class LocalDispatcher:
         self._bind(worker, execution, block)
         self._write_job(worker, execution, block.slot)
 
-    @staticmethod
-    def _bind(worker: Worker, execution: LocalExecution, block: ControlBlock) -> None:
+    def _bind(self, worker: Worker, execution: LocalExecution, block: ControlBlock) -> None:
+        worker.lane_right = self._may_take_from_lane(worker, execution.job)
         worker.execution = execution
         worker.jobs_run += 1
         execution.bind(worker, block)
@@ -248,29 +270,138 @@ class LocalDispatcher:
         execution.running(time.monotonic())
         execution.job.future.set_running()  # handlers hear "running" with the pid known
 
-    @staticmethod
-    def _write_job(worker: Worker, execution: LocalExecution, slot: int) -> None:
+    def _write_job(self, worker: Worker, execution: LocalExecution, slot: int) -> None:
         job = execution.job
         message = _protocol.job_message(
-            job.instance_id, slot, job.payload, worker.reusable, job.attempt, worker.sent_environment
+            job.instance_id, slot, job.payload, worker.reusable, job.attempt, worker.sent_environment, worker.lane_right
         )
         worker.send(_protocol.JOB, message.encode())  # if it has died, its exit handler reruns or fails the job
+        if worker.lane_right and threading.current_thread() is self._thread:
+            self._refill_lane()
+
+    # -- the lane (see _lane) --------------------------------------------------------------------
+    def _may_take_from_lane(self, worker: Worker, job: Job) -> bool:
+        """Whether ``worker``, given ``job``, may take its next job from the lane: the
+        lane is for instances of this job's task (or free to become so) and the job
+        hands its slot on when it ends (no fresh process, no retries)."""
+        lane = self._lane
+        if lane is None or not worker.reads_lane or job.fresh_process or job.retry is not None or job.task is None:
+            return False
+        with self._lane_lock:
+            if lane.task is not job.task:
+                if not lane.idle or any(w.lane_right for w in list(self._workers.values())):
+                    return False
+                lane.task = job.task
+            return True
+
+    def _refill_lane(self) -> None:
+        """Queue ahead the instances that follow the running ones of the lane's task."""
+        lane, session = self._lane, self._session() if self._session is not None else None
+        if lane is None or session is None:
+            return
+        takers = [w for w in self._workers.values() if w.lane_right and w.execution is not None]
+        wanted = LANE_DEPTH_PER_WORKER * len(takers)
+        if len(lane) >= wanted:
+            return
+        running = takers[0].execution
+        assert running is not None
+        environment = (os.getcwd(), list(sys.path))
+        put = functools.partial(self._put_in_lane, lane, environment)
+        while len(lane) < wanted and session.reserve_successor(running.job, put) is not None:
+            pass
+
+    def _put_in_lane(self, lane: Lane[LocalExecution], environment: Tuple[str, List[str]], job: Job) -> bool:
+        """Queue a prepared job ahead (the session's reserve_successor calls this)."""
+        if job.fresh_process or job.retry is not None or job.task is not lane.task:
+            return False
+        execution: LocalExecution = job.backend_state
+        cwd, sys_path = environment
+        body = _protocol.JobMessage(job.instance_id, -1, job.payload, cwd, sys_path, True, job.attempt, True).encode()
+        with self._state_lock:
+            if self._death is not None:
+                return False
+            self._launched.add(execution)
+        if lane.put(execution, body, cwd, sys_path):
+            return True
+        with self._state_lock:
+            self._launched.discard(execution)
+        return False
+
+    def revoke_queued(self) -> List[Job]:
+        """Take back every job queued ahead that no worker has taken (any thread; the
+        session calls it with its lock held)."""
+        if self._lane is None:
+            return []
+        revoked = self._lane.revoke()
+        with self._state_lock:
+            self._launched.difference_update(revoked)
+        return [execution.job for execution in revoked]
+
+    def _claimed(self, worker: Worker, ended: LocalExecution, number: int, slot: int) -> None:
+        """``worker`` ended ``ended`` and took job ``number`` from the lane into claim
+        slot ``slot``: the ended job hands its slot to the taken one, is settled, and
+        the taken one is bound to the worker (reported running after that settles)."""
+        assert self._lane is not None
+        block = worker.arena.claimed_block(slot)
+        entry = self._lane.claimed(number)
+        session = self._session() if self._session is not None else None
+        if entry is None or session is None:  # never happens: a worker we cannot trust any more
+            block.close()
+            logger.error("numerous.tasks: worker %d claimed an unknown job %d; killing it", worker.pid, number)
+            signal_process_tree(worker.pid, signal.SIGKILL, snapshot_tree(worker.pid))
+            return
+        successor = entry.execution
+        worker.sent_environment.set(entry.cwd, entry.sys_path)
+        session.hand_over(ended.job, successor.job)
+        worker.execution = None
+        self._finish(ended, None)
+        self._bind(worker, successor, block)
+
+    def _consume(self, worker: Worker, frames: List[_protocol.ReceivedFrame]) -> None:
+        """Hand a worker's frames to what they are for: each ``CLAIMED`` ends the job
+        before it and begins the one it names."""
+        start = 0
+        for i, (kind, body) in enumerate(frames):
+            if kind == _protocol.CLAIMED:
+                ended = worker.execution
+                assert ended is not None
+                ended.handle_frames(frames[start:i])
+                number, slot = _protocol.CLAIM.unpack(body)
+                self._claimed(worker, ended, number, slot)
+                start = i + 1
+        execution = worker.execution
+        if execution is not None:
+            execution.handle_frames(frames[start:] if start else frames)
+
+    def _reconcile_lane(self) -> None:
+        """After a worker that reads the lane died: launch elsewhere what it took from
+        the lane and never said it took (those never started)."""
+        lane, session = self._lane, self._session() if self._session is not None else None
+        if lane is None or session is None:
+            self._reconcile_due = False
+            return
+        readers = [w for w in self._workers.values() if w.reads_lane]
+        lost = lane.reconcile(lambda: [word for w in readers for word in w.arena.claim_words()])
+        self._reconcile_due = lost is None
+        if lost:
+            with self._state_lock:
+                self._launched.difference_update(lost)
+            session.give_back_reserved([execution.job for execution in lost])
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
     def _on_readable(self, worker: Worker) -> None:
         if worker.result_fd < 0:  # its exit was handled earlier in the same batch of events
             return
-        frames = worker.reader.read_available()
+        self._consume(worker, worker.reader.read_available())
         execution = worker.execution
-        if execution is not None:
-            execution.handle_frames(frames)
-            if execution.worker_idle:
-                self._job_done_worker_idle(worker, execution)
+        if execution is not None and execution.worker_idle:
+            self._job_done_worker_idle(worker, execution)
         if worker.reader.eof:  # stop watching a closed pipe; the exit handle decides
             self._selector.unregister(worker.result_fd)
 
     def _job_done_worker_idle(self, worker: Worker, execution: LocalExecution) -> None:
         worker.execution = None
+        worker.lane_right = False
         with self._idle_lock:  # idle before the future resolves: the next start() finds it
             keep = not self._closing and len(self._idle) < MAX_IDLE_WORKERS
             if keep:
@@ -292,10 +423,11 @@ class LocalDispatcher:
             self._selector.unregister(worker.result_fd)
         if worker.exit_handle is not None:
             self._selector.unregister(worker.exit_handle)
+        self._consume(worker, worker.reader.read_available())  # all it wrote is in the pipe by now
         execution = worker.execution
-        frames = worker.reader.read_available()  # all it wrote is in the pipe by now
-        if execution is not None:
-            execution.handle_frames(frames)
+        worker.lane_right = False
+        if worker.reads_lane:  # it may have taken a job from the lane and died before saying so
+            self._reconcile_lane()
         # Nothing a task started outlives it: the worker's process group first (the
         # unreaped worker still holds the group's number, so it names nobody else) and,
         # if we terminated it, what of the tree left the group.
@@ -345,7 +477,7 @@ class LocalDispatcher:
         return [w.execution for w in self._workers.values() if w.execution is not None]
 
     def _timeout(self, busy: List[LocalExecution]) -> Optional[float]:
-        if self._orphan_groups or self._killed:
+        if self._orphan_groups or self._killed or self._reconcile_due:
             return _ORPHAN_POLL_INTERVAL
         if not busy:
             # With warm workers waiting, a start() may hand one a job at any moment,
@@ -407,6 +539,10 @@ class LocalDispatcher:
             now = time.monotonic()
             if self._orphan_groups or self._killed:
                 self._guarded(functools.partial(self._reap, now))
+            if self._reconcile_due:
+                self._guarded(self._reconcile_lane)
+            if self._lane is not None and self._lane.task is not None:
+                self._guarded(self._refill_lane)
             read_memory = now >= self._memory_due
             if read_memory:
                 self._memory_due = now + MEMORY_POLL_INTERVAL

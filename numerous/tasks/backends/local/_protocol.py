@@ -9,7 +9,8 @@ Each direction is a plain ``os.pipe``. A message is a frame::
 Parent → worker: a ``JOB`` frame (the instance to run), or ``EXIT`` (leave now).
 Worker → parent, per job: any number of ``LOGS`` batches, exactly one ``RESULT`` or
 ``ERROR``, and then ``IDLE`` if the worker is clean and waits for another job (else it
-exits). When the body started is written into the control block, not sent: a message
+exits), or ``CLAIMED`` if it took its next job from the lane (see ``_lane``): the frames
+after it are that job's. When the body started is written into the control block, not sent: a message
 would wake the parent once more per job.
 
 The worker writes with blocking writes. The parent reads with non-blocking reads through
@@ -29,6 +30,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 from ..._lifecycle import messages
 
 __all__ = [
+    "CLAIMED",
     "ERROR",
     "EXIT",
     "IDLE",
@@ -52,6 +54,9 @@ LOGS = b"L"
 RESULT = b"R"
 ERROR = b"E"
 IDLE = b"I"
+CLAIMED = b"C"
+#: A CLAIMED body: the lane number of the job taken and the claim slot it runs in.
+CLAIM = struct.Struct("<QI")
 #: The frame kinds an instance's outcome travels in, and the outcome kind of each.
 OUTCOME_KINDS: Dict[bytes, str] = {RESULT: messages.RESULT, ERROR: messages.ERROR}
 OUTCOME_FRAMES: Dict[str, bytes] = {kind: frame for frame, kind in OUTCOME_KINDS.items()}
@@ -69,6 +74,8 @@ class JobMessage(NamedTuple):
     sys_path: Optional[List[str]]
     reusable: bool  # the worker may run another job after this one
     attempt: int = 1  # which run of the instance (retries), for its TaskControl
+    #: After this job, the worker takes its next one from the lane if one is there.
+    lane: bool = False
 
     def encode(self) -> bytes:
         """The JOB frame's body."""
@@ -90,6 +97,10 @@ class SentEnvironment:
         self.cwd: Optional[str] = None
         self.sys_path: Optional[List[str]] = None
 
+    def set(self, cwd: str, sys_path: List[str]) -> None:
+        """The worker was sent these (in a job it took from the lane)."""
+        self.cwd, self.sys_path = cwd, sys_path
+
     def changes(self) -> Tuple[Optional[str], Optional[List[str]]]:
         """This process's working directory and import path, each None if it is what the
         worker was last sent; what is returned counts as sent from here on."""
@@ -105,12 +116,12 @@ class SentEnvironment:
 
 
 def job_message(
-    instance_id: str, slot: int, payload: bytes, reusable: bool, attempt: int, sent: SentEnvironment
+    instance_id: str, slot: int, payload: bytes, reusable: bool, attempt: int, sent: SentEnvironment, lane: bool
 ) -> JobMessage:
     """A job as the parent sends it now, with the directory and import path that changed
     since ``sent`` (the worker's last job)."""
     cwd, sys_path = sent.changes()
-    return JobMessage(instance_id, slot, payload, cwd, sys_path, reusable, attempt)
+    return JobMessage(instance_id, slot, payload, cwd, sys_path, reusable, attempt, lane)
 
 
 _HEADER = struct.Struct("<Qc")

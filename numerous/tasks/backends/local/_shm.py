@@ -23,7 +23,10 @@ sequence counter (a seqlock), so the parent never reads a torn value. One slot::
                                             (0 before); read by the parent's poll
         40     8  taken_ns         worker   time.monotonic_ns() as the worker took the
                                             job, before loading its arguments (0 before)
-        48  4048  status           worker   UTF-8 (lone surrogates pass through)
+        48     8  claim            both     claim slots only (see below): 0 free,
+                                            CLAIMING, or the lane number + 1 of the job
+                                            the worker claimed into it
+        56  4040  status           worker   UTF-8 (lone surrogates pass through)
 
 Every header field is one aligned 8-byte item of a ``memoryview.cast`` ("Q" or "d"):
 one store each, where ``struct.pack_into`` would zero-fill first (measured here: ~3%
@@ -33,6 +36,14 @@ copies no text.
 A slot is free again once the parent has read the instance's last progress; a
 ``TaskControl`` the task kept after it ended fails cleanly, since its views of the slot
 are released (it never sees the next instance's page).
+
+The first :data:`PARENT_SLOTS` slots are the parent's to hand out with a job it writes
+to the worker. The others are **claim slots**, for jobs the worker takes itself from
+the dispatcher's lane (see ``_lane``): the worker picks one whose claim word is 0,
+zeroes it, sets the word to :data:`CLAIMING` *before* it reads the lane, and to the
+job's lane number + 1 right after; the parent sets it back to 0 once it has read the
+instance's last progress. So a worker that dies mid-claim leaves, in its arena, what it
+may have taken.
 """
 
 from __future__ import annotations
@@ -48,6 +59,8 @@ from ..._ids import random_hex
 
 __all__ = [
     "ARENA_SLOTS",
+    "CLAIMING",
+    "PARENT_SLOTS",
     "SLOT_SIZE",
     "STATUS_CAPACITY",
     "Arena",
@@ -58,14 +71,20 @@ __all__ = [
 
 SLOT_SIZE = 4096  # one page: no two instances ever share one
 #: Slots per worker: the running instance's, and those of instances whose end the
-#: parent is still delivering while the worker starts the next one.
-ARENA_SLOTS = 8
-_STATUS_OFFSET = 48
+#: parent is still delivering while the worker starts the next one; the first
+#: PARENT_SLOTS for jobs the parent writes, the rest for jobs the worker claims.
+ARENA_SLOTS = 16
+PARENT_SLOTS = 8
+#: A claim slot's claim word while its worker reads the lane (see the module docstring).
+CLAIMING = 1 << 63
+_CLAIM_WORD = 6
+_STATUS_OFFSET = 56
 #: The byte of the stop word that holds its 0 or 1 (the word is native-endian).
 _STOP_LOW_BYTE = 0 if sys.byteorder == "little" else 7
 STATUS_CAPACITY = SLOT_SIZE - _STATUS_OFFSET
 _CUT_MARK = "…".encode()  # appended to a status that was cut to fit
 _ZEROS = bytes(SLOT_SIZE)
+_SLOT_WORDS = SLOT_SIZE // 8
 
 _FLAG_PROGRESS = 1
 _FLAG_STATUS = 2
@@ -168,7 +187,8 @@ class Arena:
         self.fd = fd
         self._mmap = mmap.mmap(fd, ARENA_SLOTS * SLOT_SIZE, **_NO_DESCRIPTOR_KEPT)
         self._buf = memoryview(self._mmap)
-        self._free: List[int] = list(range(ARENA_SLOTS - 1, -1, -1)) if owner else []
+        self._free: List[int] = list(range(PARENT_SLOTS - 1, -1, -1)) if owner else []
+        self._words = self._buf.cast("Q")  # every slot's header words, for the claim words
         self._lock = threading.Lock()
         self._in_use = 0
         self._retired = False
@@ -219,13 +239,48 @@ class Arena:
         return ControlBlock(self._buf[offset : offset + SLOT_SIZE], slot, None)
 
     def give_back(self, slot: int) -> None:
-        """Return a slot taken with :meth:`take` (its block's views are released)."""
+        """Return a slot taken with :meth:`take`, or a claim slot adopted with
+        :meth:`claimed_block` (its block's views are released)."""
         with self._lock:
-            self._free.append(slot)
+            if slot < PARENT_SLOTS:
+                self._free.append(slot)
+            else:  # the worker may claim into it again
+                self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = 0
             self._in_use -= 1
             close = self._retired and not self._in_use
         if close:
             self._close()
+
+    # -- claim slots ------------------------------------------------------------------------
+    def claimed_block(self, slot: int) -> ControlBlock:
+        """Parent side: the claim slot ``slot``, into which the worker claimed a job, as
+        that job's control block (given back like any other)."""
+        with self._lock:
+            self._in_use += 1
+        offset = slot * SLOT_SIZE
+        return ControlBlock(self._buf[offset : offset + SLOT_SIZE], slot, self)
+
+    def claim_words(self) -> List[int]:
+        """Parent side: the claim word of every claim slot, in slot order."""
+        words = self._words
+        return [words[slot * _SLOT_WORDS + _CLAIM_WORD] for slot in range(PARENT_SLOTS, ARENA_SLOTS)]
+
+    def begin_claim(self) -> Optional[int]:
+        """Worker side: a free claim slot, zeroed and marked :data:`CLAIMING`; None if
+        the parent still reads every one."""
+        words = self._words
+        for slot in range(PARENT_SLOTS, ARENA_SLOTS):
+            if words[slot * _SLOT_WORDS + _CLAIM_WORD] == 0:
+                offset = slot * SLOT_SIZE
+                self._buf[offset : offset + SLOT_SIZE] = _ZEROS
+                words[slot * _SLOT_WORDS + _CLAIM_WORD] = CLAIMING
+                return slot
+        return None
+
+    def end_claim(self, slot: int, number: Optional[int]) -> None:
+        """Worker side: the lane gave the job numbered ``number`` (its claim word
+        becomes ``number + 1``), or nothing (None: the slot is free again)."""
+        self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = 0 if number is None else number + 1
 
     def retire(self) -> None:
         """The worker is gone: unmap once the last slot in use is given back."""
@@ -237,6 +292,7 @@ class Arena:
             self._close()
 
     def _close(self) -> None:
+        self._words.release()
         self._buf.release()
         self._mmap.close()
 

@@ -38,7 +38,7 @@ _RESULT_PIPE_SIZE = 1 << 20  # and a large result is read in fewer wake-ups (100
 # default, fs.pipe-user-pages-soft); past that the enlarging fails and the default stays.
 
 
-#: What a worker runs (``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd``): the
+#: What a worker runs (``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd lane_fd``): the
 #: parent's ``sys.path`` first, then the worker's entry point (``_worker.main``); never the
 #: parent's ``__main__``.
 BOOTSTRAP = (
@@ -65,6 +65,10 @@ class WorkerProcess(Generic[E]):
     reader: FrameReader = field(init=False)
     execution: Optional[E] = None  # what it runs; None while idle
     jobs_run: int = 0
+    #: It reads the dispatcher's lane (see ``_lane``): it was given its read end.
+    reads_lane: bool = False
+    #: Its current job lets it take the next from the lane when it ends.
+    lane_right: bool = False
     #: The working directory and import path it was last sent (see ``job_message``).
     sent_environment: SentEnvironment = field(init=False, default_factory=SentEnvironment)
     # A caller's thread writes a job to a warm worker while the dispatcher may be
@@ -106,7 +110,7 @@ class WorkerProcess(Generic[E]):
             self.exit_handle = None
 
 
-def start_worker_process(reusable: bool) -> WorkerProcess[Any]:
+def start_worker_process(reusable: bool, lane_fd: int = -1) -> WorkerProcess[Any]:
     """Spawn one worker, with its arena of control blocks; call only on the spawner thread.
 
     Raises:
@@ -135,8 +139,8 @@ def start_worker_process(reusable: bool) -> WorkerProcess[Any]:
         env = dict(os.environ)
         env["NUMEROUS_TASKS_SYS_PATH"] = json.dumps(sys.path)
         popen = subprocess.Popen(
-            [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid()), str(arena.fd)],
-            pass_fds=(job_r, result_w, arena.fd),
+            [sys.executable, "-c", BOOTSTRAP, str(job_r), str(result_w), str(os.getpid()), str(arena.fd), str(lane_fd)],
+            pass_fds=(job_r, result_w, arena.fd) + ((lane_fd,) if lane_fd >= 0 else ()),
             stdin=subprocess.DEVNULL,
             cwd=os.getcwd(),
             env=env,

@@ -41,6 +41,7 @@ from ..._lifecycle.messages import Outcome
 from ..._lifecycle.running import Call, capture, load_call
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
 from . import _protocol, _worker_logging
+from ._lane import read_packet
 from ._platform import (
     become_child_subreaper,
     kill_own_descendants,
@@ -313,10 +314,10 @@ class _Environment:
 _environment = _Environment()
 
 
-def run_job(job: JobMessage, arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
-    """Run one instance; return its outcome (not yet sent) and what releases its control
-    block, to call once the outcome is sent."""
-    block = arena.block(job.slot)
+def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
+    """Run one instance in the control block ``slot``; return its outcome (not yet sent)
+    and what releases its control block, to call once the outcome is sent."""
+    block = arena.block(slot)
     block.mark_taken()  # from here on a death is this job's failure, not a reason to rerun it
     _environment.apply(job)
     sink = WorkerSink(block, channel)
@@ -356,16 +357,60 @@ def _end_what_the_task_left() -> None:
         reap_own_children(_REAP_LIMIT)
 
 
+def _claim_from_lane(lane_fd: int, arena: Arena) -> Optional[Tuple[int, int, JobMessage]]:
+    """Take the next job from the lane, if it holds one and a claim slot is free: its
+    lane number, its claim slot and the job (see ``_lane`` for why in this order)."""
+    slot = arena.begin_claim()
+    if slot is None:  # the parent still reads every claim slot: let it catch up
+        return None
+    packet = read_packet(lane_fd)
+    if packet is None:
+        arena.end_claim(slot, None)
+        return None
+    number, body = packet
+    arena.end_claim(slot, number)
+    return number, slot, JobMessage.decode(body)
+
+
+def _run_jobs(
+    job: JobMessage, arena: Arena, channel: _Channel, lane_fd: int, baseline_threads: int, forked: List[bool]
+) -> bool:
+    """Run ``job``, then each job it is given leave to take from the lane; send each
+    outcome. True if the worker stays for another job (it said IDLE), False if it must
+    exit (a job did not end cleanly, or left a thread or a process behind)."""
+    slot = job.slot
+    while True:
+        outcome, release_block = run_job(job, slot, arena, channel)
+        if forked:  # a child the task forked returned from the task: not ours to report
+            os._exit(0)
+        frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
+        if not (job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads)):
+            channel.send(frame)
+            release_block()
+            return False
+        claim = _claim_from_lane(lane_fd, arena) if job.lane and lane_fd >= 0 else None
+        if claim is None:
+            channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
+            release_block()
+            return True
+        # The outcome and the claim in one write; the next job starts at once.
+        number, slot, job = claim
+        channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(number, slot)))
+        release_block()
+
+
 def main() -> None:
     """Entry point of a worker process (called by ``_spawn.BOOTSTRAP``)."""
-    job_fd, result_fd, parent_pid, arena_fd = (int(value) for value in sys.argv[1:5])
+    job_fd, result_fd, parent_pid, arena_fd, lane_fd = (int(value) for value in sys.argv[1:6])
     sys.argv = sys.argv[:1]
     global _worker_pid
     _worker_pid = os.getpid()
     # What a task double-forks (a daemon) is re-parented to us, not to the user's
     # program: it stays findable, and dies with the worker.
     become_child_subreaper()
-    for fd in (job_fd, result_fd):  # inherited to reach us; the task's children get neither
+    for fd in (job_fd, result_fd, lane_fd):  # inherited to reach us; the task's children get none
+        if fd < 0:
+            continue
         os.set_inheritable(fd, False)
     signal.signal(signal.SIGINT, _ignore_sigint)
     # SIGTERM keeps its default action, with no Python handler: a child the task forks
@@ -393,6 +438,8 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         channel.disown()
         os.close(job_fd)
+        if lane_fd >= 0:
+            os.close(lane_fd)
         forked.append(True)
 
     forked: List[bool] = []  # not empty in a child the task forked (no getpid() per job)
@@ -406,17 +453,7 @@ def main() -> None:
             os._exit(EXIT_PARENT_GONE)
         if kind == _protocol.EXIT:
             break
-        job = JobMessage.decode(body)
-        outcome, release_block = run_job(job, arena, channel)
-        if forked:  # a child the task forked returned from the task: not ours to report
-            os._exit(0)
-        frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
-        if job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads):
-            channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
-            release_block()
-        else:
-            channel.send(frame)
-            release_block()
+        if not _run_jobs(JobMessage.decode(body), arena, channel, lane_fd, baseline_threads, forked):
             break
     # Exit now, without waiting for threads the task may have left running: the
     # parent resolves the future once we are reaped. atexit handlers still run.

@@ -34,10 +34,10 @@ kwargs)`` runs ``fn`` in a worker the same way (see ``..execution.DirectExecutio
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import List, Optional
 
 from ...exceptions import TaskError
-from ..base import Job
+from ..base import Job, Successors
 from ..execution import DirectExecution, check_max_workers
 from ._dispatcher import LocalDispatcher
 from ._execution import LocalExecution
@@ -57,12 +57,24 @@ class LocalBackend(DirectExecution):
         self._max_workers = check_max_workers(max_workers)
         self._dispatcher: Optional[LocalDispatcher] = None
         self._dispatcher_lock = threading.Lock()  # instances may start from many threads
+        self._session: Optional[Successors] = None
 
     def _get_dispatcher(self) -> LocalDispatcher:
         with self._dispatcher_lock:
             if self._dispatcher is None:
-                self._dispatcher = LocalDispatcher(owner=self)
+                self._dispatcher = LocalDispatcher(owner=self, session=self._session)
             return self._dispatcher
+
+    def queue_ahead_for(self, session: Successors) -> None:
+        """Let the dispatcher queue ``session``'s next instances ahead, for busy workers
+        to take as they end one (see ``_lane``); the session picks which
+        (``Session.reserve_successor``). Called once, before the first launch."""
+        self._session = session
+
+    def revoke_queued(self) -> List[Job]:
+        """Take back the instances queued ahead that no worker has taken yet."""
+        dispatcher = self._dispatcher
+        return [] if dispatcher is None else dispatcher.revoke_queued()
 
     def prepare(self, job: Job) -> None:
         """Make the instance's parent-side record (its control block comes with its

@@ -1,0 +1,200 @@
+"""The lane: jobs queued ahead for busy workers, each taken by exactly one of them.
+
+Without it a worker that finishes a job waits a whole parent round trip for the next
+one: its result must reach the dispatcher, which frees the instance's slot and writes
+the next job. With it, while the workers of a session run instances of one task, the
+dispatcher queues the next instances that would run anyway when one of those ends (the
+session picks them: first come first served, ``max_parallel`` and ``max_workers`` as
+ever, see ``Slots.reserve``). A worker that ends such an instance takes the next one
+from the lane at once and says so (``CLAIMED``) in the same write as the result it
+sends: the instance it ends hands its slot to the one it takes, so no count changes.
+
+The lane is one pipe in *packet mode* (Linux ``O_DIRECT`` pipes): each write of up to
+``PIPE_BUF`` bytes is one packet and each read takes one whole packet, so a job goes to
+exactly one reader, in the order written. Every worker inherits the read end; the
+parent keeps one too, to take back (``revoke``) what no worker has taken yet — a
+cancelled instance, or every queued one when a slot comes free some other way (the
+queued instances are the first in line for it). ::
+
+    dispatcher                                   worker (after a lane job)
+    ----------                                   ------
+    put(H) ── packet [number | JOB] ──▶ lane ──▶ free claim slot? mark it CLAIMING,
+                                                 read one packet (none: say IDLE),
+                                                 write the number into the slot,
+    claimed(number) ◀── RESULT(J), CLAIMED ──── send J's result and the claim at once,
+    J hands its slot to H                       run H in the claimed slot
+
+A worker killed between reading a packet and sending the claim has taken a job nobody
+will hear of: its arena's claim slots say so (``reconcile``).
+
+Packets are at most ``PIPE_BUF`` bytes: a job with larger arguments is not queued ahead.
+Where there are no packet-mode pipes, there is no lane and every job goes as before.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import threading
+from typing import Callable, Dict, Generic, List, Optional, Tuple, TypeVar
+
+from ._shm import CLAIMING
+
+__all__ = ["Lane", "LaneEntry", "open_lane", "read_packet"]
+
+_NUMBER = struct.Struct("<Q")
+#: The largest packet: a write of up to PIPE_BUF bytes is one packet, read whole.
+MAX_PACKET = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 4096
+#: Packets the lane holds at most (a pipe of 16 pages, one page per packet).
+MAX_QUEUED = 16
+
+E = TypeVar("E")
+
+
+class LaneEntry(Generic[E]):
+    """A job in the lane: the execution, and the working directory and import path it
+    was sent with (the worker that takes it has those afterwards)."""
+
+    __slots__ = ("cwd", "execution", "number", "sys_path")
+
+    def __init__(self, number: int, execution: E, cwd: str, sys_path: List[str]) -> None:
+        self.number = number
+        self.execution = execution
+        self.cwd = cwd
+        self.sys_path = sys_path
+
+
+def open_lane() -> Optional[Tuple[int, int]]:
+    """A packet-mode pipe (read end, write end), both non-blocking and not inherited
+    (the read end is passed to each worker explicitly); None where there is none."""
+    pipe2, direct = getattr(os, "pipe2", None), getattr(os, "O_DIRECT", None)
+    if pipe2 is None or direct is None:
+        return None
+    try:
+        read_end, write_end = pipe2(direct | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # a kernel older than 3.4, or a filesystem that refuses
+        return None
+    return read_end, write_end
+
+
+def read_packet(fd: int) -> Optional[Tuple[int, bytes]]:
+    """Worker side: take one job from the lane (its number and JOB body), or None if
+    it holds none now."""
+    try:
+        packet = os.read(fd, MAX_PACKET)
+    except BlockingIOError:
+        return None
+    if not packet:
+        return None
+    (number,) = _NUMBER.unpack_from(packet)
+    return number, packet[_NUMBER.size :]
+
+
+class Lane(Generic[E]):
+    """The parent's side of the lane: what is queued, what was claimed, what went missing.
+
+    Every method may be called from any thread (a cancel comes from the caller's).
+    Whoever also holds a session's lock takes it first.
+
+    Args:
+        read_end: the parent's read end (workers inherit a copy).
+        write_end: the write end.
+    """
+
+    def __init__(self, read_end: int, write_end: int) -> None:
+        self.read_end = read_end
+        self._write_end = write_end
+        self._lock = threading.Lock()
+        self._next_number = 0
+        self._queued: Dict[int, LaneEntry[E]] = {}  # in the pipe, as far as we know; in order
+        #: Taken by some worker whose claim we have not read yet (or, after a revoke,
+        #: neither in the pipe nor claimed: on their way to being claimed).
+        self._taken: Dict[int, LaneEntry[E]] = {}
+        self.task: object = None  # the task whose instances it queues (one at a time)
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no claim outstanding: it may queue another task's jobs."""
+        return not self._queued and not self._taken
+
+    def close(self) -> None:
+        """Close both ends (the dispatcher is done)."""
+        for fd in (self.read_end, self._write_end):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def put(self, execution: E, body: bytes, cwd: str, sys_path: List[str]) -> bool:
+        """Queue a job (its JOB body); False if it is too large or the lane is full."""
+        with self._lock:
+            number = self._next_number
+            packet = _NUMBER.pack(number) + body
+            if len(packet) > MAX_PACKET or len(self._queued) >= MAX_QUEUED:
+                return False
+            try:
+                os.write(self._write_end, packet)
+            except (BlockingIOError, BrokenPipeError):
+                return False
+            self._next_number = number + 1
+            self._queued[number] = LaneEntry(number, execution, cwd, sys_path)
+            return True
+
+    def claimed(self, number: int) -> Optional[LaneEntry[E]]:
+        """A worker says it took job ``number``: its entry (None if unknown)."""
+        with self._lock:
+            entry = self._queued.pop(number, None)
+            if entry is None:
+                entry = self._taken.pop(number, None)
+            return entry
+
+    def revoke(self) -> List[E]:
+        """Take back every job no worker has taken yet, in queue order; the others are
+        taken, and their claims on the way."""
+        with self._lock:
+            numbers = []
+            while True:
+                packet = read_packet(self.read_end)
+                if packet is None:
+                    break
+                numbers.append(packet[0])
+            revoked = [self._queued.pop(number).execution for number in numbers if number in self._queued]
+            self._taken.update(self._queued)  # not in the pipe any more: a worker has them
+            self._queued = {}
+            return revoked
+
+    def reconcile(self, claim_words: Callable[[], List[int]]) -> Optional[List[E]]:
+        """After a worker that could read the lane died (its last frames handled): the
+        jobs it took and never claimed, which never started. ``claim_words`` reads the
+        claim word of every claim slot of every *live* worker that reads the lane; it is
+        called after the pipe was looked at, so that a job missing from the pipe is
+        either named there, still being claimed (:data:`CLAIMING`), or the dead one's.
+
+        None: it cannot be told yet (a live worker is between reading a packet and
+        writing down which); ask again shortly.
+        """
+        with self._lock:
+            still_queued = set()
+            packets = []
+            while True:
+                packet = read_packet(self.read_end)
+                if packet is None:
+                    break
+                still_queued.add(packet[0])
+                packets.append(packet)
+            for number, body in packets:  # back, in the same order
+                os.write(self._write_end, _NUMBER.pack(number) + body)
+            for number in [n for n in self._queued if n not in still_queued]:
+                self._taken[number] = self._queued.pop(number)
+            if not self._taken:
+                return []
+            words = claim_words()
+            if CLAIMING in words:
+                return None
+            named = {word - 1 for word in words if word}
+            lost = [number for number in self._taken if number not in named]
+            return [self._taken.pop(number).execution for number in lost]
