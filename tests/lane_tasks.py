@@ -1,0 +1,35 @@
+"""Tasks for the lane tests (test_lane.py): instances of one task that busy workers take
+from the dispatcher's lane. Module level, so that workers import them by reference."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from api_tasks import WAIT_LIMIT, append_line
+
+from numerous.tasks import TaskControl, task
+
+
+@task(max_parallel=2)
+def tick(log_file: str, label: str) -> str:
+    """Record ``start``/``end`` lines (label, monotonic ns) around nothing; return ``label``."""
+    append_line(log_file, f"start {label} {time.monotonic_ns()}")
+    append_line(log_file, f"end {label} {time.monotonic_ns()}")
+    return label
+
+
+@task(max_parallel=2)
+def gated(tc: TaskControl, log_file: str, label: str, go_file: str) -> str:
+    """Record ``run <label> <pid>``, then return ``label`` once ``go_file`` exists (or
+    "stopped" when asked to stop first)."""
+    append_line(log_file, f"run {label} {os.getpid()}")
+    tc.update_status(f"running {label}")
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not os.path.exists(go_file):
+        if tc.should_stop:
+            return "stopped"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{go_file} never appeared")
+        time.sleep(0.002)
+    return label

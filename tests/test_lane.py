@@ -1,0 +1,234 @@
+"""The local backend's lane: instances queued ahead for busy workers (see
+``numerous.tasks.backends.local._lane``). What it must keep: ``max_parallel`` and
+``max_workers`` exact, first come first served, a queued-ahead instance cancelled with
+``cancel()`` True and never run, none lost or run twice when a worker dies."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import lane_tasks
+import pytest
+from api_tasks import RecordingHandler
+from test_max_workers import _peak_running
+from test_session import _intervals, _peak_overlap
+
+from numerous.tasks import Session, TaskCancelledError, WorkerDiedError, set_task_control_handler
+from numerous.tasks._slots import Slots
+from numerous.tasks.backends.base import Job
+from numerous.tasks.backends.local import _dispatcher
+from numerous.tasks.backends.local._lane import MAX_PACKET, Lane, open_lane, read_packet
+from numerous.tasks.backends.local._shm import CLAIMING
+
+RESULT_WAIT = 30.0
+
+pytestmark = pytest.mark.skipif(open_lane() is None, reason="no packet-mode pipes here: there is no lane")
+
+
+def _wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+    """Poll a condition of the dispatcher's own state (nothing signals it) until it holds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.005)
+
+
+def _count_claims(monkeypatch: pytest.MonkeyPatch) -> Dict[str, int]:
+    counts: Dict[str, int] = collections.Counter()
+    original = _dispatcher.LocalDispatcher._claimed
+
+    def claimed(self: Any, *args: Any) -> None:
+        counts["claimed"] += 1
+        original(self, *args)
+
+    monkeypatch.setattr(_dispatcher.LocalDispatcher, "_claimed", claimed)
+    return counts
+
+
+# -- in sessions ------------------------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_busy_workers_take_the_next_instances_and_max_parallel_still_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = RecordingHandler()
+    set_task_control_handler(handler)
+    claims = _count_claims(monkeypatch)
+    log = tmp_path / "runs.log"
+    with Session(max_workers=4):  # tick's max_parallel=2 is the limit that holds
+        futures = [lane_tasks.tick.instance().start(str(log), str(i)) for i in range(300)]
+        assert [f.result(timeout=RESULT_WAIT) for f in futures] == [str(i) for i in range(300)]
+    assert claims["claimed"] > 0, "no worker ever took an instance from the lane"
+    order, intervals = _intervals(log)
+    assert sorted(order, key=int) == [str(i) for i in range(300)]  # each ran, once
+    assert _peak_overlap(intervals) <= 2
+    assert _peak_running(handler) <= 2, "a handler saw 3 instances of a max_parallel=2 task 'running'"
+
+
+@pytest.mark.timeout(60)
+def test_an_instance_queued_ahead_is_cancelled_with_true_never_runs_and_the_rest_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    handler = RecordingHandler()
+    set_task_control_handler(handler)
+    log = tmp_path / "runs.log"
+    gates = [tmp_path / f"go-{i}" for i in range(8)]
+    with Session(max_workers=2) as session:
+        instances = [lane_tasks.gated.instance() for _ in range(8)]
+        futures = [inst.start(str(log), str(i), str(gates[i])) for i, inst in enumerate(instances)]
+        handler.wait_for_status("running 0")
+        handler.wait_for_status("running 1")
+        _wait_until(lambda: session._slots.is_reserved(instances[2].job), "instance 2 queued ahead")
+        assert futures[2].status == "pending"
+        assert futures[2].cancel() is True  # queued ahead, not started: taken back
+        assert futures[2].status == "cancelled"
+        order = [0, 1, 3, 4, 5, 6, 7]
+        for at, i in enumerate(order):  # free one at a time: each lets exactly the next in
+            gates[i].touch()
+            assert futures[i].result(timeout=RESULT_WAIT) == str(i)
+            if at + 2 < len(order):
+                handler.wait_for_status(f"running {order[at + 2]}")
+    with pytest.raises(TaskCancelledError):
+        futures[2].result(timeout=0)
+    ran = [line.split()[1] for line in log.read_text().splitlines()]
+    assert sorted(ran[:2]) == ["0", "1"]  # together, on the two workers
+    assert ran[2:] == ["3", "4", "5", "6", "7"]  # then in start order; 2 never ran
+    assert _peak_running(handler) <= 2
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_killed_while_instances_wait_in_the_lane_loses_none_and_runs_none_twice(tmp_path: Path) -> None:
+    handler = RecordingHandler()
+    set_task_control_handler(handler)
+    log = tmp_path / "runs.log"
+    held, go = tmp_path / "held", tmp_path / "go"
+    go.touch()
+    with Session(max_workers=2) as session:
+        victim = lane_tasks.gated.instance().start(str(log), "victim", str(held))
+        other = lane_tasks.gated.instance().start(str(log), "other", str(held))
+        rest = [lane_tasks.gated.instance().start(str(log), str(i), str(go)) for i in range(30)]
+        handler.wait_for_status("running victim")
+        handler.wait_for_status("running other")
+        _wait_until(lambda: session._slots.has_reserved, "instances queued ahead")
+        pid = next(int(line.split()[2]) for line in log.read_text().splitlines() if line.split()[1] == "victim")
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerDiedError):
+            victim.result(timeout=RESULT_WAIT)
+        held.touch()
+        assert other.result(timeout=RESULT_WAIT) == "other"
+        assert [f.result(timeout=RESULT_WAIT) for f in rest] == [str(i) for i in range(30)]
+    runs = collections.Counter(line.split()[1] for line in log.read_text().splitlines())
+    assert all(runs[str(i)] == 1 for i in range(30)), f"run twice or never: {runs}"
+
+
+# -- the lane itself --------------------------------------------------------------------------
+@pytest.fixture
+def lane() -> Any:
+    ends = open_lane()
+    assert ends is not None
+    made: Lane[str] = Lane(*ends)
+    yield made
+    made.close()
+
+
+def _put(lane: Lane[str], name: str) -> None:
+    assert lane.put(name, name.encode(), "/", [])
+
+
+def test_each_job_goes_to_one_reader_in_order_and_revoke_takes_back_only_what_none_took(lane: Lane[str]) -> None:
+    for name in "abcd":
+        _put(lane, name)
+    taken = read_packet(lane.read_end)  # a worker takes the first
+    assert taken is not None and taken[1] == b"a"
+    assert lane.revoke() == ["b", "c", "d"]
+    assert read_packet(lane.read_end) is None  # nothing left for anyone
+    entry = lane.claimed(taken[0])  # the claim of the one taken still finds it
+    assert entry is not None and entry.execution == "a"
+    assert lane.idle
+
+
+def test_a_job_too_large_for_one_packet_is_refused(lane: Lane[str]) -> None:
+    assert not lane.put("big", bytes(MAX_PACKET), "/", [])
+    assert lane.put("small", bytes(MAX_PACKET - 64), "/", [])
+    assert len(lane) == 1
+
+
+def test_reconcile_gives_back_what_a_dead_worker_took_and_never_claimed(lane: Lane[str]) -> None:
+    for name in "abc":
+        _put(lane, name)
+    first, second = read_packet(lane.read_end), read_packet(lane.read_end)
+    assert first is not None and second is not None
+    # a live worker is still between reading and writing down which: cannot tell yet
+    assert lane.reconcile(lambda: [0, CLAIMING]) is None
+    # the live worker wrote down the second: the first was the dead worker's
+    assert lane.reconcile(lambda: [second[0] + 1, 0]) == ["a"]
+    assert read_packet(lane.read_end) is not None  # "c" is still queued for the others
+    entry = lane.claimed(second[0])
+    assert entry is not None and entry.execution == "b"
+
+
+# -- Slots.reserve --------------------------------------------------------------------------
+class _Task:
+    def __init__(self, max_parallel: int) -> None:
+        self.max_parallel = max_parallel
+
+
+def _job(task: _Task, name: str) -> Job:
+    return Job(name, name, b"", None, lambda job: None, None, None, task=task)  # type: ignore[arg-type]
+
+
+def test_reserve_hands_out_the_job_that_would_run_next_only_while_nothing_can_run() -> None:
+    a, b = _Task(max_parallel=2), _Task(max_parallel=1)
+    slots = Slots(max_workers=3)
+    a0, a1, a2, a3 = (_job(a, f"a{i}") for i in range(4))
+    for job in (a0, a1, a2, a3):
+        slots.add(job)
+    assert slots.take_all() == [a0, a1]
+    b0, b1 = _job(b, "b0"), _job(b, "b1")
+    slots.add(b0)
+    assert slots.reserve(a) is None  # b0 can run now: nothing is reserved while something can
+    assert slots.take_all() == [b0]
+    slots.add(b1)
+    assert slots.reserve(a) is a2  # what an end of a0 or a1 lets in
+    assert slots.reserve(b) is b1  # a3 is passed over at b0's end: a is full
+    assert slots.reserve(a) is a3
+    assert slots.reserve(a) is None  # nothing left
+    slots.transfer(a0, a2)  # a0 ended, a2 took its slot: no count changed
+    assert not slots.release(a0)
+    assert slots.take() is None
+    slots.give_back([a3])  # a3 back, ahead of every later job
+    assert slots.release(a1)
+    assert slots.take() is a3
+    slots.give_back([b1])
+    assert not slots.has_reserved
+    assert slots.release(b0)
+    assert slots.take() is b1
+
+
+def test_a_job_of_another_task_first_in_line_is_never_passed_by_a_reservation() -> None:
+    a, c = _Task(max_parallel=4), _Task(max_parallel=4)
+    slots = Slots(max_workers=1)
+    a0, c0, a1 = _job(a, "a0"), _job(c, "c0"), _job(a, "a1")
+    for job in (a0, c0, a1):
+        slots.add(job)
+    assert slots.take_all() == [a0]
+    assert slots.reserve(a) is None  # when a0 ends, c0 runs, not a1
+    assert slots.release(a0)
+    assert slots.take() is c0
+
+
+def test_given_back_jobs_keep_their_places() -> None:
+    a = _Task(max_parallel=1)
+    slots = Slots(max_workers=None)
+    jobs: List[Job] = [_job(a, f"a{i}") for i in range(4)]
+    for job in jobs:
+        slots.add(job)
+    assert slots.take_all() == [jobs[0]]
+    assert [slots.reserve(a), slots.reserve(a)] == jobs[1:3]
+    slots.give_back([jobs[2], jobs[1]])
+    assert slots.release(jobs[0])
+    assert [slots.take(), slots.release(jobs[1]), slots.take()] == [jobs[1], True, jobs[2]]
