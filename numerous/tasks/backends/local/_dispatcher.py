@@ -65,7 +65,7 @@ _ORPHAN_POLL_INTERVAL = 0.01
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 #: Jobs queued ahead in the lane per worker that may take from it: enough that a worker
 #: ending tiny tasks finds the next one while the dispatcher catches up.
-LANE_DEPTH_PER_WORKER = 4
+LANE_DEPTH_PER_WORKER = 16
 _INF = float("inf")
 
 
@@ -357,6 +357,26 @@ class LocalDispatcher:
         self._finish(ended, None)
         self._bind(worker, successor, block)
 
+    def _hand_first_queued(self, worker: Worker, ended: LocalExecution) -> bool:
+        """``worker`` went idle as jobs were queued for it to take: give it the first
+        one, which takes over the slot of the one it ended (False: none was left)."""
+        assert self._lane is not None
+        entry = self._lane.take_first()
+        session = self._session() if self._session is not None else None
+        if entry is None or session is None:
+            return False
+        block = worker.arena.take()
+        if block is None:  # never with one job at a time: let the session take it back
+            session.give_back_reserved([entry.execution.job])
+            return False
+        successor = entry.execution
+        session.hand_over(ended.job, successor.job)
+        worker.execution = None
+        self._finish(ended, None)
+        self._bind(worker, successor, block)
+        self._write_job(worker, successor, block.slot)
+        return True
+
     def _consume(self, worker: Worker, frames: List[_protocol.ReceivedFrame]) -> None:
         """Hand a worker's frames to what they are for: each ``CLAIMED`` ends the job
         before it and begins the one it names."""
@@ -400,6 +420,13 @@ class LocalDispatcher:
             self._selector.unregister(worker.result_fd)
 
     def _job_done_worker_idle(self, worker: Worker, execution: LocalExecution) -> None:
+        if (
+            worker.lane_right
+            and self._lane is not None
+            and len(self._lane)
+            and self._hand_first_queued(worker, execution)
+        ):
+            return
         worker.execution = None
         worker.lane_right = False
         with self._idle_lock:  # idle before the future resolves: the next start() finds it

@@ -46,8 +46,10 @@ __all__ = ["Lane", "LaneEntry", "open_lane", "read_packet"]
 _NUMBER = struct.Struct("<Q")
 #: The largest packet: a write of up to PIPE_BUF bytes is one packet, read whole.
 MAX_PACKET = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 4096
-#: Packets the lane holds at most (a pipe of 16 pages, one page per packet).
-MAX_QUEUED = 16
+#: Packets the lane holds at most: one page of the pipe each (a pipe is 16 pages unless
+#: made larger, which open_lane asks for).
+MAX_QUEUED = 64
+_F_SETPIPE_SZ = 1031  # Linux
 
 E = TypeVar("E")
 
@@ -75,6 +77,12 @@ def open_lane() -> Optional[Tuple[int, int]]:
         read_end, write_end = pipe2(direct | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:  # a kernel older than 3.4, or a filesystem that refuses
         return None
+    try:
+        import fcntl
+
+        fcntl.fcntl(write_end, _F_SETPIPE_SZ, MAX_QUEUED * 4096)
+    except (ImportError, OSError):  # over the user's pipe-buffer limit: 16 packets then
+        pass
     return read_end, write_end
 
 
@@ -151,6 +159,13 @@ class Lane(Generic[E]):
             if entry is None:
                 entry = self._taken.pop(number, None)
             return entry
+
+    def take_first(self) -> Optional[LaneEntry[E]]:
+        """Take the first job no worker has taken (for a worker that went idle just
+        before it was queued); None if there is none."""
+        with self._lock:
+            packet = read_packet(self.read_end)
+            return None if packet is None else self._queued.pop(packet[0], None)
 
     def revoke(self) -> List[E]:
         """Take back every job no worker has taken yet, in queue order; the others are
