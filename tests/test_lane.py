@@ -232,3 +232,26 @@ def test_given_back_jobs_keep_their_places() -> None:
     slots.give_back([jobs[2], jobs[1]])
     assert slots.release(jobs[0])
     assert [slots.take(), slots.release(jobs[1]), slots.take()] == [jobs[1], True, jobs[2]]
+
+
+def test_a_claim_slot_says_claiming_until_it_names_its_job_and_is_free_again_once_given_back() -> None:
+    from numerous.tasks.backends.local._shm import PARENT_SLOTS, Arena
+
+    arena = Arena.create()
+    try:
+        worker_side = Arena.attach(os.dup(arena.fd))
+        slot = worker_side.begin_claim()
+        assert slot is not None and slot >= PARENT_SLOTS  # never one the parent hands out
+        assert arena.claim_words()[slot - PARENT_SLOTS] == CLAIMING
+        leftover = worker_side.block(slot)
+        leftover.write_progress(50.0, "from the last job")
+        worker_side.end_claim(slot, 7)
+        assert arena.claim_words()[slot - PARENT_SLOTS] == 8  # the job's number + 1
+        block = arena.claimed_block(slot)
+        assert block.read() == (0, None, None, False)  # zeroed for the job it took
+        block.close()
+        assert arena.claim_words()[slot - PARENT_SLOTS] == 0  # the worker may claim into it again
+        leftover.close()
+        worker_side._close()  # a worker never lets go of its arena; this test must
+    finally:
+        arena.retire()

@@ -305,17 +305,20 @@ class LocalDispatcher:
             return
         running = takers[0].execution
         assert running is not None
-        environment = (os.getcwd(), list(sys.path))
+        environment: List[Tuple[str, List[str]]] = []  # read once, when a job is to be queued
         put = functools.partial(self._put_in_lane, lane, environment)
         while len(lane) < wanted and session.reserve_successor(running.job, put) is not None:
             pass
 
-    def _put_in_lane(self, lane: Lane[LocalExecution], environment: Tuple[str, List[str]], job: Job) -> bool:
-        """Queue a prepared job ahead (the session's reserve_successor calls this)."""
+    def _put_in_lane(self, lane: Lane[LocalExecution], environment: List[Tuple[str, List[str]]], job: Job) -> bool:
+        """Queue a prepared job ahead (the session's reserve_successor calls this), with
+        the working directory and import path of this refill (read on its first put)."""
         if job.fresh_process or job.retry is not None or job.task is not lane.task:
             return False
         execution: LocalExecution = job.backend_state
-        cwd, sys_path = environment
+        if not environment:
+            environment.append((os.getcwd(), list(sys.path)))
+        cwd, sys_path = environment[0]
         body = _protocol.JobMessage(job.instance_id, -1, job.payload, cwd, sys_path, True, job.attempt, True).encode()
         with self._state_lock:
             if self._death is not None:

@@ -39,9 +39,9 @@ are released (it never sees the next instance's page).
 
 The first :data:`PARENT_SLOTS` slots are the parent's to hand out with a job it writes
 to the worker. The others are **claim slots**, for jobs the worker takes itself from
-the dispatcher's lane (see ``_lane``): the worker picks one whose claim word is 0,
-zeroes it, sets the word to :data:`CLAIMING` *before* it reads the lane, and to the
-job's lane number + 1 right after; the parent sets it back to 0 once it has read the
+the dispatcher's lane (see ``_lane``): the worker picks one whose claim word is 0, sets
+the word to :data:`CLAIMING` *before* it reads the lane and, if it got a job, zeroes the
+slot and sets the word to the job's lane number + 1; the parent sets it back to 0 once it has read the
 instance's last progress. So a worker that dies mid-claim leaves, in its arena, what it
 may have taken.
 """
@@ -266,21 +266,28 @@ class Arena:
         return [words[slot * _SLOT_WORDS + _CLAIM_WORD] for slot in range(PARENT_SLOTS, ARENA_SLOTS)]
 
     def begin_claim(self) -> Optional[int]:
-        """Worker side: a free claim slot, zeroed and marked :data:`CLAIMING`; None if
-        the parent still reads every one."""
+        """Worker side: a free claim slot, marked :data:`CLAIMING`; None if the parent
+        still reads every one."""
         words = self._words
         for slot in range(PARENT_SLOTS, ARENA_SLOTS):
             if words[slot * _SLOT_WORDS + _CLAIM_WORD] == 0:
-                offset = slot * SLOT_SIZE
-                self._buf[offset : offset + SLOT_SIZE] = _ZEROS
                 words[slot * _SLOT_WORDS + _CLAIM_WORD] = CLAIMING
                 return slot
         return None
 
     def end_claim(self, slot: int, number: Optional[int]) -> None:
-        """Worker side: the lane gave the job numbered ``number`` (its claim word
-        becomes ``number + 1``), or nothing (None: the slot is free again)."""
-        self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = 0 if number is None else number + 1
+        """Worker side: the lane gave the job numbered ``number`` (the slot is zeroed for
+        it and its claim word becomes ``number + 1``), or nothing (None: the slot is
+        free again)."""
+        if number is None:
+            self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = 0
+            return
+        offset, claim = slot * SLOT_SIZE, _CLAIM_WORD * 8
+        # Zeroed around the claim word, which says CLAIMING throughout (never 0: the
+        # parent would take the slot for free and the job for lost).
+        self._buf[offset : offset + claim] = _ZEROS[:claim]
+        self._buf[offset + claim + 8 : offset + SLOT_SIZE] = _ZEROS[claim + 8 :]
+        self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = number + 1
 
     def retire(self) -> None:
         """The worker is gone: unmap once the last slot in use is given back."""

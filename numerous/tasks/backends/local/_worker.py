@@ -1,7 +1,8 @@
 """The worker's entry point: what runs inside each spawned interpreter.
 
-The parent starts ``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd`` in a new
-session (its own process group). BOOTSTRAP sets ``sys.path`` to the parent's and calls
+The parent starts ``python -c BOOTSTRAP job_fd result_fd parent_pid arena_fd lane_fd`` in
+a new session (its own process group); ``lane_fd`` is the dispatcher's lane (``_lane``),
+-1 for a worker that is not reused. BOOTSTRAP sets ``sys.path`` to the parent's and calls
 :func:`main`. The user's ``__main__`` is never imported: functions defined there travel
 by value inside the job. The worker maps its arena of control blocks once (``_shm``);
 each job names its slot.
@@ -17,7 +18,9 @@ each job names its slot.
                  ──▶ tc.update_progress/status ──▶ control block (seqlock)
     send RESULT or ERROR (tblib)    │
     clean (no threads or children   │
-    left, job allows reuse)? ─ yes: send IDLE
+    left, job allows reuse)? ─ yes: a job in the lane for us? ─ yes: send
+                             │      RESULT + CLAIMED, run it (back to "mark its slot")
+                             │                                ─ no:  send IDLE
                              ─ no:  kill what the task left below us, exit
 
 A worker is reused only when nothing of the last task is left running in it: no thread

@@ -21,6 +21,10 @@ Data flow between the threads of the parent and a worker::
                           poll progress ◀─────────────── control block ─────── tc.update_progress
                           handler.log   ◀─────────────── LOGS ──────────────── tc.log (batched)
                           outcome + IDLE ◀────────────── RESULT | ERROR, IDLE (clean: reuse it)
+    more of the same      queue ahead ── lane (one pipe, ─────────────────▶ clean and the lane
+    task waiting:                        every worker reads it)              holds one: take it
+                          outcome + CLAIMED ◀──────────── RESULT | ERROR, CLAIMED: its slot
+                                                          goes to the job taken, which runs
                           or pidfd readable ◀─────────── exit: reap, kill its group
                           give the slot back, resolve Future
 
