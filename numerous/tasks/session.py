@@ -600,17 +600,22 @@ class Session(SessionBook):
         return True
 
     def _on_finished(self, job: Job) -> None:
-        """A launched job ended: free its slots and launch what may run now."""
+        """A launched job ended: free its slots and launch what may run now (nothing, if
+        it held none: it handed its slot to the instance that followed it)."""
         with self._lock:
             self._unfinished.pop(job, None)
-            self._release(job)
-        self._pump()
+            freed = self._release(job)
+        if freed:
+            self._pump()
 
-    def _release(self, job: Job) -> None:
-        """Free ``job``'s slots (call with the lock held). If that frees anything while
-        instances are queued ahead, those are taken back: they are first in line."""
-        if self._slots.release(job) and self._slots.has_reserved:
+    def _release(self, job: Job) -> bool:
+        """Free ``job``'s slots (call with the lock held); False if it held none. If that
+        frees anything while instances are queued ahead, those are taken back: they are
+        first in line."""
+        freed = self._slots.release(job)
+        if freed and self._slots.has_reserved:
             self._revoke_reserved()
+        return freed
 
     def _revoke_reserved(self) -> None:
         """Take back every instance queued ahead that has not started (lock held)."""
@@ -619,7 +624,7 @@ class Session(SessionBook):
             self._slots.give_back(revoke())
 
     # -- queueing ahead (a backend with queue_ahead_for, see Slots.reserve) -------------------
-    def reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
+    def _reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
         """The instance that will run when ``running`` ends, prepared and given to
         ``put`` to queue ahead (None if there is none now, or ``put`` refused it)."""
         backend = self._backend
@@ -638,12 +643,12 @@ class Session(SessionBook):
                 return None
             return job
 
-    def hand_over(self, ended: Job, successor: Job) -> None:
+    def _hand_over(self, ended: Job, successor: Job) -> None:
         """``successor``, queued ahead, started as ``ended`` ended: it takes over the slot."""
         with self._lock:
             self._slots.transfer(ended, successor)
 
-    def give_back_reserved(self, jobs: List[Job]) -> None:
+    def _give_back_reserved(self, jobs: List[Job]) -> None:
         """Instances queued ahead that never started (their worker died as it took
         them): back to the front of the queue, and launched if they may run now."""
         with self._lock:

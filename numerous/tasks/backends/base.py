@@ -177,12 +177,12 @@ class Successors(Protocol):
     ``queue_ahead_for(successors)`` method, and ``revoke_queued() -> List[Job]`` to take
     back those not started): see ``numerous.tasks._slots.Slots.reserve``."""
 
-    def reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
+    def _reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
         """The instance that will run when ``running`` ends, prepared and given to
         ``put`` to queue; None if there is none now or ``put`` refused it."""
 
-    def hand_over(self, ended: Job, successor: Job) -> None:
+    def _hand_over(self, ended: Job, successor: Job) -> None:
         """``successor``, queued ahead, started as ``ended`` ended: it takes the slot."""
 
-    def give_back_reserved(self, jobs: List[Job]) -> None:
+    def _give_back_reserved(self, jobs: List[Job]) -> None:
         """Instances queued ahead that never started: back to the front of the queue."""

@@ -277,7 +277,7 @@ class LocalDispatcher:
         )
         worker.send(_protocol.JOB, message.encode())  # if it has died, its exit handler reruns or fails the job
         if worker.lane_right and threading.current_thread() is self._thread:
-            self._refill_lane()
+            self.refill_lane()
 
     # -- the lane (see _lane) --------------------------------------------------------------------
     def _may_take_from_lane(self, worker: Worker, job: Job) -> bool:
@@ -294,20 +294,22 @@ class LocalDispatcher:
                 lane.task = job.task
             return True
 
-    def _refill_lane(self) -> None:
-        """Queue ahead the instances that follow the running ones of the lane's task."""
+    def refill_lane(self) -> None:
+        """Queue ahead the instances that follow the running ones of the lane's task
+        (on any thread: the session's lock and the lane's keep the queue in order)."""
         lane, session = self._lane, self._session() if self._session is not None else None
-        if lane is None or session is None:
+        if lane is None or session is None or lane.task is None:
             return
-        takers = [w for w in self._workers.values() if w.lane_right and w.execution is not None]
+        takers = [w for w in list(self._workers.values()) if w.lane_right and w.execution is not None]
         wanted = LANE_DEPTH_PER_WORKER * len(takers)
         if len(lane) >= wanted:
             return
         running = takers[0].execution
-        assert running is not None
+        if running is None:  # it ended meanwhile (another thread)
+            return
         environment: List[Tuple[str, List[str]]] = []  # read once, when a job is to be queued
         put = functools.partial(self._put_in_lane, lane, environment)
-        while len(lane) < wanted and session.reserve_successor(running.job, put) is not None:
+        while len(lane) < wanted and session._reserve_successor(running.job, put) is not None:
             pass
 
     def _put_in_lane(self, lane: Lane[LocalExecution], environment: List[Tuple[str, List[str]]], job: Job) -> bool:
@@ -355,7 +357,7 @@ class LocalDispatcher:
             return
         successor = entry.execution
         worker.sent_environment.set(entry.cwd, entry.sys_path)
-        session.hand_over(ended.job, successor.job)
+        session._hand_over(ended.job, successor.job)
         worker.execution = None
         self._finish(ended, None)
         self._bind(worker, successor, block)
@@ -370,10 +372,10 @@ class LocalDispatcher:
             return False
         block = worker.arena.take()
         if block is None:  # never with one job at a time: let the session take it back
-            session.give_back_reserved([entry.execution.job])
+            session._give_back_reserved([entry.execution.job])
             return False
         successor = entry.execution
-        session.hand_over(ended.job, successor.job)
+        session._hand_over(ended.job, successor.job)
         worker.execution = None
         self._finish(ended, None)
         self._bind(worker, successor, block)
@@ -409,7 +411,7 @@ class LocalDispatcher:
         if lost:
             with self._state_lock:
                 self._launched.difference_update(lost)
-            session.give_back_reserved([execution.job for execution in lost])
+            session._give_back_reserved([execution.job for execution in lost])
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
     def _on_readable(self, worker: Worker) -> None:
@@ -572,12 +574,17 @@ class LocalDispatcher:
             if self._reconcile_due:
                 self._guarded(self._reconcile_lane)
             if self._lane is not None and self._lane.task is not None:
-                self._guarded(self._refill_lane)
+                self._guarded(self.refill_lane)
             read_memory = now >= self._memory_due
             if read_memory:
                 self._memory_due = now + MEMORY_POLL_INTERVAL
             for worker in list(self._workers.values()):
                 execution = worker.execution
+                if execution is not None and worker.lane_right and execution.next_deadline() <= now:
+                    # A stop step is due: first read what the worker sent, lest it ended
+                    # this job and took the next from the lane (the step is not for that one).
+                    self._guarded(functools.partial(self._on_readable, worker))
+                    execution = worker.execution
                 if execution is not None:
                     execution.deliver_progress()
                     execution.escalate(now)
