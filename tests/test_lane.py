@@ -22,7 +22,7 @@ from numerous.tasks import Session, TaskCancelledError, WorkerDiedError, set_tas
 from numerous.tasks._slots import Slots
 from numerous.tasks.backends.base import Job
 from numerous.tasks.backends.local import _dispatcher
-from numerous.tasks.backends.local._lane import MAX_PACKET, Lane, open_lane, read_packet
+from numerous.tasks.backends.local._lane import MAX_BODY, Lane, open_lane, read_packet
 from numerous.tasks.backends.local._shm import CLAIMING
 
 RESULT_WAIT = 30.0
@@ -135,13 +135,12 @@ def lane() -> Any:
     made.close()
 
 
-def _put(lane: Lane[str], name: str) -> None:
-    assert lane.put(name, name.encode(), "/", [])
+def _put(lane: Lane[str], *names: str) -> None:
+    assert lane.put([(name, name.encode()) for name in names], "/", []) == len(names)
 
 
 def test_each_job_goes_to_one_reader_in_order_and_revoke_takes_back_only_what_none_took(lane: Lane[str]) -> None:
-    for name in "abcd":
-        _put(lane, name)
+    _put(lane, "a", "b", "c", "d")  # one write, four packets
     taken = read_packet(lane.read_end)  # a worker takes the first
     assert taken is not None and taken[1] == b"a"
     assert lane.revoke() == ["b", "c", "d"]
@@ -151,15 +150,26 @@ def test_each_job_goes_to_one_reader_in_order_and_revoke_takes_back_only_what_no
     assert lane.idle
 
 
-def test_a_job_too_large_for_one_packet_is_refused(lane: Lane[str]) -> None:
-    assert not lane.put("big", bytes(MAX_PACKET), "/", [])
-    assert lane.put("small", bytes(MAX_PACKET - 64), "/", [])
-    assert len(lane) == 1
+def test_a_job_too_large_for_one_packet_stops_the_batch_there(lane: Lane[str]) -> None:
+    jobs = [("small", bytes(MAX_BODY)), ("big", bytes(MAX_BODY + 1)), ("after", b"")]
+    assert lane.put(jobs, "/", []) == 1  # nothing after the one that cannot go: order is kept
+    taken = read_packet(lane.read_end)
+    assert taken is not None and taken[1] == bytes(MAX_BODY)
+    assert read_packet(lane.read_end) is None
+
+
+def test_the_lane_queues_no_more_than_its_pipe_holds(lane: Lane[str]) -> None:
+    names = [str(i) for i in range(200)]
+    queued = lane.put([(name, name.encode()) for name in names], "/", [])
+    assert 16 <= queued < 200 and len(lane) == queued
+    bodies = []
+    while (taken := read_packet(lane.read_end)) is not None:
+        bodies.append(taken[1].decode())
+    assert bodies == names[:queued]  # every one whole, in order
 
 
 def test_reconcile_gives_back_what_a_dead_worker_took_and_never_claimed(lane: Lane[str]) -> None:
-    for name in "abc":
-        _put(lane, name)
+    _put(lane, "a", "b", "c")
     first, second = read_packet(lane.read_end), read_packet(lane.read_end)
     assert first is not None and second is not None
     # a live worker is still between reading and writing down which: cannot tell yet

@@ -624,24 +624,31 @@ class Session(SessionBook):
             self._slots.give_back(revoke())
 
     # -- queueing ahead (a backend with queue_ahead_for, see Slots.reserve) -------------------
-    def _reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
-        """The instance that will run when ``running`` ends, prepared and given to
-        ``put`` to queue ahead (None if there is none now, or ``put`` refused it)."""
+    def _reserve_successors(self, running: Job, limit: int, put: Callable[[List[Job]], int]) -> int:
+        """Up to ``limit`` instances that will run as instances of ``running``'s task
+        end, in start order, prepared and given to ``put`` to queue ahead; those it did
+        not queue (it returns how many it did) go back. All under the lock, so that no
+        cancel or revoke sees some reserved and not yet queued."""
         backend = self._backend
         assert backend is not None
         with self._lock:
-            job = self._slots.reserve(running.task)
-            if job is None:
-                return None
+            jobs: List[Job] = []
+            while len(jobs) < limit:
+                job = self._slots.reserve(running.task)
+                if job is None:
+                    break
+                jobs.append(job)
+            if not jobs:
+                return 0
             try:
-                backend.prepare(job)
-                queued = put(job)
+                for job in jobs:
+                    backend.prepare(job)
+                queued = put(jobs)
             except Exception:
-                queued = False
-            if not queued:
-                self._slots.give_back([job])
-                return None
-            return job
+                queued = 0
+            if queued < len(jobs):
+                self._slots.give_back(jobs[queued:])
+            return queued
 
     def _hand_over(self, ended: Job, successor: Job) -> None:
         """``successor``, queued ahead, started as ``ended`` ended: it takes over the slot."""

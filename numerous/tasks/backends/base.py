@@ -177,9 +177,10 @@ class Successors(Protocol):
     ``queue_ahead_for(successors)`` method, and ``revoke_queued() -> List[Job]`` to take
     back those not started): see ``numerous.tasks._slots.Slots.reserve``."""
 
-    def _reserve_successor(self, running: Job, put: Callable[[Job], bool]) -> Optional[Job]:
-        """The instance that will run when ``running`` ends, prepared and given to
-        ``put`` to queue; None if there is none now or ``put`` refused it."""
+    def _reserve_successors(self, running: Job, limit: int, put: Callable[[List[Job]], int]) -> int:
+        """Up to ``limit`` instances that will run as ``running``'s task's instances
+        end, in start order, prepared and given to ``put``, which returns how many it
+        queued (the rest go back); how many were queued."""
 
     def _hand_over(self, ended: Job, successor: Job) -> None:
         """``successor``, queued ahead, started as ``ended`` ended: it takes the slot."""

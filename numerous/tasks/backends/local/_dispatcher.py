@@ -307,30 +307,36 @@ class LocalDispatcher:
         running = takers[0].execution
         if running is None:  # it ended meanwhile (another thread)
             return
-        environment: List[Tuple[str, List[str]]] = []  # read once, when a job is to be queued
-        put = functools.partial(self._put_in_lane, lane, environment)
-        while len(lane) < wanted and session._reserve_successor(running.job, put) is not None:
-            pass
+        session._reserve_successors(running.job, wanted - len(lane), functools.partial(self._put_in_lane, lane))
 
-    def _put_in_lane(self, lane: Lane[LocalExecution], environment: List[Tuple[str, List[str]]], job: Job) -> bool:
-        """Queue a prepared job ahead (the session's reserve_successor calls this), with
-        the working directory and import path of this refill (read on its first put)."""
-        if job.fresh_process or job.retry is not None or job.task is not lane.task:
-            return False
-        execution: LocalExecution = job.backend_state
-        if not environment:
-            environment.append((os.getcwd(), list(sys.path)))
-        cwd, sys_path = environment[0]
-        body = _protocol.JobMessage(job.instance_id, -1, job.payload, cwd, sys_path, True, job.attempt, True).encode()
+    def _put_in_lane(self, lane: Lane[LocalExecution], jobs: List[Job]) -> int:
+        """Queue prepared jobs ahead, in one write (the session's _reserve_successors
+        calls this): up to the first that must not go there; how many went."""
+        eligible = []
+        for job in jobs:
+            if job.fresh_process or job.retry is not None or job.task is not lane.task:
+                break
+            eligible.append(job)
+        if not eligible:
+            return 0
+        cwd, sys_path = os.getcwd(), list(sys.path)
+        executions: List[LocalExecution] = [job.backend_state for job in eligible]
+        bodies = [
+            (
+                execution,
+                _protocol.JobMessage(job.instance_id, -1, job.payload, cwd, sys_path, True, job.attempt, True).encode(),
+            )
+            for job, execution in zip(eligible, executions)
+        ]
         with self._state_lock:
             if self._death is not None:
-                return False
-            self._launched.add(execution)
-        if lane.put(execution, body, cwd, sys_path):
-            return True
-        with self._state_lock:
-            self._launched.discard(execution)
-        return False
+                return 0
+            self._launched.update(executions)
+        queued = lane.put(bodies, cwd, sys_path)
+        if queued < len(executions):
+            with self._state_lock:
+                self._launched.difference_update(executions[queued:])
+        return queued
 
     def revoke_queued(self) -> List[Job]:
         """Take back every job queued ahead that no worker has taken (any thread; the

@@ -27,8 +27,11 @@ queued instances are the first in line for it). ::
 A worker killed between reading a packet and sending the claim has taken a job nobody
 will hear of: its arena's claim slots say so (``reconcile``).
 
-Packets are at most ``PIPE_BUF`` bytes: a job with larger arguments is not queued ahead.
-Where there are no packet-mode pipes, there is no lane and every job goes as before.
+Every packet is exactly ``PIPE_BUF`` bytes (a header, the job, zeros): a write of several
+is split into packets at ``PIPE_BUF``, so one write queues a whole batch (one system
+call, one handover of the GIL) and each read still takes one job. A job with larger
+arguments is not queued ahead. Where there are no packet-mode pipes, there is no lane
+and every job goes as before.
 """
 
 from __future__ import annotations
@@ -43,13 +46,17 @@ from ._shm import CLAIMING
 
 __all__ = ["Lane", "LaneEntry", "open_lane", "read_packet"]
 
-_NUMBER = struct.Struct("<Q")
-#: The largest packet: a write of up to PIPE_BUF bytes is one packet, read whole.
-MAX_PACKET = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 4096
-#: Packets the lane holds at most: one page of the pipe each (a pipe is 16 pages unless
-#: made larger, which open_lane asks for).
+_HEADER = struct.Struct("<QI")  # the job's lane number, its body's length
+#: Every packet's size: a write is split into packets of PIPE_BUF bytes, each read whole.
+PACKET_SIZE = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 4096
+#: The largest JOB body a packet carries.
+MAX_BODY = PACKET_SIZE - _HEADER.size
+#: Packets the lane asks room for: one page of the pipe each (a pipe has 16 unless made
+#: larger, which open_lane asks for).
 MAX_QUEUED = 64
 _F_SETPIPE_SZ = 1031  # Linux
+_F_GETPIPE_SZ = 1032
+_PADDING = bytes(PACKET_SIZE)
 
 E = TypeVar("E")
 
@@ -69,7 +76,8 @@ class LaneEntry(Generic[E]):
 
 def open_lane() -> Optional[Tuple[int, int]]:
     """A packet-mode pipe (read end, write end), both non-blocking and not inherited
-    (the read end is passed to each worker explicitly); None where there is none."""
+    (the read end is passed to each worker explicitly); None where there is none. Its
+    room is :func:`capacity` packets."""
     pipe2, direct = getattr(os, "pipe2", None), getattr(os, "O_DIRECT", None)
     if pipe2 is None or direct is None:
         return None
@@ -86,17 +94,32 @@ def open_lane() -> Optional[Tuple[int, int]]:
     return read_end, write_end
 
 
-def read_packet(fd: int) -> Optional[Tuple[int, bytes]]:
-    """Worker side: take one job from the lane (its number and JOB body), or None if
-    it holds none now."""
+def capacity(write_end: int) -> int:
+    """How many packets the lane's pipe holds (one page each)."""
     try:
-        packet = os.read(fd, MAX_PACKET)
+        import fcntl
+
+        return max(1, int(fcntl.fcntl(write_end, _F_GETPIPE_SZ)) // PACKET_SIZE)
+    except (ImportError, OSError):
+        return 16
+
+
+def packet(number: int, body: bytes) -> bytes:
+    """The packet of job ``number`` (``len(body)`` at most :data:`MAX_BODY`)."""
+    return _HEADER.pack(number, len(body)) + body + _PADDING[: MAX_BODY - len(body)]
+
+
+def read_packet(fd: int) -> Optional[Tuple[int, bytes]]:
+    """Take one job from the lane (its number and JOB body), or None if it holds none
+    now (or only a piece of a packet, which no write of ours leaves)."""
+    try:
+        data = os.read(fd, PACKET_SIZE)
     except BlockingIOError:
         return None
-    if not packet:
+    if len(data) != PACKET_SIZE:
         return None
-    (number,) = _NUMBER.unpack_from(packet)
-    return number, packet[_NUMBER.size :]
+    number, length = _HEADER.unpack_from(data)
+    return number, data[_HEADER.size : _HEADER.size + length]
 
 
 class Lane(Generic[E]):
@@ -113,6 +136,7 @@ class Lane(Generic[E]):
     def __init__(self, read_end: int, write_end: int) -> None:
         self.read_end = read_end
         self._write_end = write_end
+        self._capacity = min(MAX_QUEUED, capacity(write_end))
         self._lock = threading.Lock()
         self._next_number = 0
         self._queued: Dict[int, LaneEntry[E]] = {}  # in the pipe, as far as we know; in order
@@ -137,20 +161,29 @@ class Lane(Generic[E]):
             except OSError:
                 pass
 
-    def put(self, execution: E, body: bytes, cwd: str, sys_path: List[str]) -> bool:
-        """Queue a job (its JOB body); False if it is too large or the lane is full."""
+    def put(self, jobs: List[Tuple[E, bytes]], cwd: str, sys_path: List[str]) -> int:
+        """Queue jobs (each an execution and its JOB body) in one write, in order, as
+        many as there is room for and up to the first too large for a packet; how many
+        were queued."""
         with self._lock:
+            room = self._capacity - len(self._queued)
+            packets: List[bytes] = []
             number = self._next_number
-            packet = _NUMBER.pack(number) + body
-            if len(packet) > MAX_PACKET or len(self._queued) >= MAX_QUEUED:
-                return False
+            for _, body in jobs[: max(0, room)]:
+                if len(body) > MAX_BODY:
+                    break
+                packets.append(packet(number + len(packets), body))
+            if not packets:
+                return 0
             try:
-                os.write(self._write_end, packet)
+                written = os.write(self._write_end, b"".join(packets)) // PACKET_SIZE
             except (BlockingIOError, BrokenPipeError):
-                return False
-            self._next_number = number + 1
-            self._queued[number] = LaneEntry(number, execution, cwd, sys_path)
-            return True
+                return 0
+            for execution, _ in jobs[:written]:
+                self._queued[number] = LaneEntry(number, execution, cwd, sys_path)
+                number += 1
+            self._next_number = number
+            return written
 
     def claimed(self, number: int) -> Optional[LaneEntry[E]]:
         """A worker says it took job ``number``: its entry (None if unknown)."""
@@ -164,8 +197,8 @@ class Lane(Generic[E]):
         """Take the first job no worker has taken (for a worker that went idle just
         before it was queued); None if there is none."""
         with self._lock:
-            packet = read_packet(self.read_end)
-            return None if packet is None else self._queued.pop(packet[0], None)
+            taken = read_packet(self.read_end)
+            return None if taken is None else self._queued.pop(taken[0], None)
 
     def revoke(self) -> List[E]:
         """Take back every job no worker has taken yet, in queue order; the others are
@@ -173,10 +206,10 @@ class Lane(Generic[E]):
         with self._lock:
             numbers = []
             while True:
-                packet = read_packet(self.read_end)
-                if packet is None:
+                taken = read_packet(self.read_end)
+                if taken is None:
                     break
-                numbers.append(packet[0])
+                numbers.append(taken[0])
             revoked = [self._queued.pop(number).execution for number in numbers if number in self._queued]
             self._taken.update(self._queued)  # not in the pipe any more: a worker has them
             self._queued = {}
@@ -193,17 +226,16 @@ class Lane(Generic[E]):
         writing down which); ask again shortly.
         """
         with self._lock:
-            still_queued = set()
-            packets = []
+            still_queued = []
             while True:
-                packet = read_packet(self.read_end)
-                if packet is None:
+                taken = read_packet(self.read_end)
+                if taken is None:
                     break
-                still_queued.add(packet[0])
-                packets.append(packet)
-            for number, body in packets:  # back, in the same order
-                os.write(self._write_end, _NUMBER.pack(number) + body)
-            for number in [n for n in self._queued if n not in still_queued]:
+                still_queued.append(taken)
+            if still_queued:  # back, in the same order, in one write
+                os.write(self._write_end, b"".join(packet(number, body) for number, body in still_queued))
+            still = {number for number, _ in still_queued}
+            for number in [n for n in self._queued if n not in still]:
                 self._taken[number] = self._queued.pop(number)
             if not self._taken:
                 return []
