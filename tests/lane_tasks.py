@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import time
 
-from api_tasks import WAIT_LIMIT, append_line
+from api_tasks import append_line
+from worker_tasks import _timed
 
 from numerous.tasks import TaskControl, task
 
@@ -21,15 +22,7 @@ def tick(log_file: str, label: str) -> str:
 
 @task(max_parallel=2)
 def gated(tc: TaskControl, log_file: str, label: str, go_file: str) -> str:
-    """Record ``run <label> <pid>``, then return ``label`` once ``go_file`` exists (or
-    "stopped" when asked to stop first)."""
+    """Record ``run <label> <pid>``, then do what ``worker_tasks.timed_a`` does: return
+    ``label`` once ``go_file`` exists ("stopped" when asked to stop first)."""
     append_line(log_file, f"run {label} {os.getpid()}")
-    tc.update_status(f"running {label}")
-    deadline = time.monotonic() + WAIT_LIMIT
-    while not os.path.exists(go_file):
-        if tc.should_stop:
-            return "stopped"
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{go_file} never appeared")
-        time.sleep(0.002)
-    return label
+    return _timed(tc, log_file, label, go_file)

@@ -193,6 +193,15 @@ class Lane(Generic[E]):
                 entry = self._taken.pop(number, None)
             return entry
 
+    def _drain(self) -> List[Tuple[int, bytes]]:
+        """Read every packet in the pipe, in order (call with the lock held)."""
+        packets: List[Tuple[int, bytes]] = []
+        while True:
+            taken = read_packet(self.read_end)
+            if taken is None:
+                return packets
+            packets.append(taken)
+
     def take_first(self) -> Optional[LaneEntry[E]]:
         """Take the first job no worker has taken (for a worker that went idle just
         before it was queued); None if there is none."""
@@ -204,12 +213,7 @@ class Lane(Generic[E]):
         """Take back every job no worker has taken yet, in queue order; the others are
         taken, and their claims on the way."""
         with self._lock:
-            numbers = []
-            while True:
-                taken = read_packet(self.read_end)
-                if taken is None:
-                    break
-                numbers.append(taken[0])
+            numbers = [number for number, _ in self._drain()]
             revoked = [self._queued.pop(number).execution for number in numbers if number in self._queued]
             self._taken.update(self._queued)  # not in the pipe any more: a worker has them
             self._queued = {}
@@ -226,12 +230,7 @@ class Lane(Generic[E]):
         writing down which); ask again shortly.
         """
         with self._lock:
-            still_queued = []
-            while True:
-                taken = read_packet(self.read_end)
-                if taken is None:
-                    break
-                still_queued.append(taken)
+            still_queued = self._drain()
             if still_queued:  # back, in the same order, in one write
                 os.write(self._write_end, b"".join(packet(number, body) for number, body in still_queued))
             still = {number for number, _ in still_queued}
