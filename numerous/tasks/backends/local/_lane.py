@@ -9,8 +9,8 @@ ever, see ``Slots.reserve``). A worker that ends such an instance takes the next
 from the lane at once and says so (``CLAIMED``) in the same write as the result it
 sends: the instance it ends hands its slot to the one it takes, so no count changes.
 
-The lane is one pipe in *packet mode* (Linux ``O_DIRECT`` pipes): each write of up to
-``PIPE_BUF`` bytes is one packet and each read takes one whole packet, so a job goes to
+The lane is one pipe in *packet mode* (Linux ``O_DIRECT`` pipes): each write of up to a
+page is one packet and each read takes one whole packet, so a job goes to
 exactly one reader, in the order written. Every worker inherits the read end; the
 parent keeps one too, to take back (``revoke``) what no worker has taken yet — a
 cancelled instance, or every queued one when a slot comes free some other way (the
@@ -27,17 +27,18 @@ queued instances are the first in line for it). ::
 A worker killed between reading a packet and sending the claim has taken a job nobody
 will hear of: its arena's claim slots say so (``reconcile``).
 
-Every packet is exactly ``PIPE_BUF`` bytes (a header, the job, zeros): a write of several
-is split into packets at ``PIPE_BUF``, so one write queues a whole batch (one system
-call, one handover of the GIL) and each read still takes one job. A job with larger
+Every packet is exactly one page (a header, the job, zeros): the kernel fills one page
+per packet and never merges packets, so a write of several pages queues a whole batch
+(one system call, one handover of the GIL) and each read of a page still takes one job
+(a shorter read would lose the rest of its packet). A job with larger
 arguments is not queued ahead. Where there are no packet-mode pipes, there is no lane
 and every job goes as before.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
-import select
 import struct
 import threading
 from typing import Callable, Dict, Generic, List, Optional, Tuple, TypeVar
@@ -47,8 +48,8 @@ from ._shm import CLAIMING
 __all__ = ["Lane", "LaneEntry", "open_lane", "read_packet"]
 
 _HEADER = struct.Struct("<QI")  # the job's lane number, its body's length
-#: Every packet's size: a write is split into packets of PIPE_BUF bytes, each read whole.
-PACKET_SIZE = select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 4096
+#: Every packet's size: the kernel splits a write into packets of a page, each read whole.
+PACKET_SIZE = mmap.PAGESIZE
 #: The largest JOB body a packet carries.
 MAX_BODY = PACKET_SIZE - _HEADER.size
 #: Packets the lane asks room for: one page of the pipe each (a pipe has 16 unless made
