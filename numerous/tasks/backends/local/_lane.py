@@ -66,10 +66,9 @@ class LaneEntry(Generic[E]):
     """A job in the lane: the execution, and the working directory and import path it
     was sent with (the worker that takes it has those afterwards)."""
 
-    __slots__ = ("cwd", "execution", "number", "sys_path")
+    __slots__ = ("cwd", "execution", "sys_path")
 
-    def __init__(self, number: int, execution: E, cwd: str, sys_path: List[str]) -> None:
-        self.number = number
+    def __init__(self, execution: E, cwd: str, sys_path: List[str]) -> None:
         self.execution = execution
         self.cwd = cwd
         self.sys_path = sys_path
@@ -89,7 +88,7 @@ def open_lane() -> Optional[Tuple[int, int]]:
     try:
         import fcntl
 
-        fcntl.fcntl(write_end, _F_SETPIPE_SZ, MAX_QUEUED * 4096)
+        fcntl.fcntl(write_end, _F_SETPIPE_SZ, MAX_QUEUED * PACKET_SIZE)
     except (ImportError, OSError):  # over the user's pipe-buffer limit: 16 packets then
         pass
     return read_end, write_end
@@ -181,7 +180,7 @@ class Lane(Generic[E]):
             except (BlockingIOError, BrokenPipeError):
                 return 0
             for execution, _ in jobs[:written]:
-                self._queued[number] = LaneEntry(number, execution, cwd, sys_path)
+                self._queued[number] = LaneEntry(execution, cwd, sys_path)
                 number += 1
             self._next_number = number
             return written
