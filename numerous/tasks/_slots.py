@@ -52,6 +52,7 @@ __all__ = ["AUTO", "MaxWorkers", "Slots", "check_max_workers", "usable_cpus"]
 #: ``Session(max_workers=AUTO)``, the default: the backend's own default (the usable CPUs
 #: on the local and inline backends, no cap on a Dask cluster).
 AUTO = "auto"
+_NOTHING = object()  # no task: what _first() counts as ending when none does
 #: What ``Session(max_workers=...)`` accepts: an int >= 1, None (no cap) or ``"auto"``.
 MaxWorkers = Union[int, None, str]
 
@@ -138,11 +139,7 @@ class Slots:
         if nothing may run now: reserved to follow that one (None if there is none)."""
         if self._running.get(task, 0) == 0 or self._next() is not None:
             return None
-        first: Optional[Tuple[int, Job, int]] = None
-        for other, queue in self._waiting.items():
-            eligible = other is task or self._running.get(other, 0) < _max_parallel(other)
-            if eligible and (first is None or queue[0][0] < first[0]):
-                first = queue[0]
+        first = self._first(ending=task)
         if first is None or first[1].task is not task:
             return None
         job = first[1]
@@ -166,10 +163,9 @@ class Slots:
     def give_back(self, jobs: List[Job]) -> None:
         """Reserved jobs that will not follow after all: back to the queue, ahead of
         every job of their task that waits (they were started before those)."""
-        for job in sorted(jobs, key=lambda j: -self._reserved[j][0] if j in self._reserved else 0):
-            entry = self._reserved.pop(job, None)
-            if entry is not None:
-                self._waiting.setdefault(job.task, collections.deque()).appendleft(entry)
+        entries = [self._reserved.pop(job) for job in jobs if job in self._reserved]
+        for entry in sorted(entries, key=lambda entry: entry[0], reverse=True):  # the first ends up in front
+            self._waiting.setdefault(entry[1].task, collections.deque()).appendleft(entry)
 
     def is_reserved(self, job: Job) -> bool:
         """Whether ``job`` is reserved (see :meth:`reserve`)."""
@@ -182,14 +178,21 @@ class Slots:
 
     def _next(self) -> Optional[Tuple[int, Job, int]]:
         """The waiting entry :meth:`take` would take now, or None."""
-        first: Optional[Tuple[int, Job, int]] = None
-        for task, queue in self._waiting.items():
-            if self._running.get(task, 0) < _max_parallel(task) and (first is None or queue[0][0] < first[0]):
-                first = queue[0]
+        first = self._first()
         if first is None:
             return None
         if self.max_workers is not None and self.used + first[2] > self.max_workers:
             return None
+        return first
+
+    def _first(self, ending: Hashable = _NOTHING) -> Optional[Tuple[int, Job, int]]:
+        """The first waiting entry, in start order, whose task runs fewer than its
+        ``max_parallel`` — counting one running job of ``ending`` as ended."""
+        first: Optional[Tuple[int, Job, int]] = None
+        for task, queue in self._waiting.items():
+            running = self._running.get(task, 0) - (task is ending)
+            if running < _max_parallel(task) and (first is None or queue[0][0] < first[0]):
+                first = queue[0]
         return first
 
     def take_all(self) -> List[Job]:

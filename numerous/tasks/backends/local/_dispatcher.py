@@ -82,7 +82,7 @@ class LocalDispatcher:
         # The lane (see _lane), with the session that picks what goes into it.
         lane_ends = open_lane() if session is not None else None
         self._lane: Optional[Lane[LocalExecution]] = None if lane_ends is None else Lane(*lane_ends)
-        self._session = weakref.ref(session) if session is not None else None
+        self._session_ref = weakref.ref(session) if session is not None else None
         self._lane_lock = threading.Lock()  # which task's instances the lane is for
         self._reconcile_due = False  # a worker died with the lane's jobs unaccounted for
         self._selector = selectors.DefaultSelector()
@@ -216,7 +216,6 @@ class LocalDispatcher:
         def spawn() -> None:  # on the spawner thread
             try:
                 worker = start_worker_process(reusable, lane_fd)
-                worker.reads_lane = lane_fd >= 0
             except Exception as exc:
                 error = start_failure(exc, execution.job.description)
                 try:
@@ -280,12 +279,16 @@ class LocalDispatcher:
             self.refill_lane()
 
     # -- the lane (see _lane) --------------------------------------------------------------------
+    def _successors(self) -> Optional[Successors]:
+        """The session that picks what the lane queues (None: none, or it is gone)."""
+        return None if self._session_ref is None else self._session_ref()
+
     def _may_take_from_lane(self, worker: Worker, job: Job) -> bool:
         """Whether ``worker``, given ``job``, may take its next job from the lane: the
         lane is for instances of this job's task (or free to become so) and the job
         hands its slot on when it ends (no fresh process, no retries)."""
         lane = self._lane
-        if lane is None or not worker.reads_lane or job.fresh_process or job.retry is not None or job.task is None:
+        if lane is None or not worker.reads_lane or not _hands_its_slot_on(job):
             return False
         with self._lane_lock:
             if lane.task is not job.task:
@@ -297,7 +300,7 @@ class LocalDispatcher:
     def refill_lane(self) -> None:
         """Queue ahead the instances that follow the running ones of the lane's task
         (on any thread: the session's lock and the lane's keep the queue in order)."""
-        lane, session = self._lane, self._session() if self._session is not None else None
+        lane, session = self._lane, self._successors()
         if lane is None or session is None or lane.task is None:
             return
         takers = [w for w in list(self._workers.values()) if w.lane_right and w.execution is not None]
@@ -314,7 +317,7 @@ class LocalDispatcher:
         calls this): up to the first that must not go there; how many went."""
         eligible = []
         for job in jobs:
-            if job.fresh_process or job.retry is not None or job.task is not lane.task:
+            if not _hands_its_slot_on(job) or job.task is not lane.task:
                 break
             eligible.append(job)
         if not eligible:
@@ -355,38 +358,40 @@ class LocalDispatcher:
         assert self._lane is not None
         block = worker.arena.claimed_block(slot)
         entry = self._lane.claimed(number)
-        session = self._session() if self._session is not None else None
+        session = self._successors()
         if entry is None or session is None:  # never happens: a worker we cannot trust any more
             block.close()
             logger.error("numerous.tasks: worker %d claimed an unknown job %d; killing it", worker.pid, number)
             signal_process_tree(worker.pid, signal.SIGKILL, snapshot_tree(worker.pid))
             return
-        successor = entry.execution
         worker.sent_environment.set(entry.cwd, entry.sys_path)
-        session._hand_over(ended.job, successor.job)
-        worker.execution = None
-        self._finish(ended, None)
-        self._bind(worker, successor, block)
+        self._follow_on(session, worker, ended, entry.execution, block)
 
     def _hand_first_queued(self, worker: Worker, ended: LocalExecution) -> bool:
         """``worker`` went idle as jobs were queued for it to take: give it the first
         one, which takes over the slot of the one it ended (False: none was left)."""
         assert self._lane is not None
         entry = self._lane.take_first()
-        session = self._session() if self._session is not None else None
+        session = self._successors()
         if entry is None or session is None:
             return False
         block = worker.arena.take()
         if block is None:  # never with one job at a time: let the session take it back
             session._give_back_reserved([entry.execution.job])
             return False
-        successor = entry.execution
+        self._follow_on(session, worker, ended, entry.execution, block)
+        self._write_job(worker, entry.execution, block.slot)
+        return True
+
+    def _follow_on(
+        self, session: Successors, worker: Worker, ended: LocalExecution, successor: LocalExecution, block: ControlBlock
+    ) -> None:
+        """``successor`` follows ``ended`` on ``worker`` in ``block``: it takes the ended
+        one's slot, the ended one is settled, then the successor is reported running."""
         session._hand_over(ended.job, successor.job)
         worker.execution = None
         self._finish(ended, None)
         self._bind(worker, successor, block)
-        self._write_job(worker, successor, block.slot)
-        return True
 
     def _consume(self, worker: Worker, frames: List[_protocol.ReceivedFrame]) -> None:
         """Hand a worker's frames to what they are for: each ``CLAIMED`` ends the job
@@ -407,7 +412,7 @@ class LocalDispatcher:
     def _reconcile_lane(self) -> None:
         """After a worker that reads the lane died: launch elsewhere what it took from
         the lane and never said it took (those never started)."""
-        lane, session = self._lane, self._session() if self._session is not None else None
+        lane, session = self._lane, self._successors()
         if lane is None or session is None:
             self._reconcile_due = False
             return
@@ -603,6 +608,12 @@ class LocalDispatcher:
     def _guarded(fn: Callable[[], None]) -> None:
         # The dispatcher must outlive any one instance's trouble, and any callback's.
         call_user_code(fn, description="numerous.tasks dispatcher: a step")
+
+
+def _hands_its_slot_on(job: Job) -> bool:
+    """Whether ``job`` may hand its slot to an instance queued in the lane as it ends:
+    it runs on a reused worker (no fresh process), is not retried, and has a task."""
+    return not job.fresh_process and job.retry is None and job.task is not None
 
 
 def _describe(error: BaseException) -> str:

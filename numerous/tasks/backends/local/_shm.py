@@ -41,8 +41,8 @@ The first :data:`PARENT_SLOTS` slots are the parent's to hand out with a job it 
 to the worker. The others are **claim slots**, for jobs the worker takes itself from
 the dispatcher's lane (see ``_lane``): the worker picks one whose claim word is 0, sets
 the word to :data:`CLAIMING` *before* it reads the lane and, if it got a job, zeroes the
-slot and sets the word to the job's lane number + 1; the parent sets it back to 0 once it has read the
-instance's last progress. So a worker that dies mid-claim leaves, in its arena, what it
+slot and sets the word to the job's lane number + 1; the parent sets it back to 0 once
+it has read the instance's last progress. So a worker that dies mid-claim leaves, in its arena, what it
 may have taken.
 """
 

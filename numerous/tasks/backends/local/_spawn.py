@@ -155,7 +155,9 @@ def start_worker_process(reusable: bool, lane_fd: int = -1) -> WorkerProcess[Any
         for fd in (job_r, result_w):
             os.close(fd)
     arena.close_fd()  # the worker has its own copy now
-    return WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid), reusable, arena)
+    worker: WorkerProcess[Any] = WorkerProcess(popen, job_w, result_r, open_exit_handle(popen.pid), reusable, arena)
+    worker.reads_lane = lane_fd >= 0
+    return worker
 
 
 class _SpawnerThread:

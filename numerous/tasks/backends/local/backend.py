@@ -72,7 +72,7 @@ class LocalBackend(DirectExecution):
     def queue_ahead_for(self, session: Successors) -> None:
         """Let the dispatcher queue ``session``'s next instances ahead, for busy workers
         to take as they end one (see ``_lane``); the session picks which
-        (``Session._reserve_successor``). Called once, before the first launch."""
+        (``Session._reserve_successors``). Called once, before the first launch."""
         self._session = session
 
     def revoke_queued(self) -> List[Job]:
