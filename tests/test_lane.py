@@ -8,13 +8,13 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import lane_tasks
 import pytest
 from api_tasks import RecordingHandler
+from backend_tasks import wait_until
 from test_max_workers import _peak_running
 from test_session import _intervals, _peak_overlap
 
@@ -28,14 +28,6 @@ from numerous.tasks.backends.local._shm import CLAIMING
 RESULT_WAIT = 30.0
 
 pytestmark = pytest.mark.skipif(open_lane() is None, reason="no packet-mode pipes here: there is no lane")
-
-
-def _wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    """Poll a condition of the dispatcher's own state (nothing signals it) until it holds."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.005)
 
 
 def _count_claims(monkeypatch: pytest.MonkeyPatch) -> Dict[str, int]:
@@ -82,7 +74,8 @@ def test_an_instance_queued_ahead_is_cancelled_with_true_never_runs_and_the_rest
         futures = [inst.start(str(log), str(i), str(gates[i])) for i, inst in enumerate(instances)]
         handler.wait_for_status("running 0")
         handler.wait_for_status("running 1")
-        _wait_until(lambda: session._slots.is_reserved(instances[2].job), "instance 2 queued ahead")
+        # nothing signals it: poll the session's own state
+        assert wait_until(lambda: session._slots.is_reserved(instances[2].job), 10), "never queued ahead: instance 2"
         assert futures[2].status == "pending"
         assert futures[2].cancel() is True  # queued ahead, not started: taken back
         assert futures[2].status == "cancelled"
@@ -113,7 +106,7 @@ def test_a_worker_killed_while_instances_wait_in_the_lane_loses_none_and_runs_no
         rest = [lane_tasks.gated.instance().start(str(log), str(i), str(go)) for i in range(30)]
         handler.wait_for_status("running victim")
         handler.wait_for_status("running other")
-        _wait_until(lambda: session._slots.has_reserved, "instances queued ahead")
+        assert wait_until(lambda: session._slots.has_reserved, 10), "never queued ahead: any instance"
         pid = next(int(line.split()[2]) for line in log.read_text().splitlines() if line.startswith("run victim "))
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerDiedError):
