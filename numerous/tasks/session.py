@@ -50,7 +50,7 @@ from .backends.base import Backend, Job
 from .control import get_task_control_handler
 from .exceptions import MaxInstancesReachedError, SessionError
 from .exceptions import SessionNotFoundError as SessionNotFoundError  # numerous-sdk imported it from here
-from .future import FINAL_STATES, Future
+from .future import FINAL_STATES, RUNNING, Future
 from .task import Task, TaskInstance
 
 if TYPE_CHECKING:
@@ -528,6 +528,17 @@ class Session(SessionBook):
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
         """Cancel a pending job, or one waiting to be retried (True), or request a
         running one to stop (False)."""
+        backend = self._backend
+        assert backend is not None
+        if job.future.status == RUNNING:
+            # On its worker: not waiting, not queued ahead, not between attempts (each of
+            # those has another status), so the stop flag goes up before anything else.
+            # (Should the attempt fail just now and be retried, the retry sees
+            # stop_requested and ends it cancelled.)
+            job.times.mark_stop_requested()
+            job.stop_requested = True
+            backend.request_stop(job, self.stop_grace if grace is None else grace)
+            return False
         if not job.future.done:
             job.times.mark_stop_requested()
         if self._cancel_retry(job):
@@ -538,8 +549,6 @@ class Session(SessionBook):
             was_pending = self._slots.remove(job)
             if was_pending:
                 self._unfinished.pop(job, None)
-        backend = self._backend
-        assert backend is not None
         if was_pending:
             job.future.set_cancelled()
             self._pump()  # it may have held back those behind it (waiting for room)

@@ -64,8 +64,9 @@ _ORPHAN_POLL_INTERVAL = 0.01
 #: only hold memory.
 MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 #: Jobs queued ahead in the lane per worker that may take from it: enough that a worker
-#: ending tiny tasks finds the next one while the dispatcher catches up.
-LANE_DEPTH_PER_WORKER = 16
+#: ending tiny tasks finds the next one while the dispatcher catches up (the lane holds
+#: at most what its pipe does, 64).
+LANE_DEPTH_PER_WORKER = 32
 _INF = float("inf")
 
 
