@@ -14,9 +14,8 @@ from typing import Iterator, List, Optional, Set
 import pytest
 
 from numerous.tasks.backends.local._shm import (
-    ARENA_SLOTS,
+    ARENA_SIZE,
     PARENT_SLOTS,
-    SLOT_SIZE,
     STATUS_CAPACITY,
     Arena,
     ControlBlock,
@@ -204,7 +203,7 @@ def test_an_arena_has_no_name_and_its_memory_is_this_users_alone() -> None:
         link = os.readlink(f"/proc/self/fd/{arena.fd}")
         assert link.startswith("/memfd:numerous-tasks-arena"), link  # reachable by descriptor only
         assert stat.S_IMODE(os.fstat(arena.fd).st_mode) & 0o077 == 0  # and private to the user
-        assert os.fstat(arena.fd).st_size == ARENA_SLOTS * SLOT_SIZE
+        assert os.fstat(arena.fd).st_size == ARENA_SIZE
     finally:
         arena.retire()
     assert linked_blocks() == frozenset()

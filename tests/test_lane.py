@@ -174,6 +174,41 @@ def test_reconcile_gives_back_what_a_dead_worker_took_and_never_claimed(lane: La
     assert entry is not None and entry.execution == "b"
 
 
+def test_the_hint_a_worker_reads_is_up_exactly_while_jobs_may_be_queued(lane: Lane[str]) -> None:
+    from numerous.tasks.backends.local._shm import Arena
+
+    arena = Arena.create()
+    worker_side = Arena.attach(os.dup(arena.fd))  # what the worker maps and reads
+    try:
+        lane.watch(arena)
+        assert not worker_side.lane_may_hold_jobs  # nothing queued: a lone round trip reads no lane
+        _put(lane, "a", "b")
+        assert worker_side.lane_may_hold_jobs
+        first = read_packet(lane.read_end)
+        assert first is not None
+        assert lane.claimed(first[0]) is not None
+        assert worker_side.lane_may_hold_jobs  # "b" is still there
+        assert lane.revoke() == ["b"]
+        assert not worker_side.lane_may_hold_jobs  # taken back: empty
+        _put(lane, "c")
+        later = Arena.create()  # a worker spawned while a job waits sees the hint up at once
+        try:
+            lane.watch(later)
+            assert later.lane_may_hold_jobs
+            lane.unwatch(later)
+        finally:
+            later.retire()
+        taken = lane.take_first()  # handed to a worker that had gone idle
+        assert taken is not None and taken.execution == "c"
+        assert not worker_side.lane_may_hold_jobs
+        lane.unwatch(arena)
+        _put(lane, "d")
+        assert not worker_side.lane_may_hold_jobs  # a reader no longer watched is not written
+    finally:
+        worker_side._close()  # a worker never lets go of its arena; this test must
+        arena.retire()
+
+
 # -- Slots.reserve --------------------------------------------------------------------------
 class _Task:
     def __init__(self, max_parallel: int) -> None:

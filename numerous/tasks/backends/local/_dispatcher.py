@@ -253,6 +253,8 @@ class LocalDispatcher:
         with self._state_lock:
             self._unregistered.discard(worker)
         self._orphan_groups.pop(worker.pid, None)  # the number is free again, so unused
+        if worker.reads_lane and self._lane is not None:
+            self._lane.watch(worker.arena)
         self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
         if worker.exit_handle is not None:
             self._selector.register(worker.exit_handle, selectors.EVENT_READ, lambda: self._on_exit(worker))
@@ -261,8 +263,9 @@ class LocalDispatcher:
         self._bind(worker, execution, block)
         self._write_job(worker, execution, block.slot)
 
-    def _bind(self, worker: Worker, execution: LocalExecution, block: ControlBlock) -> None:
-        worker.lane_right = self._may_take_from_lane(worker, execution.job)
+    def _bind(self, worker: Worker, execution: LocalExecution, block: ControlBlock, from_lane: bool = False) -> None:
+        # A job from the lane is of the lane's task and hands its slot on (put checked it).
+        worker.lane_right = from_lane or self._may_take_from_lane(worker, execution.job)
         worker.execution = execution
         worker.jobs_run += 1
         execution.bind(worker, block)
@@ -392,7 +395,7 @@ class LocalDispatcher:
         session._hand_over(ended.job, successor.job)
         worker.execution = None
         self._finish(ended, None)
-        self._bind(worker, successor, block)
+        self._bind(worker, successor, block, from_lane=True)
 
     def _consume(self, worker: Worker, frames: List[_protocol.ReceivedFrame]) -> None:
         """Hand a worker's frames to what they are for: each ``CLAIMED`` ends the job
@@ -471,6 +474,8 @@ class LocalDispatcher:
         execution = worker.execution
         worker.lane_right = False
         if worker.reads_lane:  # it may have taken a job from the lane and died before saying so
+            if self._lane is not None:
+                self._lane.unwatch(worker.arena)
             self._reconcile_lane()
         # Nothing a task started outlives it: the worker's process group first (the
         # unreaped worker still holds the group's number, so it names nobody else) and,

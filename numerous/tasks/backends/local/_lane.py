@@ -27,6 +27,12 @@ queued instances are the first in line for it). ::
 A worker killed between reading a packet and sending the claim has taken a job nobody
 will hear of: its arena's claim slots say so (``reconcile``).
 
+Each reader's arena also shows the **lane hint**: up (before the write) while the lane
+may hold jobs, down once every job queued was claimed or taken back. A worker reads the
+lane only while it is up, so a lone round trip costs no read of an empty lane. A hint
+seen down just as jobs were queued sends the worker IDLE, and the dispatcher hands it
+the first one (as for any worker that went idle then).
+
 Every packet is exactly one page (a header, the job, zeros): the kernel fills one page
 per packet and never merges packets, so a write of several pages queues a whole batch
 (one system call, one handover of the GIL) and each read of a page still takes one job
@@ -43,7 +49,7 @@ import struct
 import threading
 from typing import Callable, Dict, Generic, List, Optional, Tuple, TypeVar
 
-from ._shm import CLAIMING
+from ._shm import CLAIMING, Arena
 
 __all__ = ["Lane", "LaneEntry", "open_lane", "read_packet"]
 
@@ -144,6 +150,28 @@ class Lane(Generic[E]):
         #: neither in the pipe nor claimed: on their way to being claimed).
         self._taken: Dict[int, LaneEntry[E]] = {}
         self.task: object = None  # the task whose instances it queues (one at a time)
+        self._readers: List[Arena] = []  # where the hint is shown (each reader's arena)
+        self._hint = False
+
+    def watch(self, arena: Arena) -> None:
+        """Show the hint in ``arena`` (a new reader's) from now on."""
+        with self._lock:
+            self._readers.append(arena)
+            arena.set_lane_hint(self._hint)
+
+    def unwatch(self, arena: Arena) -> None:
+        """Stop showing the hint in ``arena`` (its reader is gone)."""
+        with self._lock:
+            if arena in self._readers:
+                self._readers.remove(arena)
+
+    def _set_hint(self, hint: bool) -> None:
+        """Show ``hint`` in every reader's arena if it changed (lock held): after each
+        change to what is queued, ``bool(self._queued)``."""
+        if hint != self._hint:
+            self._hint = hint
+            for arena in self._readers:
+                arena.set_lane_hint(hint)
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -175,14 +203,16 @@ class Lane(Generic[E]):
                 packets.append(packet(number + len(packets), body))
             if not packets:
                 return 0
+            self._set_hint(True)  # up before the jobs are there to be read
             try:
                 written = os.write(self._write_end, b"".join(packets)) // PACKET_SIZE
             except (BlockingIOError, BrokenPipeError):
-                return 0
+                written = 0
             for execution, _ in jobs[:written]:
                 self._queued[number] = LaneEntry(execution, cwd, sys_path)
                 number += 1
             self._next_number = number
+            self._set_hint(bool(self._queued))
             return written
 
     def claimed(self, number: int) -> Optional[LaneEntry[E]]:
@@ -191,6 +221,8 @@ class Lane(Generic[E]):
             entry = self._queued.pop(number, None)
             if entry is None:
                 entry = self._taken.pop(number, None)
+            elif not self._queued:  # the last one queued: the lane is empty
+                self._set_hint(False)
             return entry
 
     def _drain(self) -> List[Tuple[int, bytes]]:
@@ -207,7 +239,9 @@ class Lane(Generic[E]):
         before it was queued); None if there is none."""
         with self._lock:
             taken = read_packet(self.read_end)
-            return None if taken is None else self._queued.pop(taken[0], None)
+            entry = None if taken is None else self._queued.pop(taken[0], None)
+            self._set_hint(bool(self._queued))
+            return entry
 
     def revoke(self) -> List[E]:
         """Take back every job no worker has taken yet, in queue order; the others are
@@ -217,6 +251,7 @@ class Lane(Generic[E]):
             revoked = [self._queued.pop(number).execution for number in numbers if number in self._queued]
             self._taken.update(self._queued)  # not in the pipe any more: a worker has them
             self._queued = {}
+            self._set_hint(bool(self._queued))
             return revoked
 
     def reconcile(self, claim_words: Callable[[], List[int]]) -> Optional[List[E]]:
@@ -236,6 +271,7 @@ class Lane(Generic[E]):
             still = {number for number, _ in still_queued}
             for number in [n for n in self._queued if n not in still]:
                 self._taken[number] = self._queued.pop(number)
+            self._set_hint(bool(self._queued))  # up all along while some are back in the pipe
             if not self._taken:
                 return []
             words = claim_words()

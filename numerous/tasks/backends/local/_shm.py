@@ -2,7 +2,7 @@
 
 Every worker gets one **arena** when it is spawned: nameless shared memory (a Linux
 ``memfd``; elsewhere a POSIX segment whose name is removed the moment it is opened) of
-:data:`ARENA_SLOTS` pages, mapped by the parent and by the worker, whose descriptor the
+:data:`ARENA_SLOTS` pages and one more, mapped by the parent and by the worker, whose descriptor the
 worker inherits. Each instance the worker runs gets one **slot** — its own page, zeroed
 for it — as its control block. Nothing has a name, so nothing can outlive its owners: the
 memory goes when the last process that maps it exits, however it exits. No descriptor is
@@ -44,6 +44,11 @@ the word to :data:`CLAIMING` *before* it reads the lane and, if it got a job, ze
 slot and sets the word to the job's lane number + 1; the parent sets it back to 0 once
 it has read the instance's last progress. So a worker that dies mid-claim leaves, in its arena, what it
 may have taken.
+
+After the slots, one more page holds words the parent writes for the worker alone: the
+**lane hint** (word 0), up while the lane may hold jobs, down once the parent knows it
+is empty. A worker that ends a job reads it before it reads the lane: with nothing
+queued (a lone round trip) it says IDLE at once, with no system call and no claim.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 from ..._ids import random_hex
 
 __all__ = [
+    "ARENA_SIZE",
     "ARENA_SLOTS",
     "CLAIMING",
     "PARENT_SLOTS",
@@ -78,9 +84,12 @@ SLOT_SIZE = 4096  # one page: no two instances ever share one
 #: was 1 job in 10 of 2,000 tiny tasks on 2 workers, with 24 about 1 in 35. 128 KiB each.
 ARENA_SLOTS = 32
 PARENT_SLOTS = 8
+#: An arena's size: its slots, then a page of words the parent writes for the worker.
+ARENA_SIZE = (ARENA_SLOTS + 1) * SLOT_SIZE
 #: A claim slot's claim word while its worker reads the lane (see the module docstring).
 CLAIMING = 1 << 63
 _CLAIM_WORD = 6
+_LANE_HINT_WORD = ARENA_SLOTS * SLOT_SIZE // 8  # the first word after the slots
 _STATUS_OFFSET = 56
 #: The byte of the stop word that holds its 0 or 1 (the word is native-endian).
 _STOP_LOW_BYTE = 0 if sys.byteorder == "little" else 7
@@ -178,7 +187,8 @@ def _opened_and_unlinked() -> int:
 
 
 class Arena:
-    """A worker's control blocks: :data:`ARENA_SLOTS` pages of nameless shared memory.
+    """A worker's control blocks: :data:`ARENA_SLOTS` pages of nameless shared memory
+    (and a page of words for the worker: the lane hint).
 
     The parent makes it with :meth:`create` (before spawning the worker, which inherits
     :attr:`fd`), hands out slots with :meth:`take` and :meth:`give_back`, and lets it go
@@ -188,10 +198,10 @@ class Arena:
 
     def __init__(self, fd: int, owner: bool) -> None:
         self.fd = fd
-        self._mmap = mmap.mmap(fd, ARENA_SLOTS * SLOT_SIZE, **_NO_DESCRIPTOR_KEPT)
+        self._mmap = mmap.mmap(fd, ARENA_SIZE, **_NO_DESCRIPTOR_KEPT)
         self._buf = memoryview(self._mmap)
         self._free: List[int] = list(range(PARENT_SLOTS - 1, -1, -1)) if owner else []
-        self._words = self._buf.cast("Q")  # every slot's header words, for the claim words
+        self._words = self._buf.cast("Q")  # every slot's header words, and the lane hint
         self._lock = threading.Lock()
         self._in_use = 0
         self._retired = False
@@ -204,7 +214,7 @@ class Arena:
             OSError: no descriptor left (EMFILE), or no memory for it (ENOMEM, ENOSPC);
                 nothing is left behind.
         """
-        fd = _nameless_fd(ARENA_SLOTS * SLOT_SIZE)
+        fd = _nameless_fd(ARENA_SIZE)
         try:
             return cls(fd, owner=True)
         except BaseException:
@@ -291,6 +301,20 @@ class Arena:
         self._buf[offset : offset + claim] = _ZEROS[:claim]
         self._buf[offset + claim + 8 : offset + SLOT_SIZE] = _ZEROS[claim + 8 :]
         self._words[slot * _SLOT_WORDS + _CLAIM_WORD] = number + 1
+
+    # -- the lane hint ----------------------------------------------------------------------
+    def set_lane_hint(self, may_hold_jobs: bool) -> None:
+        """Parent side: whether the lane may hold jobs now (see the module docstring);
+        an arena already unmapped (its worker is gone) is left be."""
+        try:
+            self._words[_LANE_HINT_WORD] = 1 if may_hold_jobs else 0
+        except ValueError:
+            pass
+
+    @property
+    def lane_may_hold_jobs(self) -> bool:
+        """Worker side: whether the parent said the lane may hold jobs."""
+        return self._words[_LANE_HINT_WORD] != 0
 
     def retire(self) -> None:
         """The worker is gone: unmap once the last slot in use is given back."""

@@ -362,7 +362,10 @@ def _end_what_the_task_left() -> None:
 
 def _claim_from_lane(lane_fd: int, arena: Arena) -> Optional[Tuple[int, int, JobMessage]]:
     """Take the next job from the lane, if it holds one and a claim slot is free: its
-    lane number, its claim slot and the job (see ``_lane`` for why in this order)."""
+    lane number, its claim slot and the job (see ``_lane`` for why in this order).
+    With the parent's hint down, the lane is empty: not read at all."""
+    if not arena.lane_may_hold_jobs:
+        return None
     slot = arena.begin_claim()
     if slot is None:  # the parent still reads every claim slot: let it catch up
         return None
