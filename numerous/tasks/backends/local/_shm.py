@@ -81,7 +81,8 @@ SLOT_SIZE = 4096  # one page: no two instances ever share one
 #: PARENT_SLOTS for jobs the parent writes, the rest for jobs the worker claims. A worker
 #: ending tiny tasks runs as many ahead of the parent as it has claim slots, then says
 #: IDLE and waits for a job written to it (a wake-up each way): with 8 claim slots that
-#: was 1 job in 10 of 2,000 tiny tasks on 2 workers, with 24 about 1 in 35. 128 KiB each.
+#: was 1 job in 10 of 2,000 tiny tasks on 2 workers, with 24 about 1 in 30. With the lane
+#: hint's page, an arena is 132 KiB.
 ARENA_SLOTS = 32
 PARENT_SLOTS = 8
 #: An arena's size: its slots, then a page of words the parent writes for the worker.
