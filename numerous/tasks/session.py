@@ -528,19 +528,24 @@ class Session(SessionBook):
     def _stop_job(self, job: Job, grace: Optional[float]) -> bool:
         """Cancel a pending job, or one waiting to be retried (True), or request a
         running one to stop (False)."""
-        backend = self._backend
-        assert backend is not None
-        if job.future.status == RUNNING:
-            # On its worker: not waiting, not queued ahead, not between attempts (each of
-            # those has another status), so the stop flag goes up before anything else.
-            # (Should the attempt fail just now and be retried, the retry sees
-            # stop_requested and ends it cancelled.)
-            job.times.mark_stop_requested()
-            job.stop_requested = True
-            backend.request_stop(job, self.stop_grace if grace is None else grace)
-            return False
         if not job.future.done:
             job.times.mark_stop_requested()
+        # A running one is on its worker (waiting, queued ahead and between attempts are
+        # other statuses): it skips the checks for those, so its flag goes up first. Should
+        # its attempt fail just now and be retried, the retry sees stop_requested and ends
+        # it cancelled.
+        if job.future.status != RUNNING and self._cancel_unstarted(job):
+            return True
+        if not job.future.done:
+            job.stop_requested = True
+            backend = self._backend
+            assert backend is not None
+            backend.request_stop(job, self.stop_grace if grace is None else grace)
+        return False
+
+    def _cancel_unstarted(self, job: Job) -> bool:
+        """Cancel ``job`` if it waits for a slot, is queued ahead and not taken, or waits
+        for its next attempt (True); False if it is running."""
         if self._cancel_retry(job):
             return True
         with self._lock:
@@ -552,11 +557,7 @@ class Session(SessionBook):
         if was_pending:
             job.future.set_cancelled()
             self._pump()  # it may have held back those behind it (waiting for room)
-            return True
-        if not job.future.done:
-            job.stop_requested = True
-            backend.request_stop(job, self.stop_grace if grace is None else grace)
-        return False
+        return was_pending
 
     # -- retries ------------------------------------------------------------------------------
     def _retry_options(self, task: Task[..., Any]) -> Dict[str, Any]:

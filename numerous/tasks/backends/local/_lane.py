@@ -221,8 +221,7 @@ class Lane(Generic[E]):
             entry = self._queued.pop(number, None)
             if entry is None:
                 entry = self._taken.pop(number, None)
-            elif not self._queued:  # the last one queued: the lane is empty
-                self._set_hint(False)
+            self._set_hint(bool(self._queued))
             return entry
 
     def _drain(self) -> List[Tuple[int, bytes]]:

@@ -2,8 +2,8 @@
 
 Every worker gets one **arena** when it is spawned: nameless shared memory (a Linux
 ``memfd``; elsewhere a POSIX segment whose name is removed the moment it is opened) of
-:data:`ARENA_SLOTS` pages and one more, mapped by the parent and by the worker, whose descriptor the
-worker inherits. Each instance the worker runs gets one **slot** — its own page, zeroed
+:data:`ARENA_SLOTS` pages and one more, mapped by the parent and by the worker, whose
+descriptor the worker inherits. Each instance the worker runs gets one **slot** — its own page, zeroed
 for it — as its control block. Nothing has a name, so nothing can outlive its owners: the
 memory goes when the last process that maps it exits, however it exits. No descriptor is
 opened and no page mapped per instance.
