@@ -224,27 +224,49 @@ def test_final_status_reported_just_before_returning_arrives_before_result() -> 
             assert [s for s in statuses if s is not None][-1:] == [status]
 
 
+class _WaitAwareHandler(RecordingHandler):
+    """Records, with each call, whether the main thread was waiting in result() then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main_waits = threading.Event()
+        self.main_waiting_at_call: List[bool] = []
+
+    def _record(self, kind: str, control: TaskControl, payload: Any) -> None:
+        with self._changed:  # reentrant: in step with the calls the base class records
+            self.main_waiting_at_call.append(self.main_waits.is_set())
+            super()._record(kind, control, payload)
+
+
 @pytest.mark.task_backend("local", "dask")  # inline runs the task in this very process
 @pytest.mark.usefixtures("task_backend")
-def test_handler_methods_run_in_the_parent_process_off_the_main_thread(tmp_path: Path) -> None:
-    handler = _use_handler()
+def test_handler_methods_run_in_the_parent_process_and_on_the_main_thread_only_while_it_waits(
+    tmp_path: Path,
+) -> None:
+    handler = _WaitAwareHandler()
+    set_task_control_handler(handler)
     go = tmp_path / "go"
     with Session():
         instance = api_tasks.report_everything.instance()
         future = instance.start(str(go))
         handler.wait_for(lambda e: e.instance_id == instance.id and e.kind == "progress")
         go.touch()  # now the task changes only its status: update_status must be called
+        handler.main_waits.set()
         worker_pid = future.result(timeout=RESULT_WAIT)
+        handler.main_waits.clear()
         handler.wait_for(lambda e: e.instance_id == instance.id and e.kind == "status")
     reporting = [
-        (kind, pid, ident)
-        for event, (kind, pid, ident) in zip(handler.snapshot(), handler.calls)
+        (kind, pid, ident, waiting)
+        for event, (kind, pid, ident), waiting in zip(handler.snapshot(), handler.calls, handler.main_waiting_at_call)
         if event.instance_id == instance.id and kind in ("log", "progress", "status")
     ]
-    assert {kind for kind, _, _ in reporting} == {"log", "progress", "status"}
+    assert {kind for kind, _, _, _ in reporting} == {"log", "progress", "status"}
     assert worker_pid != os.getpid()  # the task ran elsewhere ...
-    assert {pid for _, pid, _ in reporting} == {os.getpid()}  # ... its handler calls ran here
-    assert threading.main_thread().ident not in {ident for _, _, ident in reporting}
+    assert {pid for _, pid, _, _ in reporting} == {os.getpid()}  # ... its handler calls ran here
+    main = threading.main_thread().ident
+    # on the dispatcher thread, or on the caller's while it waits for this very instance
+    assert all(waiting for _, _, ident, waiting in reporting if ident == main)
+    assert any(ident != main for _, _, ident, _ in reporting)  # the progress, read while it ran
     assert handler.of(instance.id, "status") == ["status only"]
 
 

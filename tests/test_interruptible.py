@@ -1,5 +1,6 @@
 """Ctrl-C ends a wait of the main thread at once, even when the kernel hands the SIGINT
-to another thread of the process (Linux may): result() and iterating a map."""
+to another thread of the process (Linux may): result() (on a new worker, and on a warm
+one, whose pipe it reads itself) and iterating a map."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ def interrupt_from_another_thread():
     time.sleep(1.0)
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # received here, not in main
 
+@task
+def quick() -> int:
+    return 0
+
 threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
 started = time.monotonic()
 try:
     with Session(stop_grace=5):
-        if sys.argv[1] == "result":
+        if sys.argv[1] == "result-warm":  # result() reads the warm worker's pipe itself
+            quick.instance().start().result()
+        if sys.argv[1] in ("result", "result-warm"):
             slow.instance().start(1).result()
         else:
             for value in slow.map(range(4)):
@@ -34,7 +41,7 @@ except KeyboardInterrupt:
 
 @pytest.mark.timeout(60)
 @pytest.mark.usefixtures("sigint_reaches_children")
-@pytest.mark.parametrize("waiting_in", ["result", "map"])
+@pytest.mark.parametrize("waiting_in", ["result", "result-warm", "map"])
 def test_a_sigint_another_thread_received_interrupts_the_main_threads_wait(tmp_path: Path, waiting_in: str) -> None:
     (tmp_path / "script.py").write_text(SCRIPT)
     done = subprocess.run(

@@ -1,7 +1,9 @@
 """User code that the library calls back, and the library threads that call it.
 
 Handlers (``TaskControlHandler`` methods), done-callbacks and state listeners run on a
-backend's *dispatcher* thread: the one thread that also resolves that backend's futures.
+backend's *dispatcher* thread: the one thread that also resolves that backend's futures
+(or, one at a time with it, on a caller's thread that waits in ``result()`` and reads its
+instance's worker itself: for that moment it does the dispatcher's work).
 Two rules keep such a thread alive and the program out of deadlock:
 
 * nothing a callback raises stops the thread or leaves the library half-way through a
@@ -25,7 +27,14 @@ import logging
 import threading
 from typing import Any, Callable, Optional
 
-__all__ = ["call_user_code", "refuse_to_block", "report_raised", "serve_from_this_thread", "served_owner"]
+__all__ = [
+    "call_user_code",
+    "refuse_to_block",
+    "report_raised",
+    "serve_from_this_thread",
+    "served_owner",
+    "swap_served_owner",
+]
 
 logger = logging.getLogger("numerous.tasks")
 
@@ -52,6 +61,16 @@ def run_dispatcher(owner: object, serve: Callable[[], None], die: Callable[[Base
         die(exc)
 
 
+def swap_served_owner(owner: Optional[object]) -> Optional[object]:
+    """Mark the calling thread as doing ``owner``'s dispatcher work from now on (None:
+    no backend's) and return the owner it served before: a caller's thread that reads
+    its worker's pipe does that work for a moment, and its callbacks then may not wait
+    for ``owner``'s futures either."""
+    previous: Optional[object] = getattr(_local, "owner", None)
+    _local.owner = owner
+    return previous
+
+
 def served_owner() -> Optional[object]:
     """The backend whose dispatcher thread this is, or None on any other thread."""
     return getattr(_local, "owner", None)
@@ -69,8 +88,8 @@ def refuse_to_block(owner: Optional[object], what: str) -> None:
     """
     if owner is not None and served_owner() is owner:
         raise RuntimeError(
-            f"{what} was called on the dispatcher thread ({threading.current_thread().name}), which runs "
-            "task control handlers and done-callbacks and is the thread that finishes these futures: "
+            f"{what} was called while this thread ({threading.current_thread().name}) does the work of the "
+            "dispatcher thread, which runs task control handlers and done-callbacks and finishes these futures: "
             "waiting there would deadlock. Use future.add_done_callback(...) to act when an instance "
             "finishes, or wait from another thread."
         )

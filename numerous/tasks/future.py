@@ -44,6 +44,7 @@ import concurrent.futures
 import math
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import _base as _cf  # the states the stdlib's waits read (loky imports them too)
 from types import TracebackType
@@ -210,6 +211,11 @@ class Future(concurrent.futures.Future[R]):
         #: Told of every state change before anyone waiting on the future sees it
         #: (the session reports them to the task control handler).
         self.listener: Optional[Callable[[str, Optional[BaseException]], None]] = None
+        #: How ``result()`` may wait on the caller's own thread, given the monotonic
+        #: deadline (None: none): the local backend sets one that reads the instance's
+        #: worker pipe there (see ``LocalDispatcher.wait_in_caller``). It returns True
+        #: once the future is final, False to wait on the condition as usual.
+        self.wait_in_caller: Optional[Callable[[Optional[float]], bool]] = None
 
     # -- what users read -------------------------------------------------------------
     @property
@@ -446,16 +452,23 @@ class Future(concurrent.futures.Future[R]):
             return True
 
     def _wait_until_final(self, timeout: Optional[float], what: str) -> None:
-        timeout = check_wait_timeout(timeout)
+        given = timeout = check_wait_timeout(timeout)
         if self._status in FINAL_STATES:
             return
         if timeout != 0:
             refuse_to_block(self.owner, what)
+            wait_in_caller = self.wait_in_caller
+            if wait_in_caller is not None:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                if wait_in_caller(deadline):
+                    return
+                if deadline is not None:  # what is left of it, on the condition
+                    timeout = max(0.0, deadline - time.monotonic())
         condition = self._condition
         with condition:
             if not wait_for(condition, lambda: self._status in FINAL_STATES, timeout):
                 raise ResultTimeoutError(
-                    f"{self._description} did not finish within {timeout} s; it keeps running "
+                    f"{self._description} did not finish within {given} s; it keeps running "
                     "(call result() again, or stop() the instance)"
                 )
 
@@ -535,7 +548,7 @@ class Future(concurrent.futures.Future[R]):
         # The listener and the canceller refer back to the instance's job, which refers
         # to this future: dropped once final, the cycle goes with the last reference
         # instead of waiting for a full garbage collection.
-        self.listener = self._canceller = None
+        self.listener = self._canceller = self.wait_in_caller = None
         with _STATE_LOCK:
             # The outcome before the status: result() reads a final status without a lock.
             self._result, self._exception = value, error

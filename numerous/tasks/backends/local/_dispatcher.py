@@ -5,8 +5,10 @@ handle (a pidfd: readable the moment the worker dies, whoever still holds its pi
 and a wake-up pipe that other threads use to hand it work. Between events it polls the
 control blocks for progress, enforces stop deadlines and reaps what dead workers' trees
 left behind. Every handler call and every future resolution of the local backend happens
-here, so each instance's records reach the handler in order and before its future
-resolves. Nothing a handler or callback raises stops the thread (see ``_callbacks``); if
+here — or on a caller's thread that waits in ``result()`` for an instance and reads that
+instance's worker pipe itself (:meth:`LocalDispatcher.wait_in_caller`), one thread at a
+time (the *turn*) — so each instance's records reach the handler in order and before its
+future resolves. Nothing a handler or callback raises stops the thread (see ``_callbacks``); if
 the thread dies anyway (a bug of ours), every worker is killed and every unfinished
 future fails with an error that says so, and later launches fail at once: the session
 can still be left.
@@ -28,7 +30,9 @@ import collections
 import errno
 import functools
 import logging
+import math
 import os
+import select
 import selectors
 import signal
 import sys
@@ -37,7 +41,8 @@ import time
 import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-from ..._callbacks import call_user_code, run_dispatcher
+from ..._callbacks import call_user_code, run_dispatcher, swap_served_owner
+from ..._interrupt_gate import InterruptGate
 from ...exceptions import BackendError, TaskError
 from ...sizes import MEMORY_POLL_INTERVAL
 from ..base import Job, Successors
@@ -67,6 +72,10 @@ MAX_IDLE_WORKERS = max(2, os.cpu_count() or 2)
 #: ending tiny tasks finds the next one while the dispatcher catches up (the lane holds
 #: at most what its pipe does, 64).
 LANE_DEPTH_PER_WORKER = 32
+#: Longest a caller's thread reading its worker's pipe sleeps before it looks again at
+#: the future (settled meanwhile by the dispatcher: the worker died, say, with a pipe
+#: that a process it left behind still holds open).
+CALLER_POLL_INTERVAL = 0.1
 _INF = float("inf")
 
 
@@ -113,6 +122,9 @@ class LocalDispatcher:
         self._death: Optional[BaseException] = None  # why the thread died, once it has
         self._launched: Set[LocalExecution] = set()
         self._unregistered: Set[Worker] = set()
+        # Held by whichever thread handles what workers sent: the dispatcher thread, but
+        # for its wait in select(), or a caller's thread reading its worker's pipe.
+        self._turn = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="numerous-dispatcher", daemon=True)
         self._thread.start()
 
@@ -199,10 +211,94 @@ class LocalDispatcher:
         with self._state_lock:
             self._raise_if_dead()
             self._launched.add(execution)
+        execution.job.future.wait_in_caller = functools.partial(self.wait_in_caller, execution)
         if not self._run_on_idle(execution):
             self.call_soon(lambda: self._spawn_for(execution))
         elif threading.current_thread() is not self._thread:  # its progress and deadlines
             self.wake_by(min(execution.next_deadline(), time.monotonic() + PROGRESS_POLL_INTERVAL))
+
+    def wait_in_caller(self, execution: LocalExecution, deadline: Optional[float]) -> bool:
+        """Wait for ``execution``'s future on the calling thread, reading its worker's
+        result pipe here (``Future.result()`` calls this): the worker's write then wakes
+        this thread alone, where it woke the dispatcher thread, which woke this one.
+
+        Meanwhile the pipe is out of the dispatcher's selector, and what arrives on it is
+        handled here as the dispatcher would (with its turn held: one thread at a time,
+        in order; with Ctrl-C held back until the step is done). Returns True once the
+        future is final; False to wait for it the usual way: the instance has no worker
+        (yet, or any more), another thread reads that worker, its pipe closed, or
+        ``deadline`` (monotonic) passed.
+        """
+        future = execution.job.future
+        worker = execution.worker
+        if worker is None or worker.helped or self._death is not None:  # looked at again below
+            return bool(future.done)
+        with InterruptGate() as gate:
+            with self._turn:
+                if (
+                    worker is not execution.worker
+                    or worker.execution is not execution
+                    or worker.helped
+                    or worker.result_fd < 0
+                    or worker.reader.eof
+                    or self._death is not None
+                    or future.done
+                ):
+                    return bool(future.done)
+                fd = worker.result_fd
+                key = self._selector.unregister(fd)
+                worker.helped = True
+            try:
+                return self._read_until_final(worker, execution, fd, deadline, gate)
+            finally:
+                with self._turn:
+                    worker.helped = False
+                    if worker.close_deferred:
+                        worker.close()
+                    elif worker.result_fd == fd and not worker.reader.eof:
+                        self._selector.register(fd, selectors.EVENT_READ, key.data)
+
+    def _read_until_final(
+        self, worker: Worker, execution: LocalExecution, fd: int, deadline: Optional[float], gate: InterruptGate
+    ) -> bool:
+        """:meth:`wait_in_caller`'s loop: wait for the pipe (Ctrl-C may end the wait),
+        handle what came (Ctrl-C held), until the future is final or the wait is over."""
+        future = execution.job.future
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while True:
+            gate.deliver_held()  # between steps: a Ctrl-C that came during the last one
+            wait = CALLER_POLL_INTERVAL if deadline is None else min(CALLER_POLL_INTERVAL, deadline - time.monotonic())
+            if wait > 0:
+                gate.open = True
+                try:
+                    poller.poll(math.ceil(wait * 1000))
+                finally:
+                    gate.open = False
+            with self._turn:
+                if not worker.close_deferred and worker.result_fd == fd and not worker.reader.eof:
+                    served = swap_served_owner(self._owner)  # its callbacks may not wait here either
+                    try:
+                        self._guarded(functools.partial(self._read_for_caller, worker, execution))
+                    finally:
+                        swap_served_owner(served)
+            if future.done:
+                return True
+            if worker.execution is not execution or worker.close_deferred or worker.reader.eof:
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def _read_for_caller(self, worker: Worker, execution: LocalExecution) -> None:
+        """Handle what ``worker`` sent, on a caller's thread, and what the dispatcher's
+        loop would do after it: keep the lane filled, and be woken for the deadlines
+        and progress of an instance the worker took from it."""
+        self._read_worker(worker)
+        if self._lane is not None and self._lane.task is not None:
+            self.refill_lane()
+        successor = worker.execution
+        if successor is not None and successor is not execution:
+            self.wake_by(min(successor.next_deadline(), time.monotonic() + PROGRESS_POLL_INTERVAL))
 
     # -- on the dispatcher thread: assigning work ------------------------------------------
     def _spawn_for(self, execution: LocalExecution) -> None:
@@ -328,6 +424,8 @@ class LocalDispatcher:
             return 0
         cwd, sys_path = os.getcwd(), list(sys.path)
         executions: List[LocalExecution] = [job.backend_state for job in eligible]
+        for execution in executions:
+            execution.job.future.wait_in_caller = functools.partial(self.wait_in_caller, execution)
         bodies = [
             (
                 execution,
@@ -430,13 +528,19 @@ class LocalDispatcher:
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
     def _on_readable(self, worker: Worker) -> None:
-        if worker.result_fd < 0:  # its exit was handled earlier in the same batch of events
+        # Its exit was handled earlier in the same batch of events, or a caller's thread
+        # took its pipe over since the select() that reported it.
+        if worker.result_fd < 0 or worker.helped:
             return
+        self._read_worker(worker)
+
+    def _read_worker(self, worker: Worker) -> None:
+        """Handle what ``worker`` sent (with the turn held)."""
         self._consume(worker, worker.reader.read_available())
         execution = worker.execution
         if execution is not None and execution.worker_idle:
             self._job_done_worker_idle(worker, execution)
-        if worker.reader.eof:  # stop watching a closed pipe; the exit handle decides
+        if worker.reader.eof and not worker.helped:  # stop watching a closed pipe; the exit handle decides
             self._selector.unregister(worker.result_fd)
 
     def _job_done_worker_idle(self, worker: Worker, execution: LocalExecution) -> None:
@@ -466,7 +570,7 @@ class LocalDispatcher:
         with self._idle_lock:
             if worker in self._idle:
                 self._idle.remove(worker)
-        if not worker.reader.eof:
+        if not worker.reader.eof and not worker.helped:
             self._selector.unregister(worker.result_fd)
         if worker.exit_handle is not None:
             self._selector.unregister(worker.exit_handle)
@@ -487,7 +591,10 @@ class LocalDispatcher:
         if execution is not None and execution.descendants:
             signal_process_tree(worker.pid, signal.SIGKILL, execution.descendants)
         returncode = worker.popen.wait()  # reaps exactly our own child
-        worker.close()
+        if worker.helped:  # a caller's thread polls its pipe: it closes them as it leaves
+            worker.close_deferred = True
+        else:
+            worker.close()
         now = time.monotonic()
         if group_has_members(worker.pid):
             self._orphan_groups[worker.pid] = (time.time(), now + ORPHAN_REAP_WINDOW)
@@ -548,6 +655,10 @@ class LocalDispatcher:
 
     def _die(self, cause: BaseException) -> None:
         """Kill every worker, fail every unfinished execution, refuse all later work."""
+        with self._turn:  # no caller's thread is in the middle of handling a worker's frames
+            self._die_in_turn(cause)
+
+    def _die_in_turn(self, cause: BaseException) -> None:
         with self._state_lock:
             self._death = cause
             self._inbox.clear()
@@ -568,11 +679,20 @@ class LocalDispatcher:
             call_user_code(execution.fail, error, description=f"failing {execution.job.description}")
 
     def _serve(self) -> None:
+        with self._turn:
+            self._serve_turns()
+
+    def _serve_turns(self) -> None:
+        """The loop, with the turn held but for the wait in select()."""
         while not self._finished():
             with self._idle_lock:  # a launch binds under it: either seen here, or it sees _wake_at
                 timeout = self._timeout(self._busy())
                 self._wake_at = _INF if timeout is None else time.monotonic() + timeout
-            events = self._selector.select(timeout)
+            self._turn.release()
+            try:
+                events = self._selector.select(timeout)
+            finally:
+                self._turn.acquire()
             self._wake_at = -_INF
             for key, _ in events:
                 if key.data is None:
@@ -600,7 +720,8 @@ class LocalDispatcher:
                 if execution is not None and worker.lane_right and execution.next_deadline() <= now:
                     # A stop step is due: first read what the worker sent, lest it ended
                     # this job and took the next from the lane (the step is not for that one).
-                    self._guarded(functools.partial(self._on_readable, worker))
+                    if worker.result_fd >= 0:  # even one a caller's thread reads (it looks again)
+                        self._guarded(functools.partial(self._read_worker, worker))
                     execution = worker.execution
                 if execution is not None:
                     execution.deliver_progress()

@@ -38,8 +38,9 @@ _HANDLER_LOG = "the task control handler's log()"
 
 
 class LocalExecution:
-    """One instance's parent-side state (touched only by the dispatcher thread, except
-    for the stop request fields, which other threads set before waking it)."""
+    """One instance's parent-side state (touched only by the thread holding the
+    dispatcher's turn, except for the stop request fields, which other threads set
+    before waking it)."""
 
     def __init__(self, job: Job) -> None:
         self.job = job

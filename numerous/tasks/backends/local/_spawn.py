@@ -69,6 +69,11 @@ class WorkerProcess(Generic[E]):
     reads_lane: bool = False
     #: Its current job lets it take the next from the lane when it ends.
     lane_right: bool = False
+    #: A caller's thread waiting for its instance reads its result pipe (which is out of
+    #: the dispatcher's selector meanwhile: see ``LocalDispatcher.wait_in_caller``).
+    helped: bool = False
+    #: It exited while helped: that thread closes its descriptors as it leaves.
+    close_deferred: bool = False
     #: The working directory and import path it was last sent (see ``job_message``).
     sent_environment: SentEnvironment = field(init=False, default_factory=SentEnvironment)
     # A caller's thread writes a job to a warm worker while the dispatcher may be

@@ -29,7 +29,9 @@ Data flow between the threads of the parent and a worker::
                           give the slot back, resolve Future
 
 Every spawn happens on one long-lived thread (see ``_spawn``), every handler call and
-future resolution on the dispatcher thread (see ``_dispatcher``).
+future resolution on the dispatcher thread (see ``_dispatcher``) — or, for an instance
+whose caller waits in ``result()`` while it runs on a warm worker, on that caller's
+thread, which reads the worker's pipe itself meanwhile (one wake-up instead of two).
 
 It is also numerous-sdk's ``LocalExecutionBackend``: ``execute(fn, LocalFuture(), args,
 kwargs)`` runs ``fn`` in a worker the same way (see ``..execution.DirectExecution``).
