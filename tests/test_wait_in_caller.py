@@ -20,7 +20,7 @@ from backend_tasks import wait_until, whoami
 from caller_wait_tasks import log_then_wait, pid_then_wait
 
 from numerous.tasks import Future, ResultTimeoutError, Session, WorkerDiedError, set_task_control_handler
-from numerous.tasks._interrupt_gate import InterruptGate
+from numerous.tasks._interrupt_gate import gate_for_this_thread, remove_gate
 from numerous.tasks.testing import RecordingTaskControlHandler
 
 RESULT_WAIT = 30.0
@@ -152,31 +152,47 @@ def test_a_done_callback_run_by_the_waiting_thread_may_not_wait_for_the_session(
 
 # -- the gate that holds Ctrl-C during a step (in this process, no worker) ----------------------
 @pytest.mark.usefixtures("sigint_reaches_children")
-def test_a_shut_gate_holds_ctrl_c_until_it_is_left_and_an_open_one_lets_it_through() -> None:
+def test_the_gate_holds_ctrl_c_during_a_step_passes_it_on_otherwise_and_can_be_taken_out() -> None:
     before = signal.getsignal(signal.SIGINT)
-    steps: List[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        with InterruptGate():
+    gate = gate_for_this_thread()
+    try:
+        assert signal.getsignal(signal.SIGINT) == gate.arrived
+        with pytest.raises(KeyboardInterrupt):  # no step under way: at once
+            _thread.interrupt_main()
+            time.sleep(1)  # not reached: the handler runs before the next line
+        steps: List[str] = []
+        gate.hold()
+        try:
             _thread.interrupt_main()
             steps.append("the step went on")
-    assert steps == ["the step went on"] and signal.getsignal(signal.SIGINT) is before
-    with pytest.raises(KeyboardInterrupt):
-        with InterruptGate() as gate:
-            gate.open = True
-            _thread.interrupt_main()
-            steps.append("not reached")
-    with InterruptGate() as gate:
-        _thread.interrupt_main()
-        with pytest.raises(KeyboardInterrupt):
-            gate.deliver_held()
-    assert steps == ["the step went on"] and signal.getsignal(signal.SIGINT) is before
+            gate.hold()  # a step within it
+            gate.release()
+            steps.append("and on")
+        finally:
+            with pytest.raises(KeyboardInterrupt):
+                gate.release()  # the last step ended: now
+        assert steps == ["the step went on", "and on"]
+    finally:
+        remove_gate()
+    assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_a_gate_leaves_an_ignored_sigint_alone() -> None:
+def test_the_gate_leaves_an_ignored_sigint_alone() -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with InterruptGate():
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            _thread.interrupt_main()  # ignored: nothing to hold, nothing raised
+        gate = gate_for_this_thread()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        gate.hold()
+        _thread.interrupt_main()  # ignored: nothing to hold, nothing raised
+        gate.release()
+        remove_gate()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_the_sigint_handler_is_back_once_the_session_ends() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with Session():
+        whoami.instance().start().result(timeout=RESULT_WAIT)
+        whoami.instance().start().result(timeout=RESULT_WAIT)  # the warm worker's pipe, read here
+    assert signal.getsignal(signal.SIGINT) == before

@@ -42,7 +42,7 @@ import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ..._callbacks import call_user_code, run_dispatcher, swap_served_owner
-from ..._interrupt_gate import InterruptGate
+from ..._interrupt_gate import InterruptGate, gate_for_this_thread, remove_gate
 from ...exceptions import BackendError, TaskError
 from ...sizes import MEMORY_POLL_INTERVAL
 from ..base import Job, Successors
@@ -162,7 +162,9 @@ class LocalDispatcher:
             self.wake()
 
     def close(self) -> None:
-        """Let idle workers go, stop the thread once nothing is left, free descriptors."""
+        """Let idle workers go, stop the thread once nothing is left, free descriptors;
+        put back the SIGINT handler that :meth:`wait_in_caller` stood in for."""
+        remove_gate()
         try:
             self.call_soon(self._begin_closing)
         except TaskError:  # it died, and killed every worker it knew of; a worker still
@@ -233,7 +235,9 @@ class LocalDispatcher:
         worker = execution.worker
         if worker is None or worker.helped or self._death is not None:  # looked at again below
             return bool(future.done)
-        with InterruptGate() as gate:
+        gate = gate_for_this_thread()
+        gate.hold()
+        try:
             with self._turn:
                 if (
                     worker is not execution.worker
@@ -257,24 +261,26 @@ class LocalDispatcher:
                         worker.close()
                     elif worker.result_fd == fd and not worker.reader.eof:
                         self._selector.register(fd, selectors.EVENT_READ, key.data)
+        finally:
+            gate.release()  # a Ctrl-C held meanwhile is raised here
 
     def _read_until_final(
         self, worker: Worker, execution: LocalExecution, fd: int, deadline: Optional[float], gate: InterruptGate
     ) -> bool:
-        """:meth:`wait_in_caller`'s loop: wait for the pipe (Ctrl-C may end the wait),
-        handle what came (Ctrl-C held), until the future is final or the wait is over."""
+        """:meth:`wait_in_caller`'s loop, called with Ctrl-C held: wait for the pipe
+        (Ctrl-C may end the wait), handle what came, until the future is final or the
+        wait is over."""
         future = execution.job.future
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
-            gate.deliver_held()  # between steps: a Ctrl-C that came during the last one
             wait = CALLER_POLL_INTERVAL if deadline is None else min(CALLER_POLL_INTERVAL, deadline - time.monotonic())
             if wait > 0:
-                gate.open = True
                 try:
+                    gate.release()  # a Ctrl-C held during the last step is raised here
                     poller.poll(math.ceil(wait * 1000))
                 finally:
-                    gate.open = False
+                    gate.hold()
             with self._turn:
                 if not worker.close_deferred and worker.result_fd == fd and not worker.reader.eof:
                     served = swap_served_owner(self._owner)  # its callbacks may not wait here either
