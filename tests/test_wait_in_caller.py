@@ -7,6 +7,7 @@ wait for the session's futures."""
 from __future__ import annotations
 
 import _thread
+import concurrent.futures
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, List
 
 import pytest
-from backend_tasks import wait_until, whoami
+from backend_tasks import is_dead, wait_until, whoami
 from caller_wait_tasks import log_then_wait, pid_then_wait
 
 from numerous.tasks import Future, ResultTimeoutError, Session, WorkerDiedError, set_task_control_handler
@@ -148,6 +149,24 @@ def test_a_done_callback_run_by_the_waiting_thread_may_not_wait_for_the_session(
     assert seen == [True]
     assert outcomes[0] == "MainThread"  # the waiting thread settled it, and ran the callback
     assert "does the work of the dispatcher thread" in outcomes[1] and "add_done_callback" in outcomes[1]
+
+
+def test_a_worker_idle_after_a_read_round_trip_is_watched_again_for_a_job_nobody_waits_on() -> None:
+    with Session():
+        first = whoami.instance().start().result(timeout=RESULT_WAIT)["pid"]
+        assert whoami.instance().start().result(timeout=RESULT_WAIT)["pid"] == first  # read here
+        future = whoami.instance().start()  # on the same warm worker; the dispatcher must read it
+        done, _ = concurrent.futures.wait([future], timeout=RESULT_WAIT)
+        assert done == {future} and future.result(timeout=0)["pid"] == first
+
+
+def test_an_idle_worker_killed_after_a_read_round_trip_is_replaced_and_leaves_nothing_open() -> None:
+    with Session():
+        first = whoami.instance().start().result(timeout=RESULT_WAIT)["pid"]
+        assert whoami.instance().start().result(timeout=RESULT_WAIT)["pid"] == first
+        os.kill(first, signal.SIGKILL)
+        assert wait_until(lambda: is_dead(first), RESULT_WAIT)
+        assert whoami.instance().start().result(timeout=RESULT_WAIT)["pid"] != first
 
 
 # -- the gate that holds Ctrl-C during a step (in this process, no worker) ----------------------

@@ -125,6 +125,9 @@ class LocalDispatcher:
         # Held by whichever thread handles what workers sent: the dispatcher thread, but
         # for its wait in select(), or a caller's thread reading its worker's pipe.
         self._turn = threading.Lock()
+        # Orders the changes to which workers' result pipes the selector watches (a
+        # launch, on a caller's thread, puts back one that a caller's wait took out).
+        self._watch_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="numerous-dispatcher", daemon=True)
         self._thread.start()
 
@@ -201,6 +204,7 @@ class LocalDispatcher:
                 return False
             self._bind(worker, execution, block)
         self._write_job(worker, execution, block.slot)
+        self._watch(worker)  # after the write: the worker starts meanwhile
         return True
 
     def launch(self, execution: LocalExecution) -> None:
@@ -250,17 +254,21 @@ class LocalDispatcher:
                 ):
                     return bool(future.done)
                 fd = worker.result_fd
-                key = self._selector.unregister(fd)
-                worker.helped = True
+                with self._watch_lock:
+                    self._unwatch(worker)
+                    worker.helped = True
             try:
                 return self._read_until_final(worker, execution, fd, deadline, gate)
             finally:
                 with self._turn:
-                    worker.helped = False
                     if worker.close_deferred:
+                        worker.helped = False
                         worker.close()
-                    elif worker.result_fd == fd and not worker.reader.eof:
-                        self._selector.register(fd, selectors.EVENT_READ, key.data)
+                    else:  # watched again if it runs a job; an idle one, by its next launch
+                        with self._watch_lock:
+                            worker.helped = False
+                        if worker.execution is not None:
+                            self._watch(worker)
         finally:
             gate.release()  # a Ctrl-C held meanwhile is raised here
 
@@ -357,7 +365,7 @@ class LocalDispatcher:
         self._orphan_groups.pop(worker.pid, None)  # the number is free again, so unused
         if worker.reads_lane and self._lane is not None:
             self._lane.watch(worker.arena)
-        self._selector.register(worker.result_fd, selectors.EVENT_READ, lambda: self._on_readable(worker))
+        self._watch(worker)
         if worker.exit_handle is not None:
             self._selector.register(worker.exit_handle, selectors.EVENT_READ, lambda: self._on_exit(worker))
         block = worker.arena.take()
@@ -489,6 +497,7 @@ class LocalDispatcher:
             return False
         self._follow_on(session, worker, ended, entry.execution, block)
         self._write_job(worker, entry.execution, block.slot)
+        self._watch(worker)  # if a caller's wait took it out (that caller puts it back itself)
         return True
 
     def _follow_on(
@@ -533,6 +542,23 @@ class LocalDispatcher:
             session._give_back_reserved([execution.job for execution in lost])
 
     # -- on the dispatcher thread: what workers do -----------------------------------------
+    def _watch(self, worker: Worker) -> None:
+        """Have the selector watch ``worker``'s result pipe, unless it does, a caller's
+        thread reads it, or the worker has exited or closed it (any thread)."""
+        with self._watch_lock:
+            if worker.watched or worker.helped or worker.exited or worker.result_fd < 0 or worker.reader.eof:
+                return
+            self._selector.register(
+                worker.result_fd, selectors.EVENT_READ, functools.partial(self._on_readable, worker)
+            )
+            worker.watched = True
+
+    def _unwatch(self, worker: Worker) -> None:
+        """Stop the selector watching ``worker``'s result pipe (watch lock held)."""
+        if worker.watched:
+            self._selector.unregister(worker.result_fd)
+            worker.watched = False
+
     def _on_readable(self, worker: Worker) -> None:
         # Its exit was handled earlier in the same batch of events, or a caller's thread
         # took its pipe over since the select() that reported it.
@@ -546,8 +572,9 @@ class LocalDispatcher:
         execution = worker.execution
         if execution is not None and execution.worker_idle:
             self._job_done_worker_idle(worker, execution)
-        if worker.reader.eof and not worker.helped:  # stop watching a closed pipe; the exit handle decides
-            self._selector.unregister(worker.result_fd)
+        if worker.reader.eof:  # stop watching a closed pipe; the exit handle decides
+            with self._watch_lock:
+                self._unwatch(worker)
 
     def _job_done_worker_idle(self, worker: Worker, execution: LocalExecution) -> None:
         if (
@@ -576,8 +603,9 @@ class LocalDispatcher:
         with self._idle_lock:
             if worker in self._idle:
                 self._idle.remove(worker)
-        if not worker.reader.eof and not worker.helped:
-            self._selector.unregister(worker.result_fd)
+        with self._watch_lock:
+            worker.exited = True  # no launch watches its pipe again
+            self._unwatch(worker)
         if worker.exit_handle is not None:
             self._selector.unregister(worker.exit_handle)
         self._consume(worker, worker.reader.read_available())  # all it wrote is in the pipe by now

@@ -72,6 +72,11 @@ class WorkerProcess(Generic[E]):
     #: A caller's thread waiting for its instance reads its result pipe (which is out of
     #: the dispatcher's selector meanwhile: see ``LocalDispatcher.wait_in_caller``).
     helped: bool = False
+    #: Its result pipe is in the dispatcher's selector (not while helped, nor while idle
+    #: after a helped job: its next launch puts it back).
+    watched: bool = False
+    #: Its exit was handled: its pipe is never watched again.
+    exited: bool = False
     #: It exited while helped: that thread closes its descriptors as it leaves.
     close_deferred: bool = False
     #: The working directory and import path it was last sent (see ``job_message``).
