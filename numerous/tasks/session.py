@@ -405,18 +405,22 @@ class Session(SessionBook):
             SessionError: the session is not open.
             UnknownBackendError: the configured backend name is unknown.
         """
+        if self._backend is not None and self._state == "open":  # as below, without the lock:
+            self.add_task_instance(instance)  # start() looks at the state again under it
+            return
         with self._lock:
             if self._state != "open":
                 raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
             if self._backend is None:  # the registry (and entry points) only when one is needed
                 from .backends.registry import backend_name, create_backend
 
-                self._backend = create_backend(backend_name(self._requested_backend))
-                self._slots.max_workers = self._worker_cap(self._backend)
-                queue_ahead = getattr(self._backend, "queue_ahead_for", None)
+                backend = create_backend(backend_name(self._requested_backend))
+                self._slots.max_workers = self._worker_cap(backend)
+                queue_ahead = getattr(backend, "queue_ahead_for", None)
                 if queue_ahead is not None:  # it may queue instances ahead (see Slots.reserve)
                     queue_ahead(self)
                 self._sizes = _resolved_sizes(self._sizes_given)
+                self._backend = backend  # last: the lock-free look above takes it as ready
         self.add_task_instance(instance)
 
     def start_instance(

@@ -308,9 +308,9 @@ class LocalDispatcher:
         loop would do after it: keep the lane filled, and be woken for the deadlines
         and progress of an instance the worker took from it."""
         self._read_worker(worker)
-        if self._lane is not None and self._lane.task is not None:
-            self.refill_lane()
         successor = worker.execution
+        if successor is not None and worker.lane_right and self._lane is not None and self._lane.task is not None:
+            self.refill_lane()  # it took the next from the lane (an idle one takes none)
         if successor is not None and successor is not execution:
             self.wake_by(min(successor.next_deadline(), time.monotonic() + PROGRESS_POLL_INTERVAL))
 
