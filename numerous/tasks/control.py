@@ -268,8 +268,10 @@ class TaskControlHandler:
 
     All methods run in the process that installed the handler (the parent). ``log``,
     ``update_progress`` and ``update_status`` run on the backend's dispatcher thread for
-    instances and in the calling thread for direct calls; ``instance_state_changed`` runs
-    on the thread that caused the change (see there). The base class ignores everything.
+    instances (or, on the local backend, on a thread waiting in ``result()`` for that
+    instance while it reads the instance's worker itself; never two threads at once) and
+    in the calling thread for direct calls; ``instance_state_changed`` runs on the thread
+    that caused the change (see there). The base class ignores everything.
     """
 
     def log(self, task_control: TaskControl, message: str, level: str, **extra_data: Any) -> None:
@@ -290,7 +292,8 @@ class TaskControlHandler:
 
         "pending" is reported on the thread calling ``start()``, before it returns;
         "running" on the thread that hands the instance a worker (``start()``'s or the
-        dispatcher's); "retrying" and final states on the dispatcher thread, or on the
+        dispatcher's); "retrying" and final states on the dispatcher thread (or the thread
+        waiting in ``result()`` that reads the instance's worker), or on the
         thread that cancels a pending (or retrying) instance. The final state is reported before ``result()``
         returns."""
 
