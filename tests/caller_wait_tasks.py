@@ -1,11 +1,11 @@
-"""Tasks for test_wait_in_caller: each reports where it is, then waits for the test."""
+"""A task for test_wait_in_caller: it reports where it is, then waits for the test."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from backend_tasks import WAIT_LIMIT, write_atomically
+from backend_tasks import WAIT_LIMIT
 
 from numerous.tasks import TaskControl, task
 
@@ -22,15 +22,3 @@ def log_then_wait(tc: TaskControl, go_file: str) -> str:
         time.sleep(0.002)
     tc.log("after")
     return "done"
-
-
-@task(max_parallel=4)
-def pid_then_wait(tc: TaskControl, pid_file: str) -> str:
-    """Writes its pid, then waits until stopped (or killed)."""
-    write_atomically(pid_file, str(os.getpid()))
-    deadline = time.monotonic() + WAIT_LIMIT
-    while time.monotonic() < deadline:
-        if tc.should_stop:
-            return "stopped"
-        time.sleep(0.002)
-    return "not stopped"

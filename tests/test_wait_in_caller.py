@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, List
 
 import pytest
-from backend_tasks import is_dead, wait_until, whoami
-from caller_wait_tasks import log_then_wait, pid_then_wait
+from backend_tasks import is_dead, report_pid_and_wait, wait_until, whoami
+from caller_wait_tasks import log_then_wait
 
 from numerous.tasks import Future, ResultTimeoutError, Session, WorkerDiedError, set_task_control_handler
 from numerous.tasks._interrupt_gate import gate_for_this_thread, remove_gate
@@ -77,7 +77,7 @@ def test_a_worker_killed_while_the_caller_reads_its_pipe_fails_only_that_future(
     pid_file = tmp_path / "pid"
     with Session():
         whoami.instance().start().result(timeout=RESULT_WAIT)
-        future = pid_then_wait.instance().start(str(pid_file))
+        future = report_pid_and_wait.instance().start(str(pid_file))
         assert wait_until(pid_file.exists, RESULT_WAIT)
         seen: List[bool] = []
         watcher = _when_reading(
@@ -94,7 +94,7 @@ def test_a_worker_killed_while_the_caller_reads_its_pipe_fails_only_that_future(
 def test_a_timeout_on_a_warm_worker_is_waited_once_and_the_instance_can_still_be_stopped(tmp_path: Path) -> None:
     with Session():
         whoami.instance().start().result(timeout=RESULT_WAIT)
-        instance = pid_then_wait.instance()
+        instance = report_pid_and_wait.instance()
         future = instance.start(str(tmp_path / "pid"))
         started = time.monotonic()
         with pytest.raises(ResultTimeoutError, match=r"within 0\.3 s"):
