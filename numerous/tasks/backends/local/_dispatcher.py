@@ -261,14 +261,12 @@ class LocalDispatcher:
                 return self._read_until_final(worker, execution, fd, deadline, gate)
             finally:
                 with self._turn:
-                    if worker.close_deferred:
+                    with self._watch_lock:
                         worker.helped = False
+                    if worker.close_deferred:
                         worker.close()
-                    else:  # watched again if it runs a job; an idle one, by its next launch
-                        with self._watch_lock:
-                            worker.helped = False
-                        if worker.execution is not None:
-                            self._watch(worker)
+                    elif worker.execution is not None:  # an idle one is watched by its next launch
+                        self._watch(worker)
         finally:
             gate.release()  # a Ctrl-C held meanwhile is raised here
 
@@ -497,7 +495,6 @@ class LocalDispatcher:
             return False
         self._follow_on(session, worker, ended, entry.execution, block)
         self._write_job(worker, entry.execution, block.slot)
-        self._watch(worker)  # if a caller's wait took it out (that caller puts it back itself)
         return True
 
     def _follow_on(
