@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Tuple
 
 from numerous.tasks import TaskControl, task
 
@@ -47,6 +48,13 @@ def log_through_queue(queue: object, count: int) -> None:
 @task(max_parallel=2)
 def nt_body_started_ns() -> int:
     return time.monotonic_ns()
+
+
+@task(max_parallel=2)
+def nt_body_span_ns() -> Tuple[int, int]:
+    """When the body began and when it returned (monotonic, comparable across processes)."""
+    began = time.monotonic_ns()
+    return began, time.monotonic_ns()
 
 
 @task(max_parallel=2)
