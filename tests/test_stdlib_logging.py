@@ -323,8 +323,46 @@ print(got, logging.root.handlers, logging.root.level, hooks, logging.getLogger()
 def test_the_import_hook_attaches_when_the_body_imports_logging_and_goes_away() -> None:
     done = subprocess.run([sys.executable, "-c", HOOK_SCRIPT], capture_output=True, text=True, timeout=50)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "[('after the import', 'info', 'late')] [] 30 [] True\n"
+    # Root keeps the INFO we set (20) for the next body; no handler and no hook of ours stay.
+    assert done.stdout == "[('after the import', 'info', 'late')] [] 20 [] True\n"
     assert done.stderr == "after the body\n"  # logging's last resort: our handler is gone
+
+
+LEVELS_SCRIPT = """
+import logging
+from numerous.tasks.backends.local._worker_logging import forward_task_output
+
+class Sink:
+    def log(self, message, level, extra):
+        pass
+
+def body(action=None):
+    output = forward_task_output(Sink(), capture_output=False)
+    seen = logging.getLevelName(logging.root.level)
+    if action is not None:
+        action()
+    output.close()
+    return seen
+
+seen = [body()]  # unconfigured: INFO
+seen.append(body(lambda: logging.root.setLevel(logging.DEBUG)))  # INFO, then the task's DEBUG
+seen.append(body(lambda: logging.root.setLevel(logging.WARNING)))  # DEBUG is the task's: kept
+seen.append(body())  # WARNING and no handler: unconfigured again, INFO
+seen.append(body(lambda: logging.basicConfig(level=logging.INFO)))  # configured at INFO
+seen.append(body())  # INFO with a handler of the task's: configured, left alone
+logging.root.handlers.clear()
+logging.root.setLevel(logging.ERROR)
+seen.append(body())  # a level the task chose, without a handler: left alone
+print(seen)
+"""
+
+
+def test_a_body_finds_info_when_logging_is_unconfigured_and_a_level_the_task_chose_otherwise() -> None:
+    # Bodies one after another in one process, as in a warm worker: the INFO we set stays
+    # between them and counts as ours; a level or handler the task set is never overridden.
+    done = subprocess.run([sys.executable, "-c", LEVELS_SCRIPT], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == str(["INFO", "INFO", "DEBUG", "INFO", "INFO", "INFO", "ERROR"]) + "\n"
 
 
 # -- capture_output ----------------------------------------------------------------------------------
