@@ -3,6 +3,7 @@
     python -m pip install ".[bench]"
     python benchmarks/run.py            # full run, writes benchmarks/RESULTS.md
     python benchmarks/run.py --smoke    # a few repetitions of each, for CI
+    python benchmarks/run.py --repeat 5 # five whole runs: each figure with its runs' range
 
 Every figure is measured for numerous.tasks and each peer in the same run, with the
 repetitions interleaved, and reported as median, p90 and p99 with the ratio of each
@@ -65,39 +66,78 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 class Report:
-    """Collects figures and renders them as Markdown."""
+    """Collects figures and renders them as Markdown.
+
+    A figure measured in several whole runs (``--repeat``) is rendered once: the median
+    of the runs' medians with their range, p90 and p99 of every sample, and each peer's
+    ratio as the median of the runs' ratios with their range.
+    """
 
     def __init__(self) -> None:
-        self.sections: List[str] = []
+        #: title -> (unit, note, higher_is_better, row name -> each run's samples)
+        self.figures: Dict[str, Tuple[str, str, bool, Dict[str, List[List[float]]]]] = {}
 
     def figure(self, title: str, unit: str, rows: List[Row], note: str = "", higher_is_better: bool = False) -> None:
-        ours = rows[0][1]  # the first row is numerous.tasks; rows named so are ours
+        """Add one run of a figure (the first row is ours) and print that run's table."""
+        runs = self.figures.setdefault(title, (unit, note, higher_is_better, {}))[3]
+        for name, samples in rows:
+            runs.setdefault(name, []).append(list(samples))
+        print(
+            self._table(title, unit, note, higher_is_better, {name: [samples] for name, samples in rows}) + "\n",
+            flush=True,
+        )
+
+    @staticmethod
+    def _ratio(ours: float, peer: float, higher_is_better: bool) -> float:
+        return ours / peer if higher_is_better else peer / ours
+
+    def _table(
+        self, title: str, unit: str, note: str, higher_is_better: bool, rows: Dict[str, List[List[float]]]
+    ) -> str:
+        runs = max(len(per_run) for per_run in rows.values())
+        spread = runs > 1
         lines = [f"### {title}", ""]
         if note:
             lines += [note, ""]
+        if spread:
+            lines += [f"Over {runs} whole runs: the median of the runs' medians, and their range.", ""]
         lines += [
-            f"| implementation | median ({unit}) | p90 | p99 | n | peer median / ours |",
-            "|---|---:|---:|---:|---:|---:|",
+            f"| implementation | median ({unit}) |"
+            + (" runs' range |" if spread else "")
+            + " p90 | p99 | n | peer median / ours |",
+            "|---|---:|" + ("---:|" if spread else "") + "---:|---:|---:|---:|",
         ]
-        for name, samples in rows:
-            if not samples:
-                lines.append(f"| {name} | n/a | | | 0 | |")
+        ours_runs = next(iter(rows.values()))
+        for name, per_run in rows.items():
+            pooled = [x for samples in per_run for x in samples]
+            if not pooled:
+                lines.append(f"| {name} | n/a |" + (" |" if spread else "") + " | | 0 | |")
                 continue
-            median = statistics.median(samples)
+            medians = [statistics.median(samples) for samples in per_run if samples]
             ratio = ""
-            if ours and not name.startswith("numerous.tasks"):
-                ours_median = statistics.median(ours)
-                value = (ours_median / median) if higher_is_better else (median / ours_median)
-                ratio = f"{value:.2f}×"
+            if not name.startswith("numerous.tasks"):  # rows named so are ours
+                ratios = [
+                    self._ratio(statistics.median(o), statistics.median(p), higher_is_better)
+                    for o, p in zip(ours_runs, per_run)
+                    if o and p
+                ]
+                if ratios:
+                    ratio = f"{statistics.median(ratios):.2f}×"
+                    if spread:
+                        ratio += f" ({min(ratios):.2f}–{max(ratios):.2f})"
+            range_cell = f" {min(medians):,.3g}–{max(medians):,.3g} |" if spread else ""
             lines.append(
-                f"| {name} | {median:,.3g} | {percentile(samples, 0.9):,.3g} | "
-                f"{percentile(samples, 0.99):,.3g} | {len(samples)} | {ratio} |"
+                f"| {name} | {statistics.median(medians):,.3g} |{range_cell} {percentile(pooled, 0.9):,.3g} | "
+                f"{percentile(pooled, 0.99):,.3g} | {len(pooled)} | {ratio} |"
             )
-        self.sections.append("\n".join(lines))
-        print("\n".join(lines) + "\n", flush=True)
+        return "\n".join(lines)
 
     def render(self, header: str) -> str:
-        return header + "\n\n" + "\n\n".join(self.sections) + "\n"
+        """Every figure, each once, in the order first measured."""
+        tables = [
+            self._table(title, unit, note, higher, rows) for title, (unit, note, higher, rows) in self.figures.items()
+        ]
+        return header + "\n\n" + "\n\n".join(tables) + "\n"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -613,6 +653,13 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few repetitions only (CI)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "RESULTS.md")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="measure every figure in N whole runs, one after another; the tables give the range",
+    )
+    parser.add_argument(
         "--only",
         choices=sorted(FIGURES),
         action="append",
@@ -647,9 +694,10 @@ def main() -> None:
         "big-result": lambda: big_result_round_trip(report, reps(5), 100 * 2**20 if not smoke else 2**20),
     }
     assert set(figures) == set(FIGURES)
-    for name in FIGURES:
-        if not args.only or name in args.only:
-            figures[name]()
+    for _ in range(max(1, args.repeat)):
+        for name in FIGURES:
+            if not args.only or name in args.only:
+                figures[name]()
     args.output.write_text(report.render(header), encoding="utf-8")
     print(f"wrote {args.output}")
 
