@@ -83,6 +83,8 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         "tc.log lines per second",
         "start() → body running, warm worker",
         "start() → result() round trip, warm worker",
+        "one warm round trip, step by step",
+        "system calls per task",
         "start() → body running, fresh process",
         "tiny tasks on a warm pool",
         "tiny tasks through one session",
@@ -90,7 +92,7 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         "result round trip",
     ):
         assert figure in text, figure
-    assert text.count("\n### ") == 13  # map: chunksize 1,000 and 10,000
+    assert text.count("\n### ") == 15  # map: chunksize 1,000 and 10,000
     assert "| ProcessPoolExecutor.map (spawn, 2 workers)" in text and "| pebble ProcessPool.map" in text
     assert "| pebble" in text and "| ProcessPoolExecutor (spawn)" in text and "| loky" in text
 
@@ -100,3 +102,19 @@ def test_the_soak_script_reports_no_growth() -> None:
     code, out, err = run_script([str(BENCHMARKS / "soak.py"), "--instances", "300"], 280)
     assert code == 0, out + err[-3000:]
     assert out.rstrip().endswith("OK")
+
+
+def test_repeated_runs_give_each_figure_once_with_the_runs_range() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    report = run.Report()
+    for ours, peer in (([10.0, 12.0, 11.0], [20.0, 22.0]), ([30.0], [33.0, 33.0])):
+        report.figure("a figure", "µs", [("numerous.tasks", ours), ("a peer", peer)], note="the note")
+    text = report.render("# header")
+    assert text.count("### a figure") == 1 and "Over 2 whole runs" in text
+    # ours: run medians 11 and 30; the peer's: 21 and 33, ratios 21/11 and 33/30
+    assert "| numerous.tasks | 20.5 | 11–30 | 30 | 30 | 4 |  |" in text
+    assert "| a peer | 27 | 21–33 | 33 | 33 | 4 | 1.50× (1.10–1.91) |" in text
