@@ -139,6 +139,25 @@ def test_a_stopped_tasks_children_die_with_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_terminating_one_instance_spares_another_ones_worker_and_children(tmp_path: Path) -> None:
+    with Session(max_workers=None):
+        stopped, spared = ignores_stop_with_children.instance(), ignores_stop_with_children.instance()
+        stopped_future = stopped.start(str(tmp_path / "stopped"))
+        spared_future = spared.start(str(tmp_path / "spared"))
+        stopped_tree, spared_tree = _tree(str(tmp_path / "stopped")), _tree(str(tmp_path / "spared"))
+        stopped.stop(timeout=0)
+        assert stopped_future.wait_done(10) and stopped_future.status == "cancelled"
+        assert wait_until(lambda: not any(psutil.pid_exists(pid) for pid in stopped_tree), 2.0)
+        # The other instance's worker, its children and the one in a session of its own
+        # are all still there, and it still runs.
+        assert not any(is_dead(pid) for pid in spared_tree)
+        assert spared_future.status == "running"
+        spared.stop(timeout=0)
+        assert spared_future.wait_done(10) and spared_future.status == "cancelled"
+    assert wait_until(lambda: not any(psutil.pid_exists(pid) for pid in spared_tree), 2.0)
+
+
+@pytest.mark.timeout(30)
 def test_the_session_does_not_linger_after_terminating_a_tree(tmp_path: Path) -> None:
     pid_file = str(tmp_path / "pids")
     session = Session()

@@ -319,11 +319,13 @@ _environment = _Environment()
 
 def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tuple[Outcome, Callable[[], None]]:
     """Run one instance in the control block ``slot``; return its outcome (not yet sent)
-    and what releases its control block, to call once the outcome is sent."""
+    and what to call once it is sent: it takes the body's logging forwarder down and
+    releases the control block."""
     block = arena.block(slot)
     block.mark_taken()  # from here on a death is this job's failure, not a reason to rerun it
     _environment.apply(job)
     sink = WorkerSink(block, channel)
+    outputs: List[_worker_logging.TaskOutput] = []
 
     def load() -> Call:
         return load_call(job.payload)
@@ -335,12 +337,18 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
         block.mark_running()  # the parent reads it from the block: no message, no wake-up
         # stdlib logging (and print() with capture_output) into the task's log, body only
         output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
+        outputs.append(output)
         try:
             return task.call_with_control(control, args, kwargs)
         finally:
-            output.close()
+            output.end_capture()  # its last partial line goes before the outcome
 
-    return capture(load, run), sink.release
+    def after_sending() -> None:
+        for output in outputs:
+            output.close()
+        sink.release()
+
+    return capture(load, run), after_sending
 
 
 def _nothing_left_running(baseline_threads: int) -> bool:
@@ -386,23 +394,23 @@ def _run_jobs(
     exit (a job did not end cleanly, or left a thread or a process behind)."""
     slot = job.slot
     while True:
-        outcome, release_block = run_job(job, slot, arena, channel)
+        outcome, after_sending = run_job(job, slot, arena, channel)
         if forked:  # a child the task forked returned from the task: not ours to report
             os._exit(0)
         frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
         if not (job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads)):
             channel.send(frame)
-            release_block()
+            after_sending()
             return False
         claim = _claim_from_lane(lane_fd, arena) if job.lane and lane_fd >= 0 else None
         if claim is None:
             channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
-            release_block()
+            after_sending()
             return True
         # The outcome and the claim in one write; the next job starts at once.
         number, slot, job = claim
         channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(number, slot)))
-        release_block()
+        after_sending()
 
 
 def main() -> None:

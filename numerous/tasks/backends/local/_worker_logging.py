@@ -6,10 +6,11 @@ the task's ``print()`` output, become records of the task's log.
               ── print() / sys.stderr.write (capture_output=True) ──▶ _LineWriter ───────┘   (one channel:
                                                                                            order is kept)
 
-:func:`forward_task_output` is called right before the body and its :meth:`close`
-right after, so a warm worker that is reused starts the next task clean: no handler of
-ours on the root logger, the root level and ``logging.basicConfig`` as they were, the
-original ``sys.stdout``/``sys.stderr``.
+:func:`forward_task_output` is called right before the body, its :meth:`end_capture`
+right after (the streams) and its :meth:`close` once the outcome is on its way (off the
+path between the body's end and its caller's wake-up), so a warm worker that is reused
+starts the next task clean: no handler of ours on the root logger, the root level and
+``logging.basicConfig`` as they were, the original ``sys.stdout``/``sys.stderr``.
 
 ``logging`` is not imported here unless the task uses it: a fresh worker's start-up is a
 measured target. When the body starts and ``logging`` is already in ``sys.modules`` (the
@@ -123,15 +124,21 @@ class TaskOutput:
                 pass
             self._hook = None
 
-    def close(self) -> None:
-        """Send what is left of partial output lines; restore the streams, take our
-        handler off the root logger and put ``logging.basicConfig`` back (a root level of
-        INFO that we set stays: see the module's docstring)."""
-        if self._streams is not None:
-            stdout, stderr, out, err = self._streams
+    def end_capture(self) -> None:
+        """Send what is left of partial output lines and restore the streams (the body
+        is over: its outcome must come after its last line). Idempotent."""
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            stdout, stderr, out, err = streams
             sys.stdout, sys.stderr = stdout, stderr
             out.finish()
             err.finish()
+
+    def close(self) -> None:
+        """:meth:`end_capture`, then take our handler off the root logger and put
+        ``logging.basicConfig`` back (a root level of INFO that we set stays: see the
+        module's docstring). A worker calls it once the outcome is sent."""
+        self.end_capture()
         with self._lock:
             self._closed = True
             self._remove_hook()
