@@ -104,7 +104,9 @@ class Report:
         lines += [
             f"| implementation | median ({unit}) |"
             + (" runs' range |" if spread else "")
-            + " p90 | p99 | n | peer median / ours |",
+            + " p90 | p99 | n | "
+            + ("ours / peer median" if higher_is_better else "peer median / ours")
+            + " |",
             "|---|---:|" + ("---:|" if spread else "") + "---:|---:|---:|---:|",
         ]
         ours_runs = next(iter(rows.values()))
@@ -452,7 +454,9 @@ def round_trip_steps(report: Report, reps: int) -> None:
         "µs",
         list(steps.items()),
         note="Ours only: the peers have no clock inside their workers' calls. The steps are "
-        "medians of their own, so they need not add up to the whole.",
+        "medians of their own, so they need not add up to the whole. The body may begin before "
+        "start() returns (start() ends its bookkeeping after the job is written), so the second "
+        "step can be negative.",
     )
 
 

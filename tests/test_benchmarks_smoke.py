@@ -118,3 +118,17 @@ def test_repeated_runs_give_each_figure_once_with_the_runs_range() -> None:
     # ours: run medians 11 and 30; the peer's: 21 and 33, ratios 21/11 and 33/30
     assert "| numerous.tasks | 20.5 | 11–30 | 30 | 30 | 4 |  |" in text
     assert "| a peer | 27 | 21–33 | 33 | 33 | 4 | 1.50× (1.10–1.91) |" in text
+
+
+def test_a_rate_figure_says_its_ratio_is_ours_over_the_peers() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    report = run.Report()
+    report.figure("a rate", "tasks/s", [("numerous.tasks", [30.0]), ("a peer", [20.0])], higher_is_better=True)
+    report.figure("a time", "µs", [("numerous.tasks", [20.0]), ("a peer", [30.0])])
+    rate, time_ = report.render("# header").split("### a time")
+    assert "| ours / peer median |" in rate and "| a peer | 20 | 20 | 20 | 1 | 1.50× |" in rate
+    assert "| peer median / ours |" in time_ and "| a peer | 30 | 30 | 30 | 1 | 1.50× |" in time_
