@@ -82,3 +82,35 @@ def reports_progress_then_waits(tc: TaskControl, go_file: str) -> int:
     while not os.path.exists(go_file) and time.monotonic() < deadline:
         time.sleep(0.005)
     return os.getpid()
+
+
+#: TaskControls that tasks kept past their end (a worker's module state survives its jobs).
+_KEPT_CONTROLS = []
+
+
+@task
+def keeps_its_control(tc: TaskControl) -> int:
+    _KEPT_CONTROLS.append(tc)
+    return os.getpid()
+
+
+@task
+def uses_a_kept_control(tc: TaskControl) -> tuple:
+    """What each call on the last instance's TaskControl did here (the name of what it
+    raised), and whether this instance's own control still works."""
+    kept = _KEPT_CONTROLS[-1]
+    outcomes = []
+    calls = (
+        lambda: kept.should_stop,
+        lambda: kept.update_progress(90.0, "from the last instance"),
+        lambda: kept.update_status("from the last instance"),
+        lambda: kept.log("from the last instance"),
+    )
+    for call in calls:
+        try:
+            call()
+            outcomes.append("no error")
+        except Exception as error:  # the test asserts which
+            outcomes.append(type(error).__name__)
+    tc.update_progress(10.0, "mine")
+    return os.getpid(), outcomes, tc.should_stop

@@ -47,6 +47,7 @@ SDK_NAMES = SPEC_NAMES | {
 #: Everything ``numerous.tasks`` exports, pinned: a name added or removed is a decision.
 ALL_NAMES = SDK_NAMES | {
     "MemoryLimitError",
+    "InstanceEndedError",  # a TaskControl a task kept, used after its instance ended
     "Size",
     "TaskControlHandler",
     "get_task_control_handler",

@@ -13,6 +13,7 @@ from reuse_tasks import (
     changes_sys_path,
     exits_via_systemexit,
     fails_plainly,
+    keeps_its_control,
     leaves_a_child,
     leaves_a_thread,
     never_returns,
@@ -21,6 +22,7 @@ from reuse_tasks import (
     reports_cwd,
     reports_progress_then_waits,
     reports_sys_path,
+    uses_a_kept_control,
 )
 
 from numerous.tasks import Session, TaskFailedError, TaskTimeoutError, set_task_control_handler
@@ -62,6 +64,28 @@ def test_a_worker_is_reused_after_a_plain_exception_but_not_after_systemexit() -
         with pytest.raises(TaskFailedError):
             exiting.start().result()
         assert pid_of_worker.instance().start().result() != exiting.job.sink.process_id
+
+
+@pytest.mark.timeout(60)
+def test_a_task_control_kept_past_its_instance_fails_cleanly_and_touches_nothing_of_the_next() -> None:
+    recorder = RecordingTaskControlHandler()
+    previous = set_task_control_handler(recorder)
+    try:
+        with Session():
+            pid = keeps_its_control.instance().start().result(timeout=30)
+            next_instance = uses_a_kept_control.instance()
+            same_pid, outcomes, stop_requested = next_instance.start().result(timeout=30)
+    finally:
+        set_task_control_handler(previous)
+    assert same_pid == pid  # the same warm worker, where the old control lives on
+    # Its control block and the worker's channel serve the next instance now: reading
+    # the stop flag, progress, status and a log record are each refused, by name.
+    assert outcomes == ["InstanceEndedError"] * 4
+    assert stop_requested is False
+    progress = [(e.progress, e.status) for e in recorder.events if e.kind == "progress"]
+    assert progress and all(status != "from the last instance" for _, status in progress)
+    assert not [e for e in recorder.events if e.kind == "log" and "from the last instance" in str(e.message)]
+    assert next_instance.task_control.progress == 10.0
 
 
 def test_each_instance_starts_in_the_parents_cwd_whatever_the_last_one_did(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": re-exported, for
     from .control import get_task_control_handler as get_task_control_handler
     from .control import set_task_control_handler as set_task_control_handler
     from .exceptions import BackendError as BackendError
+    from .exceptions import InstanceEndedError as InstanceEndedError
     from .exceptions import MaxInstancesReachedError as MaxInstancesReachedError
     from .exceptions import MemoryLimitError as MemoryLimitError
     from .exceptions import ResultTimeoutError as ResultTimeoutError
@@ -84,6 +85,7 @@ _EXPORTS: Dict[str, str] = {
     "TaskError": "exceptions",
     "MaxInstancesReachedError": "exceptions",
     "MemoryLimitError": "exceptions",
+    "InstanceEndedError": "exceptions",
     "Size": "sizes",
     "SessionNotFoundError": "exceptions",
     "TaskCancelledError": "exceptions",

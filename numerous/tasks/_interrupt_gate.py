@@ -23,7 +23,6 @@ import threading
 from types import FrameType
 from typing import Any, Callable, Optional, Tuple
 
-
 __all__ = ["InterruptGate", "gate_for_this_thread", "remove_gate"]
 
 

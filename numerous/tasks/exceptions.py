@@ -13,6 +13,7 @@ from typing import Optional
 
 __all__ = [
     "BackendError",
+    "InstanceEndedError",
     "MaxInstancesReachedError",
     "MemoryLimitError",
     "ResultTimeoutError",
@@ -168,6 +169,23 @@ class MemoryLimitError(TaskError):
             f"RSS), over the {describe_bytes(self.limit)} ({self.limit} bytes) that size {self.size!r} allows; "
             f"it was killed. Give the task a larger size (@task(size=...)) or raise the limit: "
             f"Session(sizes={{{self.size!r}: Size(memory=...)}})"
+        )
+
+
+class InstanceEndedError(TaskError):
+    """A ``TaskControl`` was used after its instance ended: a task kept it (in a global,
+    a thread, a closure) and called it from a later instance on the same worker. Its
+    control block now belongs to another instance, so the call is refused instead."""
+
+    def __init__(self, instance_id: str, task_name: str) -> None:
+        self.instance_id = instance_id
+        self.task_name = task_name
+        super().__init__(instance_id, task_name)
+
+    def __str__(self) -> str:
+        return (
+            f"the TaskControl of instance {self.instance_id} of task {self.task_name!r} was used after that "
+            "instance ended; use the TaskControl the running task was given"
         )
 
 

@@ -38,11 +38,12 @@ import signal
 import sys
 import threading
 import types
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from ..._lifecycle.messages import Outcome
 from ..._lifecycle.running import Call, capture, load_call
 from ...control import LOG_LEVELS, TaskControl, check_extras, check_level
+from ...exceptions import InstanceEndedError
 from . import _protocol, _worker_logging
 from ._lane import read_packet
 from ._platform import (
@@ -124,6 +125,30 @@ class _Discard(List[Any]):
 
     def __iadd__(self, other: Iterable[Any]) -> _Discard:  # type: ignore[misc]
         return self
+
+
+class _EndedChannel:
+    """What a :class:`WorkerTaskControl` logs to once its instance has ended (a task kept
+    it): the worker's channel now carries another instance's records, so each is refused."""
+
+    __slots__ = ("_owner",)
+
+    batcher_asleep = False
+
+    def __init__(self, instance_id: str, task_name: str) -> None:
+        self._owner = (instance_id, task_name)
+
+    @property
+    def records(self) -> List[Any]:
+        """Refuses the record.
+
+        Raises:
+            InstanceEndedError: always.
+        """
+        raise InstanceEndedError(*self._owner)
+
+    def wake_batcher(self) -> None:
+        """Never reached (no record is taken)."""
 
 
 class _Channel:
@@ -230,16 +255,21 @@ def _pickle_logs(batch: List[Any]) -> bytes:
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "channel", "process_id", "stop_view")
+    __slots__ = ("_block", "_released", "channel", "owner", "process_id", "stop_view")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
         self.stop_view = block.stop_flag_view()
         self.channel = channel
         self.process_id = _worker_pid
+        self._released = False
+        #: The instance's id and task name, once its call is loaded (for the error below).
+        self.owner = ("", "")
 
     def release(self) -> None:
-        """Unmap the block once the task is over (a kept TaskControl then raises)."""
+        """Unmap the block once the task is over (a kept TaskControl then raises
+        :class:`InstanceEndedError`)."""
+        self._released = True
         self.stop_view.release()
         self._block.close()
 
@@ -252,11 +282,23 @@ class WorkerSink:
         self.channel.log(message, level, extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
-        """Write progress (and status) into the control block."""
+        """Write progress (and status) into the control block.
+
+        Raises:
+            InstanceEndedError: the instance has ended (its block is another's now).
+        """
+        if self._released:
+            raise InstanceEndedError(*self.owner)
         self._block.write_progress(progress, status)
 
     def update_status(self, status: str) -> None:
-        """Write the status into the control block."""
+        """Write the status into the control block.
+
+        Raises:
+            InstanceEndedError: the instance has ended (its block is another's now).
+        """
+        if self._released:
+            raise InstanceEndedError(*self.owner)
         self._block.write_status(status)
 
     def request_stop(self) -> None:
@@ -274,12 +316,25 @@ class WorkerTaskControl(TaskControl):
     def __init__(self, instance_id: str, task_definition_name: str, *, sink: WorkerSink) -> None:
         super().__init__(instance_id, task_definition_name, sink=sink)
         self._stop_view = sink.stop_view
-        self._channel = sink.channel
+        self._channel: Union[_Channel, _EndedChannel] = sink.channel
 
     @property
     def should_stop(self) -> bool:
-        """True once a stop was requested (``instance.stop()``, ``future.cancel()``)."""
-        return self._stop_view[0]
+        """True once a stop was requested (``instance.stop()``, ``future.cancel()``).
+
+        Raises:
+            InstanceEndedError: the instance has ended (a task kept its TaskControl).
+        """
+        try:
+            return self._stop_view[0]
+        except ValueError:  # the view was released with the block
+            raise InstanceEndedError(self.instance_id, self.task_definition_name) from None
+
+    def end(self) -> None:
+        """The instance has ended: from now on a call that would reach its control block
+        or the worker's channel raises :class:`InstanceEndedError` (call after the
+        sink's release)."""
+        self._channel = _EndedChannel(self.instance_id, self.task_definition_name)
 
     def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
         """Send a log record to the handler (see :meth:`TaskControl.log`)."""
@@ -326,6 +381,7 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
     _environment.apply(job)
     sink = WorkerSink(block, channel)
     outputs: List[_worker_logging.TaskOutput] = []
+    controls: List[WorkerTaskControl] = []
 
     def load() -> Call:
         return load_call(job.payload)
@@ -334,6 +390,8 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
         task, args, kwargs = call
         control = WorkerTaskControl(job.instance_id, task.name, sink=sink)
         control._attempt, control._retries = job.attempt, task.options.retries
+        sink.owner = (job.instance_id, task.name)
+        controls.append(control)
         block.mark_running()  # the parent reads it from the block: no message, no wake-up
         # stdlib logging (and print() with capture_output) into the task's log, body only
         output = _worker_logging.forward_task_output(sink, getattr(task, "capture_output", False))
@@ -347,6 +405,8 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
         for output in outputs:
             output.close()
         sink.release()
+        for control in controls:  # one a task kept refuses every call from now on
+            control.end()
 
     return capture(load, run), after_sending
 
