@@ -114,3 +114,10 @@ def uses_a_kept_control(tc: TaskControl) -> tuple:
             outcomes.append(type(error).__name__)
     tc.update_progress(10.0, "mine")
     return os.getpid(), outcomes, tc.should_stop
+
+
+@task
+def records_its_run(path: str, number: int) -> int:
+    with open(path, "a") as runs:
+        runs.write(f"{number} {os.getpid()}\n")
+    return os.getpid()

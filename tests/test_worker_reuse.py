@@ -19,6 +19,7 @@ from reuse_tasks import (
     never_returns,
     pid_in_fresh_process,
     pid_of_worker,
+    records_its_run,
     reports_cwd,
     reports_progress_then_waits,
     reports_sys_path,
@@ -51,6 +52,21 @@ def test_a_worker_left_with_a_thread_or_a_child_is_not_reused() -> None:
         for leaver in (leaves_a_thread, leaves_a_child):
             pid = leaver.instance().start().result()
             assert pid_of_worker.instance().start().result() != pid
+
+
+@pytest.mark.timeout(60)
+def test_what_is_started_right_after_a_task_left_a_child_runs_once_elsewhere(tmp_path: Path) -> None:
+    # The worker says it is idle with the outcome and only then looks for a child left
+    # behind: the next start() may hand it a job, which it never starts as it exits.
+    runs = tmp_path / "runs"
+    with Session(max_workers=1):
+        for round_ in range(5):
+            leaver = leaves_a_child.instance()
+            leaver_pid = leaver.start().result(timeout=30)
+            pid = records_its_run.instance().start(str(runs), round_).result(timeout=30)
+            assert pid != leaver_pid
+    lines = runs.read_text().split()
+    assert lines[::2] == [str(n) for n in range(5)]  # each ran, once, in order
 
 
 def test_a_worker_is_reused_after_a_plain_exception_but_not_after_systemexit() -> None:

@@ -351,18 +351,25 @@ class WorkerTaskControl(TaskControl):
 
 
 class _Environment:
-    """The parent's working directory and import path as last sent, put back before each
-    job (a task may have changed either; a job that sends None keeps the last ones)."""
+    """The parent's working directory and import path as last sent: taken on before a job
+    that sends them (a job that sends None keeps the last ones), and put back after each
+    job, once its outcome is on its way (a task may have changed either)."""
 
     def __init__(self) -> None:
         self.cwd: Optional[str] = None
         self.sys_path: List[str] = []
 
     def apply(self, job: JobMessage) -> None:
+        """Take on what ``job`` sends."""
         if job.cwd is not None:
             self.cwd = job.cwd
+            os.chdir(job.cwd)
         if job.sys_path is not None:
             self.sys_path = job.sys_path
+            sys.path[:] = job.sys_path
+
+    def restore(self) -> None:
+        """Undo what the last task changed (a system call: off the caller's path)."""
         if self.cwd is not None and os.getcwd() != self.cwd:
             os.chdir(self.cwd)
         if sys.path != self.sys_path:
@@ -407,19 +414,19 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
         sink.release()
         for control in controls:  # one a task kept refuses every call from now on
             control.end()
+        _environment.restore()
 
     return capture(load, run), after_sending
 
 
-def _nothing_left_running(baseline_threads: int) -> bool:
-    """Whether the last task left no thread and no child process behind."""
-    if threading.active_count() > baseline_threads:
-        return False
-    try:  # one syscall: ECHILD means no child at all; WNOWAIT reaps nothing
+def _left_a_child() -> bool:
+    """Whether the last task left a child process behind (running or not yet reaped; a
+    descendant of ours whose parent died is re-parented to us, so it counts too)."""
+    try:  # one system call: ECHILD means no child at all; WNOWAIT reaps nothing
         os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
-        return True
-    return False
+        return False
+    return True
 
 
 def _end_what_the_task_left() -> None:
@@ -451,26 +458,33 @@ def _run_jobs(
 ) -> bool:
     """Run ``job``, then each job it is given leave to take from the lane; send each
     outcome. True if the worker stays for another job (it said IDLE), False if it must
-    exit (a job did not end cleanly, or left a thread or a process behind)."""
+    exit (a job did not end cleanly, or left a thread or a process behind).
+
+    Whether a task left a child process is a system call, made once the outcome is on
+    its way: if it did, the worker exits instead of running what it said it would take
+    next (the job the parent gives it meanwhile, or the one it claimed from the lane),
+    which never started and so runs elsewhere (see ``_dispatcher._never_started``)."""
     slot = job.slot
     while True:
         outcome, after_sending = run_job(job, slot, arena, channel)
         if forked:  # a child the task forked returned from the task: not ours to report
             os._exit(0)
         frame = (_protocol.OUTCOME_FRAMES[outcome.kind], bytes(outcome.body))
-        if not (job.reusable and outcome.ended_normally and _nothing_left_running(baseline_threads)):
+        if not (job.reusable and outcome.ended_normally and threading.active_count() <= baseline_threads):
             channel.send(frame)
             after_sending()
             return False
         claim = _claim_from_lane(lane_fd, arena) if job.lane and lane_fd >= 0 else None
         if claim is None:
             channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
-            after_sending()
-            return True
-        # The outcome and the claim in one write; the next job starts at once.
-        number, slot, job = claim
-        channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(number, slot)))
+        else:  # the outcome and the claim in one write; the next job starts at once
+            channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(claim[0], claim[1])))
         after_sending()
+        if _left_a_child():
+            return False
+        if claim is None:
+            return True
+        _, slot, job = claim
 
 
 def main() -> None:
