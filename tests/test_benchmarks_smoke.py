@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import psutil
 import pytest
@@ -104,13 +104,18 @@ def test_the_soak_script_reports_no_growth() -> None:
     assert out.rstrip().endswith("OK")
 
 
-def test_repeated_runs_give_each_figure_once_with_the_runs_range() -> None:
+def _benchmark_report() -> Any:
+    """An empty ``Report`` of ``benchmarks/run.py`` (a script, not a package module)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import run  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(BENCHMARKS))
-    report = run.Report()
+    return run.Report()
+
+
+def test_repeated_runs_give_each_figure_once_with_the_runs_range() -> None:
+    report = _benchmark_report()
     for ours, peer in (([10.0, 12.0, 11.0], [20.0, 22.0]), ([30.0], [33.0, 33.0])):
         report.figure("a figure", "µs", [("numerous.tasks", ours), ("a peer", peer)], note="the note")
     text = report.render("# header")
@@ -121,12 +126,7 @@ def test_repeated_runs_give_each_figure_once_with_the_runs_range() -> None:
 
 
 def test_a_rate_figure_says_its_ratio_is_ours_over_the_peers() -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import run  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    report = run.Report()
+    report = _benchmark_report()
     report.figure("a rate", "tasks/s", [("numerous.tasks", [30.0]), ("a peer", [20.0])], higher_is_better=True)
     report.figure("a time", "µs", [("numerous.tasks", [20.0]), ("a peer", [30.0])])
     rate, time_ = report.render("# header").split("### a time")
