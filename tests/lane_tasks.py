@@ -4,6 +4,7 @@ from the dispatcher's lane. Module level, so that workers import them by referen
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 from api_tasks import append_line
@@ -26,3 +27,12 @@ def gated(tc: TaskControl, log_file: str, label: str, go_file: str) -> str:
     ``label`` once ``go_file`` exists ("stopped" when asked to stop first)."""
     append_line(log_file, f"run {label} {os.getpid()}")
     return _timed(tc, log_file, label, go_file)
+
+
+@task(max_parallel=2)
+def leaves_a_child_when_told(log_file: str, label: str, leave_child: bool) -> str:
+    """Record ``run <label> <pid>``; leave a ``sleep`` child running if ``leave_child``."""
+    append_line(log_file, f"run {label} {os.getpid()}")
+    if leave_child:
+        subprocess.Popen(["sleep", "30"])
+    return label

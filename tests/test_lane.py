@@ -118,6 +118,26 @@ def test_a_worker_killed_while_instances_wait_in_the_lane_loses_none_and_runs_no
     assert all(runs[str(i)] == 1 for i in range(30)), f"run twice or never: {runs}"
 
 
+@pytest.mark.timeout(60)
+def test_a_worker_whose_task_left_a_child_gives_its_claimed_successor_back(tmp_path: Path) -> None:
+    # The worker sends the outcome with its claim of the next instance from the lane and
+    # only then finds the child left behind: it exits, and the claimed instance, which
+    # never began there, runs elsewhere, once.
+    log = tmp_path / "runs.log"
+    with Session(max_workers=2):
+        futures = [
+            lane_tasks.leaves_a_child_when_told.instance().start(str(log), str(i), i % 10 == 0) for i in range(40)
+        ]
+        assert [f.result(timeout=RESULT_WAIT) for f in futures] == [str(i) for i in range(40)]
+    runs = [line.split() for line in log.read_text().splitlines()]
+    assert collections.Counter(label for _, label, _ in runs) == {str(i): 1 for i in range(40)}
+    left = set()  # workers whose task left a child: none runs anything after that
+    for _, label, pid in runs:  # in the order they ran
+        assert pid not in left, f"instance {label} ran on a worker whose last task left a child"
+        if int(label) % 10 == 0:
+            left.add(pid)
+
+
 # -- the lane itself --------------------------------------------------------------------------
 @pytest.fixture
 def lane() -> Any:
