@@ -15,7 +15,9 @@ can still be left.
 
 Workers are kept warm: a worker that finished a job cleanly says IDLE and waits for the
 next one. Rules: every job gets a fresh control block; a worker that was killed, crashed,
-or left a thread or a process behind is never reused (it exits); a task asking for a
+or left a thread or a process behind is never reused (it exits; a worker finds a child
+process left only after it said IDLE or CLAIMED, so the job it was given or took meanwhile
+never starts there and runs elsewhere, see :func:`_never_started`); a task asking for a
 ``fresh_process`` gets a new worker that is not reused after it; at most
 :data:`MAX_IDLE_WORKERS` wait; and they all end with the session.
 
