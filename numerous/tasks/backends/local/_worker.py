@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 import types
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Tuple, Union
 
 from ..._lifecycle.messages import Outcome
 from ..._lifecycle.running import Call, capture, load_call
@@ -127,28 +127,53 @@ class _Discard(List[Any]):
         return self
 
 
-class _EndedChannel:
-    """What a :class:`WorkerTaskControl` logs to once its instance has ended (a task kept
-    it): the worker's channel now carries another instance's records, so each is refused."""
+class _Ended:
+    """What a :class:`WorkerTaskControl` that a task kept past its instance reaches from
+    then on, in place of its sink, its stop-flag view and the worker's channel: those now
+    serve another instance, so each call raises :class:`InstanceEndedError`, except
+    ``request_stop()``, which does nothing (stopping a finished instance does nothing)."""
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_owner", "process_id")
 
     batcher_asleep = False
 
-    def __init__(self, instance_id: str, task_name: str) -> None:
+    def __init__(self, instance_id: str, task_name: str, process_id: Optional[int]) -> None:
         self._owner = (instance_id, task_name)
+        self.process_id = process_id
+
+    def _refuse(self) -> NoReturn:
+        raise InstanceEndedError(*self._owner)
+
+    def __getitem__(self, index: int) -> bool:
+        """``tc.should_stop``: refused."""
+        self._refuse()
 
     @property
     def records(self) -> List[Any]:
-        """Refuses the record.
-
-        Raises:
-            InstanceEndedError: always.
-        """
-        raise InstanceEndedError(*self._owner)
+        """``tc.log``: refused."""
+        self._refuse()
 
     def wake_batcher(self) -> None:
         """Never reached (no record is taken)."""
+
+    def should_stop(self) -> bool:
+        """Refused."""
+        self._refuse()
+
+    def log(self, message: str, level: str, extra: Dict[str, Any]) -> None:
+        """Refused."""
+        self._refuse()
+
+    def update_progress(self, progress: float, status: Optional[str]) -> None:
+        """Refused."""
+        self._refuse()
+
+    def update_status(self, status: str) -> None:
+        """Refused."""
+        self._refuse()
+
+    def request_stop(self) -> None:
+        """Nothing to stop: the instance has ended."""
 
 
 class _Channel:
@@ -255,21 +280,16 @@ def _pickle_logs(batch: List[Any]) -> bytes:
 class WorkerSink:
     """Where a TaskControl's calls go inside the worker."""
 
-    __slots__ = ("_block", "_released", "channel", "owner", "process_id", "stop_view")
+    __slots__ = ("_block", "channel", "process_id", "stop_view")
 
     def __init__(self, block: ControlBlock, channel: _Channel) -> None:
         self._block = block
         self.stop_view = block.stop_flag_view()
         self.channel = channel
         self.process_id = _worker_pid
-        self._released = False
-        #: The instance's id and task name, once its call is loaded (for the error below).
-        self.owner = ("", "")
 
     def release(self) -> None:
-        """Unmap the block once the task is over (a kept TaskControl then raises
-        :class:`InstanceEndedError`)."""
-        self._released = True
+        """Unmap the block once the task is over (its TaskControl has ended first)."""
         self.stop_view.release()
         self._block.close()
 
@@ -282,23 +302,11 @@ class WorkerSink:
         self.channel.log(message, level, extra)
 
     def update_progress(self, progress: float, status: Optional[str]) -> None:
-        """Write progress (and status) into the control block.
-
-        Raises:
-            InstanceEndedError: the instance has ended (its block is another's now).
-        """
-        if self._released:
-            raise InstanceEndedError(*self.owner)
+        """Write progress (and status) into the control block."""
         self._block.write_progress(progress, status)
 
     def update_status(self, status: str) -> None:
-        """Write the status into the control block.
-
-        Raises:
-            InstanceEndedError: the instance has ended (its block is another's now).
-        """
-        if self._released:
-            raise InstanceEndedError(*self.owner)
+        """Write the status into the control block."""
         self._block.write_status(status)
 
     def request_stop(self) -> None:
@@ -315,8 +323,8 @@ class WorkerTaskControl(TaskControl):
 
     def __init__(self, instance_id: str, task_definition_name: str, *, sink: WorkerSink) -> None:
         super().__init__(instance_id, task_definition_name, sink=sink)
-        self._stop_view = sink.stop_view
-        self._channel: Union[_Channel, _EndedChannel] = sink.channel
+        self._stop_view: Union[memoryview[bool], _Ended] = sink.stop_view
+        self._channel: Union[_Channel, _Ended] = sink.channel
 
     @property
     def should_stop(self) -> bool:
@@ -325,16 +333,15 @@ class WorkerTaskControl(TaskControl):
         Raises:
             InstanceEndedError: the instance has ended (a task kept its TaskControl).
         """
-        try:
-            return self._stop_view[0]
-        except ValueError:  # the view was released with the block
-            raise InstanceEndedError(self.instance_id, self.task_definition_name) from None
+        return self._stop_view[0]
 
     def end(self) -> None:
-        """The instance has ended: from now on a call that would reach its control block
-        or the worker's channel raises :class:`InstanceEndedError` (call after the
-        sink's release)."""
-        self._channel = _EndedChannel(self.instance_id, self.task_definition_name)
+        """The instance has ended: every call that would reach its control block or the
+        worker's channel raises :class:`InstanceEndedError` from now on (call before the
+        sink releases the block)."""
+        self._sink = self._stop_view = self._channel = _Ended(
+            self.instance_id, self.task_definition_name, self._sink.process_id
+        )
 
     def log(self, message: str, level: str = "info", **extra_data: Any) -> None:
         """Send a log record to the handler (see :meth:`TaskControl.log`)."""
@@ -397,7 +404,6 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
         task, args, kwargs = call
         control = WorkerTaskControl(job.instance_id, task.name, sink=sink)
         control._attempt, control._retries = job.attempt, task.options.retries
-        sink.owner = (job.instance_id, task.name)
         controls.append(control)
         block.mark_running()  # the parent reads it from the block: no message, no wake-up
         # stdlib logging (and print() with capture_output) into the task's log, body only
@@ -411,9 +417,9 @@ def run_job(job: JobMessage, slot: int, arena: Arena, channel: _Channel) -> Tupl
     def after_sending() -> None:
         for output in outputs:
             output.close()
-        sink.release()
         for control in controls:  # one a task kept refuses every call from now on
             control.end()
+        sink.release()
         _environment.restore()
 
     return capture(load, run), after_sending
@@ -478,13 +484,13 @@ def _run_jobs(
         if claim is None:
             channel.send(frame, (_protocol.IDLE, b""))  # outcome and IDLE in one write: the parent wakes once
         else:  # the outcome and the claim in one write; the next job starts at once
-            channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(claim[0], claim[1])))
+            number, slot, job = claim
+            channel.send(frame, (_protocol.CLAIMED, _protocol.CLAIM.pack(number, slot)))
         after_sending()
         if _left_a_child():
             return False
         if claim is None:
             return True
-        _, slot, job = claim
 
 
 def main() -> None:
