@@ -9,16 +9,15 @@ every process of the tree (the caller's, its threads' and the workers').
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 import _work
+from _peers import peer_pools
 
 #: The implementations this script can run, by their row name in the report.
 IMPLEMENTATIONS = ("numerous.tasks", "ProcessPoolExecutor (spawn)", "pebble")
@@ -33,26 +32,11 @@ def _run_ours(tasks: int) -> None:
         assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
 
 
-def _run_ppe(tasks: int) -> None:
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as executor:
-        [f.result() for f in [executor.submit(_work.tiny, i) for i in range(4)]]
-        futures = [executor.submit(_work.tiny, i) for i in range(tasks)]
-        assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
-
-
-def _run_pebble(tasks: int) -> None:
-    import pebble
-
-    pool = pebble.ProcessPool(max_workers=2, context=multiprocessing.get_context("spawn"))
-    [f.result() for f in [pool.schedule(_work.tiny, args=(i,)) for i in range(4)]]
-    futures = [pool.schedule(_work.tiny, args=(i,)) for i in range(tasks)]
+def _run_peer(name: str, tasks: int) -> None:
+    ((pool, submit, close),) = peer_pools(2, [name]).values()  # warmed with four tiny tasks
+    futures = [submit(_work.tiny, i) for i in range(tasks)]
     assert [f.result() for f in futures] == [i + 1 for i in range(tasks)]
-    pool.stop()
-    pool.join()
-
-
-_RUNNERS: Dict[str, Callable[[int], None]] = dict(zip(IMPLEMENTATIONS, (_run_ours, _run_ppe, _run_pebble)))
+    close(pool)
 
 
 def strace_available() -> bool:
@@ -87,7 +71,10 @@ def per_task(implementation: str, tasks: int) -> float:
 def main(argv: Optional[List[str]] = None) -> None:
     """Run one implementation's pool (the traced script)."""
     implementation, tasks = argv or sys.argv[1:3]
-    _RUNNERS[implementation](int(tasks))
+    if implementation == "numerous.tasks":
+        _run_ours(int(tasks))
+    else:
+        _run_peer(implementation, int(tasks))
 
 
 if __name__ == "__main__":  # the peers' spawned workers import this file again

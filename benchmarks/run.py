@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import itertools
-import multiprocessing
 import os
 import platform
 import statistics
@@ -28,30 +27,19 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import _syscall_count
 import _work
 import psutil
+from _peers import SPAWN, loky, optional, pebble, peer_pools
 
 from numerous.tasks import Session, TaskCancelledError, TaskControl, set_task_control_handler
 from numerous.tasks.control import TaskControlHandler
 
-SPAWN = multiprocessing.get_context("spawn")
 Row = Tuple[str, List[float]]  # implementation, samples (in the figure's unit)
 
 
 # -- peers -------------------------------------------------------------------------------
-def _optional(module: str) -> Any:
-    try:
-        return __import__(module)
-    except ImportError:
-        return None
-
-
-pebble = _optional("pebble")
-loky = _optional("loky")
-
-
 def peer_versions() -> Dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in ("numerous.tasks", "pebble", "loky", "cloudpickle", "tblib", "psutil"):
-        module = _optional(name)
+        module = optional(name)
         if name == "numerous.tasks":
             import numerous.tasks as module
         versions[name] = getattr(module, "__version__", "not installed") if module else "not installed"
@@ -383,26 +371,10 @@ def start_latency_warm(report: Report, reps: int) -> None:
     )
 
 
-def _peer_pools(workers: int) -> Dict[str, Tuple[Any, Callable[..., Any], Callable[[Any], None]]]:
-    """Each peer's pool of ``workers`` spawned processes: (pool, submit(fn, *args), close)."""
-    pools: Dict[str, Tuple[Any, Callable[..., Any], Callable[[Any], None]]] = {}
-    ppe = concurrent.futures.ProcessPoolExecutor(workers, mp_context=SPAWN)
-    pools["ProcessPoolExecutor (spawn)"] = (ppe, lambda fn, *a: ppe.submit(fn, *a), lambda e: e.shutdown())
-    if pebble:
-        peb = pebble.ProcessPool(max_workers=workers, context=SPAWN)
-        pools["pebble"] = (peb, lambda fn, *a: peb.schedule(fn, args=a), lambda e: (e.stop(), e.join()))
-    if loky:
-        lok = loky.ProcessPoolExecutor(max_workers=workers)
-        pools["loky"] = (lok, lambda fn, *a: lok.submit(fn, *a), lambda e: e.shutdown())
-    for _, submit, _ in pools.values():  # every pool warm: its processes started and importing done
-        [f.result() for f in [submit(_work.tiny, i) for i in range(2 * workers)]]
-    return pools
-
-
 def round_trip_warm(report: Report, reps: int) -> None:
     ours: List[float] = []
     peers: Dict[str, List[float]] = {}
-    pools = _peer_pools(1)
+    pools = peer_pools(1)
     with Session(name="bench-round-trip"):
         _work.nt_tiny.instance().start(0).result()
         for _ in range(reps):
@@ -480,7 +452,7 @@ def syscalls_per_task(report: Report, reps: int, tasks: int) -> None:
 
 def throughput_warm(report: Report, reps: int, tasks: int) -> None:
     rows: Dict[str, List[float]] = {"numerous.tasks": []}
-    pools = _peer_pools(2)
+    pools = peer_pools(2)
     with Session(name="bench-throughput-warm"):
         [f.result() for f in [_work.nt_tiny.instance().start(i) for i in range(4)]]  # 2 warm workers
         for _ in range(reps):
