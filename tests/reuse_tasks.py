@@ -7,6 +7,8 @@ import subprocess
 import threading
 import time
 
+from api_tasks import append_line
+
 from numerous.tasks import TaskControl, task
 
 
@@ -118,6 +120,5 @@ def uses_a_kept_control(tc: TaskControl) -> tuple:
 
 @task
 def records_its_run(path: str, number: int) -> int:
-    with open(path, "a") as runs:
-        runs.write(f"{number} {os.getpid()}\n")
+    append_line(path, f"{number} {os.getpid()}")
     return os.getpid()
