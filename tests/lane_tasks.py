@@ -36,3 +36,11 @@ def leaves_a_child_when_told(log_file: str, label: str, leave_child: bool) -> st
     if leave_child:
         subprocess.Popen(["sleep", "30"])
     return label
+
+
+@task(max_parallel=2)
+def starts_in_then_wanders(wander_to: str) -> str:
+    """Return the directory the instance started in, then change to ``wander_to``."""
+    started_in = os.getcwd()
+    os.chdir(wander_to)
+    return started_in

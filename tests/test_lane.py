@@ -138,6 +138,20 @@ def test_a_worker_whose_task_left_a_child_gives_its_claimed_successor_back(tmp_p
             left.add(pid)
 
 
+@pytest.mark.timeout(60)
+def test_an_instance_taken_from_the_lane_starts_in_the_parents_directory_whatever_the_last_one_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lane jobs all carry the parent's directory; the worker changes back to it after
+    # each task, so one that wandered off leaves nothing for the next.
+    claims = _count_claims(monkeypatch)
+    with Session(max_workers=2):
+        futures = [lane_tasks.starts_in_then_wanders.instance().start(str(tmp_path)) for _ in range(60)]
+        started_in = [f.result(timeout=RESULT_WAIT) for f in futures]
+    assert claims["claimed"] > 0, "no worker ever took an instance from the lane"
+    assert started_in == [os.getcwd()] * 60
+
+
 # -- the lane itself --------------------------------------------------------------------------
 @pytest.fixture
 def lane() -> Any:

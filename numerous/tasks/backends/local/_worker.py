@@ -367,8 +367,10 @@ class _Environment:
         self.sys_path: List[str] = []
 
     def apply(self, job: JobMessage) -> None:
-        """Take on what ``job`` sends."""
-        if job.cwd is not None:
+        """Take on what ``job`` sends. The directory is already the last one sent
+        (:meth:`restore` saw to it): only a different one costs a system call. A job
+        from the lane sends both every time."""
+        if job.cwd is not None and job.cwd != self.cwd:
             self.cwd = job.cwd
             os.chdir(job.cwd)
         if job.sys_path is not None:
