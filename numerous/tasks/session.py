@@ -180,6 +180,9 @@ class Session(SessionBook):
         self.stop_grace = float(stop_grace)
         self._requested_backend = backend
         self._backend: Optional[Backend] = None
+        # How start() pickles a call for its backend: None for one that takes the
+        # arguments as they are (inline with pickling off). Set with the backend.
+        self._dumps_call: Optional[Callable[..., bytes]] = None
         self._state = "new"  # new -> open -> closing -> closed
         self._lock = threading.RLock()
         self._slots = Slots()  # its max_workers is known once the backend is (adopt())
@@ -420,6 +423,12 @@ class Session(SessionBook):
                 if queue_ahead is not None:  # it may queue instances ahead (see Slots.reserve)
                     queue_ahead(self)
                 self._sizes = _resolved_sizes(self._sizes_given)
+                # A backend that runs in this process may take the arguments as they are
+                # (inline with pickling off); every other one gets them pickled, in start().
+                if getattr(backend, "pickles_calls", True):
+                    from ._pickling import dumps_call  # cloudpickle: only once a session pickles
+
+                    self._dumps_call = dumps_call
                 self._backend = backend  # last: the lock-free look above takes it as ready
         self.add_task_instance(instance)
 
@@ -429,15 +438,9 @@ class Session(SessionBook):
         """Queue or launch ``instance`` with these arguments; return its future."""
         started_ns = time.monotonic_ns()
         task = instance.task
-        # A backend that runs in this process may take the arguments as they are (inline
-        # with pickling off); every other one gets them pickled, checked here in start().
-        raw_call = not getattr(self._backend, "pickles_calls", True)
-        if raw_call:
-            payload = b""
-        else:
-            from ._pickling import dumps_call  # cloudpickle: only once a session pickles
-
-            payload = dumps_call(task, args, kwargs)
+        dumps_call = self._dumps_call  # pickled here, so that start() raises what cannot be
+        raw_call = dumps_call is None
+        payload = b"" if dumps_call is None else dumps_call(task, args, kwargs)
         future: Future[Any] = Future(None, f"instance {instance.id} of task {task.name!r}", instance.id)
         future.owner = self._backend
         control, sink = instance.task_control, instance._control_sink

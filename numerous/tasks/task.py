@@ -569,9 +569,12 @@ class TaskInstance(Generic[P, R]):
     def times(self) -> InstanceTimes:
         """When it was started, began running, was asked to stop and finished
         (``time.monotonic_ns()`` readings; all None before ``start()``)."""
+        job = self.job
+        if job is not None:
+            return job.times
         from .timing import InstanceTimes
 
-        return InstanceTimes() if self.job is None else self.job.times
+        return InstanceTimes()
 
     def start(self, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Start the instance with these arguments and return its future.
