@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import _syscall_count
 import _work
 import psutil
+from _floor import StopFloor
 from _peers import SPAWN, loky, optional, pebble, peer_pools
 
 from numerous.tasks import Session, TaskCancelledError, TaskControl, set_task_control_handler
@@ -153,9 +154,12 @@ def stop_to_result(report: Report, reps: int) -> None:
     ours_by_library: List[float] = []
     pebble_done: List[float] = []
     pebble_gone: List[float] = []
+    floor: List[float] = []
     pool = pebble.ProcessPool(max_workers=1, context=SPAWN) if pebble else None
+    stop_floor = StopFloor()
     with Session(name="bench-stop"), tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
+            floor.append(stop_floor.sample_us())
             instance = _work.nt_poll_until_stopped.instance()
             future = instance.start()
             wait_for(lambda: instance.times.running_ns is not None)
@@ -176,6 +180,7 @@ def stop_to_result(report: Report, reps: int) -> None:
                 wait_for(lambda: not _spinning(worker_pids))
                 pebble_gone.append(us(time.perf_counter_ns() - t0))
                 pool.schedule(_work.tiny, args=(0,)).result()  # its new worker is up: quiet again
+    stop_floor.close()
     if pool is not None:
         pool.stop()
         pool.join()
@@ -188,9 +193,11 @@ def stop_to_result(report: Report, reps: int) -> None:
             ("pebble: cancel() → work actually stopped (worker killed)", pebble_gone),
             ("pebble: cancel() → future done (work still running)", pebble_done),
             ("ProcessPoolExecutor, loky", []),
+            ("no library: shared byte → spinning process → pipe → poll() wakes (this machine's floor)", floor),
         ],
         note="Target p50 ≤ 150 µs, p99 ≤ 1 ms. ProcessPoolExecutor and loky cannot stop a "
-        "running call (their cancel() only works before it starts).",
+        "running call (their cancel() only works before it starts). The last row is the "
+        "floor: the same wake-up with nothing in between (benchmarks/_floor.py).",
     )
 
 
