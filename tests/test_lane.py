@@ -306,6 +306,25 @@ def test_given_back_jobs_keep_their_places() -> None:
     assert [slots.take(), slots.release(jobs[1]), slots.take()] == [jobs[1], True, jobs[2]]
 
 
+def test_start_order_holds_when_each_start_adds_and_takes_at_once() -> None:
+    # What start() does, one instance at a time: a task with some waiting takes its
+    # place behind them; another task's instance runs if there is room for it.
+    a, b = _Task(max_parallel=1), _Task(max_parallel=2)
+    slots = Slots(max_workers=2)
+    a0, a1, a2, b0, b1 = _job(a, "a0"), _job(a, "a1"), _job(a, "a2"), _job(b, "b0"), _job(b, "b1")
+    assert slots.add_then_take_all(a0) == [a0]
+    assert slots.add_then_take_all(a1) == []  # a runs max_parallel
+    assert slots.add_then_take_all(a2) == []  # behind a1
+    assert slots.add_then_take_all(b0) == [b0]  # b passes a1: a is full, a worker is free
+    assert slots.add_then_take_all(b1, weight=1) == []  # no worker free
+    assert slots.release(a0)
+    assert slots.take_all() == [a1]  # first in start order, b1 after it
+    assert slots.release(b0)
+    assert slots.take_all() == [b1]
+    assert slots.release(a1) and slots.release(b1)
+    assert slots.take_all() == [a2]
+
+
 def test_a_claim_slot_says_claiming_until_it_names_its_job_and_is_free_again_once_given_back() -> None:
     from numerous.tasks.backends.local._shm import PARENT_SLOTS, Arena
 

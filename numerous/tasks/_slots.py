@@ -117,6 +117,20 @@ class Slots:
         """Queue ``job`` behind every job added before it."""
         self._waiting.setdefault(job.task, collections.deque()).append((next(self._order), job, self.weight_of(weight)))
 
+    def add_then_take_all(self, job: Job, weight: int = 1) -> List[Job]:
+        """:meth:`add`, then :meth:`take_all`: what ``start()`` does.
+
+        With instances of its task waiting already, nothing may run: whatever holds them
+        back holds back ``job``, which is behind them, and nothing else changed (the
+        session takes all it can after each change). A burst of ``start()`` calls beyond
+        ``max_parallel`` then costs one look here each, not a walk of the queues."""
+        queue = self._waiting.get(job.task)
+        if queue:
+            queue.append((next(self._order), job, self.weight_of(weight)))
+            return []
+        self.add(job, weight)
+        return self.take_all()
+
     def take(self) -> Optional[Job]:
         """The next waiting job that may run now (counted as running), or None: the
         first in start order whose task is below its ``max_parallel``, if its weight

@@ -472,8 +472,7 @@ class Session(SessionBook):
         with self._lock:
             if self._state != "open":
                 raise SessionError(f"session {self.name!r} is {self._state}; open a new one with `with Session():`")
-            self._slots.add(job, self._weight(task))
-            ready = self._slots.take_all()  # this job, if it may run at once (FIFO: others wait)
+            ready = self._slots.add_then_take_all(job, self._weight(task))  # this job, if it may run now (FIFO)
             launch = job in ready
             if not launch and not instance.queue:
                 self._slots.remove(job)
