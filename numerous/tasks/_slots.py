@@ -124,12 +124,9 @@ class Slots:
         back holds back ``job``, which is behind them, and nothing else changed (the
         session takes all it can after each change). A burst of ``start()`` calls beyond
         ``max_parallel`` then costs one look here each, not a walk of the queues."""
-        queue = self._waiting.get(job.task)
-        if queue:
-            queue.append((next(self._order), job, self.weight_of(weight)))
-            return []
+        others_wait = bool(self._waiting.get(job.task))
         self.add(job, weight)
-        return self.take_all()
+        return [] if others_wait else self.take_all()
 
     def take(self) -> Optional[Job]:
         """The next waiting job that may run now (counted as running), or None: the
