@@ -155,11 +155,13 @@ def stop_to_result(report: Report, reps: int) -> None:
     pebble_done: List[float] = []
     pebble_gone: List[float] = []
     floor: List[float] = []
+    value_floor: List[float] = []
     pool = pebble.ProcessPool(max_workers=1, context=SPAWN) if pebble else None
-    stop_floor = StopFloor()
+    stop_floor, stop_value_floor = StopFloor(), StopFloor(value=True)
     with Session(name="bench-stop"), tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
             floor.append(stop_floor.sample_us())
+            value_floor.append(stop_value_floor.sample_us())
             instance = _work.nt_poll_until_stopped.instance()
             future = instance.start()
             wait_for(lambda: instance.times.running_ns is not None)
@@ -181,6 +183,7 @@ def stop_to_result(report: Report, reps: int) -> None:
                 pebble_gone.append(us(time.perf_counter_ns() - t0))
                 pool.schedule(_work.tiny, args=(0,)).result()  # its new worker is up: quiet again
     stop_floor.close()
+    stop_value_floor.close()
     if pool is not None:
         pool.stop()
         pool.join()
@@ -194,10 +197,13 @@ def stop_to_result(report: Report, reps: int) -> None:
             ("pebble: cancel() → future done (work still running)", pebble_done),
             ("ProcessPoolExecutor, loky", []),
             ("no library: shared byte → spinning process → pipe → poll() wakes (this machine's floor)", floor),
+            ("no library, a value sent: the same, the value pickled into the write and unpickled", value_floor),
         ],
         note="Target p50 ≤ 150 µs, p99 ≤ 1 ms. ProcessPoolExecutor and loky cannot stop a "
-        "running call (their cancel() only works before it starts). The last row is the "
-        "floor: the same wake-up with nothing in between (benchmarks/_floor.py).",
+        "running call (their cancel() only works before it starts). The last two rows are "
+        "floors (benchmarks/_floor.py): the same wake-up with nothing in between, and with "
+        "the least Python any library needs on it (pickle the value, one framed write; read "
+        "it, unpickle it).",
     )
 
 
