@@ -132,6 +132,8 @@ class Slots:
         """The next waiting job that may run now (counted as running), or None: the
         first in start order whose task is below its ``max_parallel``, if its weight
         fits (if not, it waits for room, and everything behind it waits too)."""
+        if not self._waiting:  # the common case as an instance ends
+            return None
         first = self._next()
         if first is None:
             return None

@@ -62,7 +62,7 @@ from typing import (
     cast,
 )
 
-from ._callbacks import call_user_code, refuse_to_block
+from ._callbacks import refuse_to_block, report_raised
 from ._interruptible import wait_for
 from .exceptions import ResultTimeoutError, TaskCancelledError
 
@@ -154,6 +154,9 @@ class DoneFlag(int):
 
 _DONE = DoneFlag(1)
 _NOT_DONE = DoneFlag(0)
+#: The two flags as type checkers see them (``done`` promises a bool; cast once, here).
+_DONE_FLAG: bool = cast(bool, _DONE)
+_NOT_DONE_FLAG: bool = cast(bool, _NOT_DONE)
 
 #: Guards every future's state changes, and the making of a future's condition and list
 #: of waiters (so a change sees whether anyone can be waiting). Held only for a few
@@ -244,7 +247,7 @@ class Future(concurrent.futures.Future[R]):
 
         A :class:`~numerous.tasks.future.DoneFlag`: ``if future.done:`` reads it, and
         ``future.done()`` works too, as the standard library calls it."""
-        return cast(bool, _DONE if self._status in FINAL_STATES else _NOT_DONE)
+        return _DONE_FLAG if self._status in FINAL_STATES else _NOT_DONE_FLAG
 
     @property
     def error(self) -> Optional[BaseException]:
@@ -278,7 +281,8 @@ class Future(concurrent.futures.Future[R]):
         """
         self._wait_until_final(timeout, "Future.result()")
         if self._status == COMPLETED:
-            return cast(R, self._result)
+            value: R = self._result
+            return value
         if self._status == CANCELLED:
             raise self._cancelled_error()
         assert self._exception is not None
@@ -580,10 +584,16 @@ class Future(concurrent.futures.Future[R]):
     def _tell_listener(self, status: str, error: Optional[BaseException]) -> None:
         listener = self.listener
         if listener is not None:
-            call_user_code(listener, status, error, description=f"state listener of {self._description}")
+            try:
+                listener(status, error)
+            except BaseException as exc:  # as call_user_code, without a frame more per change
+                report_raised(exc, f"state listener of {self._description}")
 
     def _run_callback(self, fn: _Callback) -> None:
-        call_user_code(fn, self, description=f"done callback {fn!r} of {self._description}")
+        try:
+            fn(self)
+        except BaseException as exc:  # as call_user_code
+            report_raised(exc, f"done callback {fn!r} of {self._description}")
 
 
 #: numerous-sdk's name for the future its local backend resolved: the same class here.

@@ -79,6 +79,7 @@ LANE_DEPTH_PER_WORKER = 32
 #: that a process it left behind still holds open).
 CALLER_POLL_INTERVAL = 0.1
 _INF = float("inf")
+_A_STEP = "numerous.tasks dispatcher: a step"  # how a step that raised is logged
 
 
 class LocalDispatcher:
@@ -293,7 +294,7 @@ class LocalDispatcher:
                 if not worker.close_deferred and worker.result_fd == fd and not worker.reader.eof:
                     served = swap_served_owner(self._owner)  # its callbacks may not wait here either
                     try:
-                        self._guarded(functools.partial(self._read_for_caller, worker, execution))
+                        call_user_code(self._read_for_caller, worker, execution, description=_A_STEP)
                     finally:
                         swap_served_owner(served)
             if future.done:
@@ -767,7 +768,7 @@ class LocalDispatcher:
     @staticmethod
     def _guarded(fn: Callable[[], None]) -> None:
         # The dispatcher must outlive any one instance's trouble, and any callback's.
-        call_user_code(fn, description="numerous.tasks dispatcher: a step")
+        call_user_code(fn, description=_A_STEP)
 
 
 def _hands_its_slot_on(job: Job) -> bool:

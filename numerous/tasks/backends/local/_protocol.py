@@ -157,7 +157,10 @@ def write_frames(fd: int, frames: List[Tuple[bytes, bytes]]) -> None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+    written = os.write(fd, data)  # a blocking write takes all of a small one at once
+    if written == len(data):
+        return
+    view = memoryview(data)[written:]
     while view:
         written = os.write(fd, view)
         view = view[written:]

@@ -246,7 +246,7 @@ class _Channel:
     def send(self, *frames: Tuple[bytes, bytes]) -> None:
         """Flush the logs, then send these frames, all in one write when they are small."""
         with self._send_lock:
-            batch = self._take()
+            batch = self._take() if self.records else None
             if batch:
                 frames = ((_protocol.LOGS, _pickle_logs(batch)),) + frames
             if self._fd < 0:
