@@ -107,17 +107,13 @@ class Job:
         with _FINISH_LOCK:
             if self.finished:
                 return False
-            retry = (
-                None
-                if self.retry is None
-                else retry_error(
-                    self.retry,
-                    self.attempt,
-                    ending,
-                    timed_out=timed_out,
-                    terminated=terminated,
-                    stop_requested=self.stop_requested,
-                )
+            retry = retry_error(
+                self.retry,
+                self.attempt,
+                ending,
+                timed_out=timed_out,
+                terminated=terminated,
+                stop_requested=self.stop_requested,
             )
             if retry is None:
                 self.finished = True
