@@ -3,8 +3,12 @@ could cost here if everything between the flag and the caller's wake-up took no 
 
 A helper process (spawned, no threads) spins on one byte of shared memory; the caller
 sets the byte and blocks in ``poll()`` on a pipe until the helper, having seen it,
-writes one byte. Between samples the caller waits, as the stop figure's caller does
-while its task starts, so both pay the same cost of waking a waiting caller.
+writes one byte. Before each sample the helper spins for as long as it is asked to while
+the caller waits as the stop figure's caller does (in sleeps of 0.2 ms): a stop is
+measured after its task has run for some time, and on a virtual machine that time
+matters. Code that has not run for a while is slow to run again, on both sides (its
+memory was evicted meanwhile), so the floor of a stop made 50 ms after the task began
+is several times that of one made after 1 ms; the stop figure samples both.
 
 With ``value=True`` the helper sends a value instead, the least any Python library must
 do on a stop: it pickles its return value into one framed write, and the caller reads
@@ -28,6 +32,7 @@ import time
 
 _PAGE = 4096
 _LENGTH = struct.Struct("<Q")  # the value's frame: its length, then its pickle
+_WAIT_STEP = 0.0002  # seconds per sleep while the helper spins (the stop figure's wait_for)
 
 
 class StopFloor:
@@ -54,11 +59,14 @@ class StopFloor:
         os.close(self._go_r)
         os.close(self._seen_w)
 
-    def sample_us(self, wait: float = 0.001) -> float:
-        """Start the helper spinning, wait ``wait`` seconds, then time one flag →
-        helper sees it → pipe write → ``poll()`` returns (→ the value unpickled), in µs."""
+    def sample_us(self, spin: float = 0.001) -> float:
+        """Start the helper spinning, wait ``spin`` seconds (in sleeps of 0.2 ms, as the
+        stop figure waits for its task), then time one flag → helper sees it → pipe
+        write → ``poll()`` returns (→ the value unpickled), in µs."""
         os.write(self._go_w, b"g")
-        time.sleep(wait)
+        until = time.monotonic() + spin
+        while time.monotonic() < until:
+            time.sleep(_WAIT_STEP)
         t0 = time.perf_counter_ns()
         self._shared[0] = 1
         self._poller.poll()

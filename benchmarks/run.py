@@ -140,6 +140,17 @@ def wait_for(predicate: Callable[[], bool], limit: float = 30.0) -> None:
         time.sleep(0.0002)
 
 
+def wait_for_time(seconds: float) -> None:
+    """Wait as :func:`wait_for` does (in sleeps of 0.2 ms), for ``seconds``."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        time.sleep(0.0002)
+
+
+#: How soon after start() the stop figure's second row stops its task (seconds).
+_SOON = 0.001
+
+
 def us(ns: float) -> float:
     return ns / 1e3
 
@@ -152,17 +163,16 @@ def ms(ns: float) -> float:
 def stop_to_result(report: Report, reps: int) -> None:
     ours: List[float] = []
     ours_by_library: List[float] = []
+    ours_soon: List[float] = []
     pebble_done: List[float] = []
     pebble_gone: List[float] = []
-    floor: List[float] = []
-    value_floor: List[float] = []
+    floors: Dict[str, List[float]] = {"bare": [], "value": [], "bare, soon": [], "value, soon": []}
     pool = pebble.ProcessPool(max_workers=1, context=SPAWN) if pebble else None
     stop_floor, stop_value_floor = StopFloor(), StopFloor(value=True)
     with Session(name="bench-stop"), tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
-            floor.append(stop_floor.sample_us())
-            value_floor.append(stop_value_floor.sample_us())
             instance = _work.nt_poll_until_stopped.instance()
+            started = time.perf_counter_ns()
             future = instance.start()
             wait_for(lambda: instance.times.running_ns is not None)
             t0 = time.perf_counter_ns()
@@ -170,6 +180,22 @@ def stop_to_result(report: Report, reps: int) -> None:
             future.result()
             ours.append(us(time.perf_counter_ns() - t0))
             ours_by_library.append(us(instance.times.finished_ns - instance.times.stop_requested_ns))
+            # The floors, with their helper spinning as long as our task ran before its stop.
+            spun = (t0 - started) / 1e9
+            floors["bare"].append(stop_floor.sample_us(spun))
+            floors["value"].append(stop_value_floor.sample_us(spun))
+            # Stopped 1 ms after start() (its warm worker runs the body within 0.3 ms),
+            # next to the floors with 1 ms of spin.
+            instance = _work.nt_poll_until_stopped.instance()
+            future = instance.start()
+            wait_for_time(_SOON)
+            t0 = time.perf_counter_ns()
+            instance.stop()
+            future.result()
+            if instance.times.running_ns is not None:  # its body ran: a stop of running work
+                ours_soon.append(us(time.perf_counter_ns() - t0))
+            floors["bare, soon"].append(stop_floor.sample_us(_SOON))
+            floors["value, soon"].append(stop_value_floor.sample_us(_SOON))
             if pool is not None:
                 ready = os.path.join(tmp, f"ready-{rep}")
                 peer = pool.schedule(_work.spin_until_file, args=(ready,))
@@ -193,17 +219,25 @@ def stop_to_result(report: Report, reps: int) -> None:
         [
             ("numerous.tasks", ours),
             ("numerous.tasks (finished_ns − stop_requested_ns)", ours_by_library),
+            ("numerous.tasks, stopped 1 ms after start()", ours_soon),
             ("pebble: cancel() → work actually stopped (worker killed)", pebble_gone),
             ("pebble: cancel() → future done (work still running)", pebble_done),
             ("ProcessPoolExecutor, loky", []),
-            ("no library: shared byte → spinning process → pipe → poll() wakes (this machine's floor)", floor),
-            ("no library, a value sent: the same, the value pickled into the write and unpickled", value_floor),
+            (
+                "no library: shared byte → spinning process → pipe → poll() wakes (this machine's floor)",
+                floors["bare"],
+            ),
+            ("no library, a value sent: the same, the value pickled into the write and unpickled", floors["value"]),
+            ("no library, stopped after 1 ms of spin", floors["bare, soon"]),
+            ("no library, a value sent, stopped after 1 ms of spin", floors["value, soon"]),
         ],
-        note="Target p50 ≤ 150 µs, p99 ≤ 1 ms. ProcessPoolExecutor and loky cannot stop a "
-        "running call (their cancel() only works before it starts). The last two rows are "
+        note="Target p50 ≤ 150 µs, p99 ≤ 1 ms. The first row stops each task once the library "
+        "reports it running, about 50 ms after start(). ProcessPoolExecutor and loky cannot stop a "
+        "running call (their cancel() only works before it starts). The last four rows are "
         "floors (benchmarks/_floor.py): the same wake-up with nothing in between, and with "
         "the least Python any library needs on it (pickle the value, one framed write; read "
-        "it, unpickle it).",
+        "it, unpickle it); the first two with their helper spinning as long as our task ran "
+        "before its stop, the last two after 1 ms, next to our row stopped 1 ms after start().",
     )
 
 
