@@ -163,10 +163,10 @@ def ms(ns: float) -> float:
 def stop_to_result(report: Report, reps: int) -> None:
     ours: List[float] = []
     ours_by_library: List[float] = []
-    ours_soon: List[float] = []
+    ours_in_a_row: List[float] = []
     pebble_done: List[float] = []
     pebble_gone: List[float] = []
-    floors: Dict[str, List[float]] = {"bare": [], "value": [], "bare, soon": [], "value, soon": []}
+    floors: Dict[str, List[float]] = {"bare": [], "value": [], "bare, in a row": [], "value, in a row": []}
     pool = pebble.ProcessPool(max_workers=1, context=SPAWN) if pebble else None
     stop_floor, stop_value_floor = StopFloor(), StopFloor(value=True)
     with Session(name="bench-stop"), tempfile.TemporaryDirectory() as tmp:
@@ -180,22 +180,10 @@ def stop_to_result(report: Report, reps: int) -> None:
             future.result()
             ours.append(us(time.perf_counter_ns() - t0))
             ours_by_library.append(us(instance.times.finished_ns - instance.times.stop_requested_ns))
-            # The floors, with their helper spinning as long as our task ran before its stop.
+            # The floors, their helper spinning as long as our task ran before its stop.
             spun = (t0 - started) / 1e9
             floors["bare"].append(stop_floor.sample_us(spun))
             floors["value"].append(stop_value_floor.sample_us(spun))
-            # Stopped 1 ms after start() (its warm worker runs the body within 0.3 ms),
-            # next to the floors with 1 ms of spin.
-            instance = _work.nt_poll_until_stopped.instance()
-            future = instance.start()
-            wait_for_time(_SOON)
-            t0 = time.perf_counter_ns()
-            instance.stop()
-            future.result()
-            if instance.times.running_ns is not None:  # its body ran: a stop of running work
-                ours_soon.append(us(time.perf_counter_ns() - t0))
-            floors["bare, soon"].append(stop_floor.sample_us(_SOON))
-            floors["value, soon"].append(stop_value_floor.sample_us(_SOON))
             if pool is not None:
                 ready = os.path.join(tmp, f"ready-{rep}")
                 peer = pool.schedule(_work.spin_until_file, args=(ready,))
@@ -208,6 +196,19 @@ def stop_to_result(report: Report, reps: int) -> None:
                 wait_for(lambda: not _spinning(worker_pids))
                 pebble_gone.append(us(time.perf_counter_ns() - t0))
                 pool.schedule(_work.tiny, args=(0,)).result()  # its new worker is up: quiet again
+        # One stop after another, each 1 ms after its start() (a warm worker runs the body
+        # within 0.3 ms): what a stop costs with nothing else run in between.
+        for _ in range(reps):
+            instance = _work.nt_poll_until_stopped.instance()
+            future = instance.start()
+            wait_for_time(_SOON)
+            t0 = time.perf_counter_ns()
+            instance.stop()
+            future.result()
+            if instance.times.running_ns is not None:  # its body ran: a stop of running work
+                ours_in_a_row.append(us(time.perf_counter_ns() - t0))
+    floors["bare, in a row"] = [stop_floor.sample_us(_SOON) for _ in range(reps)]
+    floors["value, in a row"] = [stop_value_floor.sample_us(_SOON) for _ in range(reps)]
     stop_floor.close()
     stop_value_floor.close()
     if pool is not None:
@@ -219,7 +220,7 @@ def stop_to_result(report: Report, reps: int) -> None:
         [
             ("numerous.tasks", ours),
             ("numerous.tasks (finished_ns − stop_requested_ns)", ours_by_library),
-            ("numerous.tasks, stopped 1 ms after start()", ours_soon),
+            ("numerous.tasks, one stop after another, each 1 ms after start()", ours_in_a_row),
             ("pebble: cancel() → work actually stopped (worker killed)", pebble_gone),
             ("pebble: cancel() → future done (work still running)", pebble_done),
             ("ProcessPoolExecutor, loky", []),
@@ -228,16 +229,18 @@ def stop_to_result(report: Report, reps: int) -> None:
                 floors["bare"],
             ),
             ("no library, a value sent: the same, the value pickled into the write and unpickled", floors["value"]),
-            ("no library, stopped after 1 ms of spin", floors["bare, soon"]),
-            ("no library, a value sent, stopped after 1 ms of spin", floors["value, soon"]),
+            ("no library, one after another, each after 1 ms of spin", floors["bare, in a row"]),
+            ("no library, a value sent, one after another, each after 1 ms of spin", floors["value, in a row"]),
         ],
         note="Target p50 ≤ 150 µs, p99 ≤ 1 ms. The first row stops each task once the library "
-        "reports it running, about 50 ms after start(). ProcessPoolExecutor and loky cannot stop a "
-        "running call (their cancel() only works before it starts). The last four rows are "
-        "floors (benchmarks/_floor.py): the same wake-up with nothing in between, and with "
-        "the least Python any library needs on it (pickle the value, one framed write; read "
-        "it, unpickle it); the first two with their helper spinning as long as our task ran "
-        "before its stop, the last two after 1 ms, next to our row stopped 1 ms after start().",
+        "reports it running, about 50 ms after start(), with the peers' and the floors' samples "
+        "in between; the third stops one task after another, each 1 ms after its start(). "
+        "ProcessPoolExecutor and loky cannot stop a running call (their cancel() only works "
+        "before it starts). The last four rows are floors (benchmarks/_floor.py): the same "
+        "wake-up with nothing in between, and with the least Python any library needs on it "
+        "(pickle the value, one framed write; read it, unpickle it); the first two sampled next "
+        "to our first row, their helper spinning as long as our task ran before its stop, the "
+        "last two one after another like our third row.",
     )
 
 
