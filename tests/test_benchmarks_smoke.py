@@ -97,6 +97,9 @@ def test_the_benchmark_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     ):
         assert figure in text, figure
     assert text.count("\n### ") == 15  # map: chunksize 1,000 and 10,000
+    # the stop figure's floors: sampled like our stops, after the same spin and one after another
+    assert "| no library, a value sent, one after another" in text
+    assert "| numerous.tasks, one stop after another" in text
     assert "| ProcessPoolExecutor.map (spawn, 2 workers)" in text and "| pebble ProcessPool.map" in text
     assert "| pebble" in text and "| ProcessPoolExecutor (spawn)" in text and "| loky" in text
 
@@ -136,3 +139,18 @@ def test_a_rate_figure_says_its_ratio_is_ours_over_the_peers() -> None:
     rate, time_ = report.render("# header").split("### a time")
     assert "| ours / peer median |" in rate and "| a peer | 20 | 20 | 20 | 1 | 1.50× |" in rate
     assert "| peer median / ours |" in time_ and "| a peer | 30 | 30 | 30 | 1 | 1.50× |" in time_
+
+
+@pytest.mark.timeout(120)
+def test_the_cold_code_probe_prints_a_row_per_pause() -> None:
+    code, out, err = run_script([str(BENCHMARKS / "cold_code.py"), "--samples", "5"], 110)
+    assert code == 0, err[-3000:]
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "µs" not in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| right after itself",
+        "| after a system call (getppid)",
+        "| after a 0.2 ms sleep",
+        "| after a 5 ms sleep",
+        "| after a 20 ms spin",
+    ]
+    assert rows[0].endswith("| 1.0× |")
