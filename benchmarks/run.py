@@ -147,7 +147,7 @@ def wait_for_time(seconds: float) -> None:
         time.sleep(0.0002)
 
 
-#: How soon after start() the stop figure's second row stops its task (seconds).
+#: How soon after start() the stop figure stops each task of its "one stop after another" row (s).
 _SOON = 0.001
 
 
