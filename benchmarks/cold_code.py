@@ -2,11 +2,12 @@
 
 ``python benchmarks/cold_code.py`` times the same short path (a small pickle, a JSON
 dump, a str() and a join) right after itself, and after each way a process spends time
-between two stops: a system call, sleeps of 0.2 and 5 ms, and a 20 ms spin in a loop. On
-bare metal the figures stay close; on a virtual machine whose idle CPUs halt at once
-(no halt polling) the caches and address translations the path needs are gone after a
-pause, and the path can take tens of times as long. The stop figure of ``run.py`` meets
-exactly this: both sides of a stop run after such a pause (see its floors).
+between two stops: a system call, sleeps of 0.2 and 5 ms, and a 20 ms spin in a loop.
+Where the path's memory stays cached across such pauses the figures stay close. On this
+project's machine (a virtual machine whose idle CPUs halt at once, without halt polling)
+the path took tens of times as long after the 5 ms sleep or the 20 ms spin, most likely
+because what it needs was evicted meanwhile. The stop figure of ``run.py`` meets exactly
+this: both sides of a stop run after such a pause (see its floors).
 """
 
 from __future__ import annotations
