@@ -6,8 +6,8 @@ sets the byte and blocks in ``poll()`` on a pipe until the helper, having seen i
 writes one byte. Before each sample the helper spins for as long as it is asked to while
 the caller waits as the stop figure's caller does (in sleeps of 0.2 ms): a stop is
 measured after its task has run for some time, and on a virtual machine that time
-matters. Code that has not run for a while is slow to run again, on both sides (its
-memory was evicted meanwhile), so the floor of a stop made 50 ms after the task began
+matters. Code that has not run for a while is slow to run again, on both sides (most
+likely evicted meanwhile), so the floor of a stop made 50 ms after the task began
 is several times that of one made after 1 ms; the stop figure samples both.
 
 With ``value=True`` the helper sends a value instead, the least any Python library must
