@@ -5,7 +5,7 @@ A helper process (spawned, no threads) spins on one byte of shared memory; the c
 sets the byte and blocks in ``poll()`` on a pipe until the helper, having seen it,
 writes one byte. Before each sample the helper spins for as long as it is asked to while
 the caller waits as the stop figure's caller does (in sleeps of 0.2 ms): a stop is
-measured after its task has run for some time, and on a virtual machine that time
+measured after its task has run for some time, and on this project's machine that time
 matters. Code that has not run for a while is slow to run again, on both sides (most
 likely evicted meanwhile), so the floor of a stop made 50 ms after the task began
 is several times that of one made after 1 ms; the stop figure samples both.
