@@ -143,8 +143,7 @@ def wait_for(predicate: Callable[[], bool], limit: float = 30.0) -> None:
 def wait_for_time(seconds: float) -> None:
     """Wait as :func:`wait_for` does (in sleeps of 0.2 ms), for ``seconds``."""
     until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        time.sleep(0.0002)
+    wait_for(lambda: time.monotonic() >= until)
 
 
 #: How soon after start() the stop figure stops each task of its "one stop after another" row (s).
